@@ -1,0 +1,36 @@
+# The two commands of README.md. Everything else is reachable through them.
+#   make dev   the product on localhost (database, migrations, service, worker, Twilio sandbox, demo data)
+#   make test  every test: pytest, which also runs the pgTAP files in supabase/tests
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test install db-dev db-test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+db-dev:
+	scripts/provision-db.sh dev
+
+db-test:
+	scripts/provision-db.sh test
+
+dev: install db-dev
+	$(BIN)/numeraloop dev
+
+test: install db-test
+	$(BIN)/pytest
+
+bench: install db-test
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,62 @@
+"""The Flask application factory: one blueprint per caller (health, api, twilio, stripe)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import request_log
+from .auth import TokenVerifier
+from .config import Config
+from .db import make_pool
+from .errors import register_error_handlers
+
+
+class JSONProvider(DefaultJSONProvider):
+    """ISO 8601 timestamps (Flask's default is an HTTP date) and exact decimals."""
+
+    sort_keys = False
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, (dt.datetime, dt.date)):
+            return o.isoformat()
+        if isinstance(o, decimal.Decimal):
+            return str(o)
+        return DefaultJSONProvider.default(o)
+
+
+def create_app(config: Config | None = None, pool=None) -> Flask:
+    config = config or Config.from_env()
+    request_log.configure_logging(config.log_level)
+
+    app = Flask("numeraloop")
+    app.json_provider_class = JSONProvider
+    app.json = JSONProvider(app)
+    app.config["NUMERALOOP"] = config
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024  # CSV imports are the largest bodies
+
+    if config.proxy_fix_hops:
+        # Behind a TLS-terminating proxy the URL Twilio signed is the proxy's; trust exactly
+        # the configured number of hops for proto/host/port so signatures validate.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_fix_hops, x_proto=config.proxy_fix_hops,
+                                x_host=config.proxy_fix_hops, x_port=config.proxy_fix_hops)
+
+    if pool is None:
+        pool = make_pool(config.database_url, config.db_pool_min, config.db_pool_max, open_now=True)
+    app.extensions["numeraloop.pool"] = pool
+    app.extensions["numeraloop.tokens"] = TokenVerifier(config)
+
+    request_log.install(app)
+    register_error_handlers(app)
+
+    from .health import bp as health_bp
+    from .api import bp as api_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp)
+    return app

@@ -1,0 +1,94 @@
+"""Configuration, read once from the environment (and `.env`, which never overrides it)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+TWILIO_DEFAULT_API_BASE_URL = "https://api.twilio.com"
+STRIPE_DEFAULT_API_BASE_URL = "https://api.stripe.com"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/numeraloop"
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed; the message names it."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = DEFAULT_DATABASE_URL
+    supabase_url: str = ""
+    supabase_jwt_secret: str = ""
+    supabase_jwks_url: str = ""
+    # Fixed by configuration, never read from a token's header.
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    jwt_audience: str = "authenticated"
+    encryption_key: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    twilio_api_base_url: str = TWILIO_DEFAULT_API_BASE_URL
+    stripe_api_base_url: str = STRIPE_DEFAULT_API_BASE_URL
+    port: int = 8000
+    # Number of proxies in front of the service whose X-Forwarded-* headers are trusted.
+    proxy_fix_hops: int = 0
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    log_level: str = "INFO"
+    migrations_dir: Path = field(default_factory=lambda: default_project_root() / "supabase" / "migrations")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, dotenv_path: str | None = None) -> "Config":
+        if env is None:
+            load_dotenv(dotenv_path or os.environ.get("NUMERALOOP_DOTENV") or None, override=False)
+            env = dict(os.environ)
+        jwks = env.get("SUPABASE_JWKS_URL", "").strip()
+        algorithms_raw = env.get("SUPABASE_JWT_ALGORITHMS", "").strip()
+        if algorithms_raw:
+            algorithms = tuple(a.strip() for a in algorithms_raw.split(",") if a.strip())
+        else:
+            algorithms = ("ES256", "RS256") if jwks else ("HS256",)
+        bad = [a for a in algorithms if a.lower() == "none" or a not in {"HS256", "ES256", "RS256"}]
+        if bad:
+            raise ConfigError(f"SUPABASE_JWT_ALGORITHMS: unsupported algorithm(s) {', '.join(bad)}")
+        try:
+            port = int(env.get("PORT", "8000"))
+            hops = int(env.get("NUMERALOOP_PROXY_FIX", "0") or 0)
+            pool_min = int(env.get("NUMERALOOP_DB_POOL_MIN", "1"))
+            pool_max = int(env.get("NUMERALOOP_DB_POOL_MAX", "10"))
+        except ValueError as exc:
+            raise ConfigError(f"a numeric setting is not a number: {exc}") from None
+        migrations = env.get("NUMERALOOP_MIGRATIONS_DIR")
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            supabase_url=env.get("SUPABASE_URL", ""),
+            supabase_jwt_secret=env.get("SUPABASE_JWT_SECRET", ""),
+            supabase_jwks_url=jwks,
+            jwt_algorithms=algorithms,
+            encryption_key=env.get("NUMERALOOP_ENCRYPTION_KEY", ""),
+            public_base_url=(env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            stripe_secret_key=env.get("STRIPE_SECRET_KEY", ""),
+            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
+            twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or TWILIO_DEFAULT_API_BASE_URL).rstrip("/"),
+            stripe_api_base_url=(env.get("STRIPE_API_BASE_URL") or STRIPE_DEFAULT_API_BASE_URL).rstrip("/"),
+            port=port,
+            proxy_fix_hops=hops,
+            db_pool_min=pool_min,
+            db_pool_max=pool_max,
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            migrations_dir=Path(migrations) if migrations else default_project_root() / "supabase" / "migrations",
+        )
+
+
+def default_project_root() -> Path:
+    """The checkout this package lives in (service/numeraloop/ → repo root)."""
+    return Path(__file__).resolve().parents[2]
