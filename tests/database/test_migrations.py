@@ -1,0 +1,75 @@
+"""`numeraloop db migrate`: ordered, recorded as the Supabase CLI records them, atomic per file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from numeraloop import migrations
+from tests.support.database import ROOT
+
+
+@pytest.fixture
+def scratch_url(database_url):
+    """A throwaway database on the test server, for migration sets other than the project's."""
+    name = "numeraloop_scratch"
+    admin = make_conninfo(database_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    yield make_conninfo(database_url, dbname=name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def test_every_migration_is_recorded_with_the_cli_history_columns(db):
+    files = migrations.discover(ROOT / "supabase" / "migrations")
+    rows = db.execute("select version, name, statements from supabase_migrations.schema_migrations order by version").fetchall()
+    assert [(r["version"], r["name"]) for r in rows] == [(m.version, m.name) for m in files]
+    assert all(r["statements"] for r in rows)
+
+
+def test_second_run_applies_nothing(database_url):
+    result = subprocess.run(
+        [sys.executable, "-m", "numeraloop.cli", "db", "migrate", "--database-url", database_url],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "nothing to apply" in result.stdout
+    assert migrations.migrate(database_url, ROOT / "supabase" / "migrations") == []
+
+
+def test_failing_migration_leaves_database_as_it_was_and_names_file(scratch_url, tmp_path):
+    (tmp_path / "20260101000000_good.sql").write_text("create table public.good_one (id int);")
+    (tmp_path / "20260101000100_bad.sql").write_text(
+        "create table public.half_done (id int);\ninsert into public.half_done values (1);\nselect * from no_such_table;"
+    )
+    (tmp_path / "20260101000200_after.sql").write_text("create table public.never_reached (id int);")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "numeraloop.cli", "db", "migrate", "--database-url", scratch_url],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        env={**__import__("os").environ, "NUMERALOOP_MIGRATIONS_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    assert "20260101000100_bad.sql" in result.stderr
+    assert "no_such_table" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    with psycopg.connect(scratch_url) as conn:
+        tables = {r[0] for r in conn.execute(
+            "select tablename from pg_tables where schemaname = 'public'")}
+        versions = {r[0] for r in conn.execute("select version from supabase_migrations.schema_migrations")}
+    assert tables == {"good_one"}
+    assert versions == {"20260101000000"}
+
+
+def test_misnamed_migration_file_is_refused(tmp_path):
+    (tmp_path / "add_things.sql").write_text("select 1;")
+    with pytest.raises(ValueError, match="timestamp"):
+        migrations.discover(tmp_path)

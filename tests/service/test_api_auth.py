@@ -1,0 +1,137 @@
+"""/api/v1 accepts only valid Supabase access tokens, and works as the caller under RLS."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from numeraloop.app import create_app
+from tests.support.live_server import serve
+from tests.support.tokens import access_token
+
+
+def assert_401(response, code=None):
+    assert response.status_code == 401, response.text
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["message"]
+    if code:
+        assert body["error"]["code"] == code
+
+
+def test_valid_token_sees_own_profile_and_workspaces(service, make_user, db):
+    alice, bob = make_user("alice"), make_user("bob")
+    db.execute("insert into public.workspace_members (workspace_id, user_id, role) values (%s, %s, 'agent')",
+               (alice.workspace_id, bob.id))
+    r = service.get("/api/v1/me", user=bob)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["profile"]["id"] == bob.id
+    assert {w["id"] for w in body["workspaces"]} == {bob.workspace_id, alice.workspace_id}
+    assert {w["id"]: w["role"] for w in body["workspaces"]}[alice.workspace_id] == "agent"
+
+
+def test_missing_token(service):
+    assert_401(service.get("/api/v1/me"), "missing_token")
+    assert_401(service.get("/api/v1/me", headers={"Authorization": "Basic abc"}), "missing_token")
+
+
+def test_expired_token(service, make_user):
+    user = make_user()
+    assert_401(service.get("/api/v1/me", token=access_token(user.id, expires_in=-120)), "token_expired")
+
+
+def test_token_signed_with_another_key(service, make_user):
+    user = make_user()
+    assert_401(service.get("/api/v1/me", token=access_token(user.id, secret="another-secret-key-0123456789-abcdefghijkl")),
+               "invalid_token")
+
+
+def test_wrong_audience(service, make_user):
+    user = make_user()
+    assert_401(service.get("/api/v1/me", token=access_token(user.id, aud="someone-else")), "invalid_token")
+    assert_401(service.get("/api/v1/me", token=access_token(user.id, aud=None)), "invalid_token")
+
+
+def test_alg_none(service, make_user):
+    user = make_user()
+    now = int(time.time())
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=")
+    payload = base64.urlsafe_b64encode(json.dumps(
+        {"sub": user.id, "aud": "authenticated", "role": "authenticated", "exp": now + 600}).encode()).rstrip(b"=")
+    assert_401(service.get("/api/v1/me", token=f"{header.decode()}.{payload.decode()}."), "invalid_token")
+
+
+def test_missing_sub_and_anon_role(service):
+    now = int(time.time())
+    from tests.support.tokens import TEST_JWT_SECRET
+    no_sub = jwt.encode({"aud": "authenticated", "exp": now + 600}, TEST_JWT_SECRET, algorithm="HS256")
+    assert_401(service.get("/api/v1/me", token=no_sub), "invalid_token")
+    assert_401(service.get("/api/v1/me", token="not.a.jwt"), "invalid_token")
+
+
+def test_anon_key_is_not_a_user(service):
+    from tests.support.tokens import TEST_JWT_SECRET
+    anon = jwt.encode({"role": "anon", "aud": "authenticated", "sub": "anon", "exp": int(time.time()) + 600},
+                      TEST_JWT_SECRET, algorithm="HS256")
+    assert_401(service.get("/api/v1/me", token=anon), "invalid_token")
+
+
+@pytest.fixture
+def jwks_server():
+    """A JWKS endpoint on loopback, as Supabase publishes one for asymmetric signing keys."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="test-key-1", alg="ES256", use="sig")
+    hits = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            body = json.dumps({"keys": [jwk]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/auth/v1/.well-known/jwks.json", key, hits
+    server.shutdown()
+
+
+def test_jwks_es256_tokens_and_caching(service_config, jwks_server, make_user):
+    url, key, hits = jwks_server
+    user = make_user()
+    config = dataclasses.replace(service_config, supabase_jwks_url=url, jwt_algorithms=("ES256", "RS256"),
+                                 supabase_jwt_secret="")
+    app = create_app(config)
+    try:
+        with serve(app) as base:
+            good = access_token(user.id, secret=key, algorithm="ES256", headers={"kid": "test-key-1"})
+            for _ in range(3):
+                r = requests.get(base + "/api/v1/me", headers={"Authorization": f"Bearer {good}"}, timeout=10)
+                assert r.status_code == 200, r.text
+            assert len(hits) == 1, "the key set is fetched once and cached"
+
+            other = ec.generate_private_key(ec.SECP256R1())
+            forged = access_token(user.id, secret=other, algorithm="ES256", headers={"kid": "test-key-1"})
+            assert_401(requests.get(base + "/api/v1/me", headers={"Authorization": f"Bearer {forged}"}, timeout=10))
+
+            # An HS256 token is refused outright: the configured algorithms do not include it.
+            hs = access_token(user.id)
+            assert_401(requests.get(base + "/api/v1/me", headers={"Authorization": f"Bearer {hs}"}, timeout=10))
+    finally:
+        app.extensions["numeraloop.pool"].close()
