@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .request_log import configure_logging
+
+    configure_logging(config.log_level)
     return args.func(args, config) or 0
 
 
