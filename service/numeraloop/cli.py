@@ -55,6 +55,41 @@ def _cmd_dev(args, config: Config) -> int:
     return run_dev(config)
 
 
+def _cmd_rotate_key(args, config: Config) -> int:
+    import os
+
+    from . import credentials
+
+    new_key = os.environ.get("NUMERALOOP_NEW_ENCRYPTION_KEY", "")
+    if len(new_key) < 16:
+        print("error: set NUMERALOOP_NEW_ENCRYPTION_KEY to the new key (at least 16 characters); "
+              "keys are never taken from the command line, where other users could see them", file=sys.stderr)
+        return 2
+    keyring = config.keyring()
+    if not keyring:
+        print("error: NUMERALOOP_ENCRYPTION_KEY (the current key) is not set", file=sys.stderr)
+        return 2
+    if str(args.new_version) in keyring and keyring[str(args.new_version)] != new_key:
+        print(f"error: key version {args.new_version} is already the current key's version; pick a new one",
+              file=sys.stderr)
+        return 2
+    url = args.database_url or config.database_url
+    before = credentials.key_versions(url)
+    print(f"rotating to key version {args.new_version}; rows per key version now: {before or 'none'}")
+    try:
+        total = credentials.rotate(url, keyring, new_key, args.new_version, batch=args.batch,
+                                   progress=lambda n: print(f"  re-encrypted {n} so far", flush=True))
+    except Exception as exc:  # a wrong old key, say: report it plainly, the finished rows stay finished
+        print(f"error: rotation stopped: {getattr(getattr(exc, 'diag', None), 'message_primary', None) or exc}",
+              file=sys.stderr)
+        print("rows already re-encrypted keep the new key; fix the cause and run the same command again",
+              file=sys.stderr)
+        return 1
+    print(f"done: {total} re-encrypted; rows per key version now: {credentials.key_versions(url)}")
+    print(f"next: set NUMERALOOP_ENCRYPTION_KEY to the new key and NUMERALOOP_ENCRYPTION_KEY_VERSION={args.new_version}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="numeraloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="defaults to PORT (8000)")
     serve.add_argument("--workers", type=int, default=2)
     serve.set_defaults(func=_cmd_serve)
+
+    rotate = sub.add_parser("rotate-key", help="re-encrypt every stored Twilio secret under a new key (resumable)")
+    rotate.add_argument("--new-version", type=int, required=True, help="version number of the new key")
+    rotate.add_argument("--batch", type=int, default=100, help="rows per transaction")
+    rotate.add_argument("--database-url", help="defaults to DATABASE_URL")
+    rotate.set_defaults(func=_cmd_rotate_key)
 
     dev = sub.add_parser("dev", help="run everything for local development (what `make dev` calls)")
     dev.set_defaults(func=_cmd_dev)

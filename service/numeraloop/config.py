@@ -33,6 +33,10 @@ class Config:
     jwt_algorithms: tuple[str, ...] = ("HS256",)
     jwt_audience: str = "authenticated"
     encryption_key: str = ""
+    encryption_key_version: int = 1
+    # During a key rotation the service still reads rows stored under the previous key.
+    previous_encryption_key: str = ""
+    previous_encryption_key_version: int = 0
     public_base_url: str = "http://127.0.0.1:8000"
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
@@ -65,6 +69,8 @@ class Config:
             hops = int(env.get("NUMERALOOP_PROXY_FIX", "0") or 0)
             pool_min = int(env.get("NUMERALOOP_DB_POOL_MIN", "1"))
             pool_max = int(env.get("NUMERALOOP_DB_POOL_MAX", "10"))
+            key_version = int(env.get("NUMERALOOP_ENCRYPTION_KEY_VERSION", "1") or 1)
+            previous_version = int(env.get("NUMERALOOP_PREVIOUS_ENCRYPTION_KEY_VERSION", "0") or 0)
         except ValueError as exc:
             raise ConfigError(f"a numeric setting is not a number: {exc}") from None
         migrations = env.get("NUMERALOOP_MIGRATIONS_DIR")
@@ -75,6 +81,9 @@ class Config:
             supabase_jwks_url=jwks,
             jwt_algorithms=algorithms,
             encryption_key=env.get("NUMERALOOP_ENCRYPTION_KEY", ""),
+            encryption_key_version=key_version,
+            previous_encryption_key=env.get("NUMERALOOP_PREVIOUS_ENCRYPTION_KEY", ""),
+            previous_encryption_key_version=previous_version,
             public_base_url=(env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
             stripe_secret_key=env.get("STRIPE_SECRET_KEY", ""),
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
@@ -87,6 +96,19 @@ class Config:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             migrations_dir=Path(migrations) if migrations else default_project_root() / "supabase" / "migrations",
         )
+
+
+    def keyring(self) -> dict[str, str]:
+        """Encryption keys by version, as the SQL decryption functions take them."""
+        ring = {}
+        if self.previous_encryption_key and self.previous_encryption_key_version:
+            ring[str(self.previous_encryption_key_version)] = self.previous_encryption_key
+        if self.encryption_key:
+            ring[str(self.encryption_key_version)] = self.encryption_key
+        return ring
+
+    def __repr__(self) -> str:  # never print keys or secrets
+        return f"Config(database_url=<set>, public_base_url={self.public_base_url!r}, twilio_api_base_url={self.twilio_api_base_url!r})"
 
 
 def default_project_root() -> Path:
