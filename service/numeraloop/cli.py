@@ -117,7 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="run everything for local development (what `make dev` calls)")
     dev.set_defaults(func=_cmd_dev)
+
+    _add_sandbox_commands(sub)
     return parser
+
+
+def _add_sandbox_commands(sub) -> None:
+    """`numeraloop sandbox serve|sms|call`; defined with the sandbox (numeraloop/sandbox/cli.py)."""
+    from .sandbox.cli import add_commands
+
+    add_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ def dev_processes(config: Config) -> list[tuple[str, list[str]]]:
     exe = [sys.executable, "-m", "numeraloop.cli"]
     return [
         ("service", exe + ["serve", "--port", str(config.port)]),
+        ("twilio-sandbox", exe + ["sandbox", "serve", "--port", "8010"]),
     ]
 
 
