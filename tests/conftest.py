@@ -12,7 +12,9 @@ from psycopg.rows import dict_row
 from numeraloop.app import create_app
 from numeraloop.config import Config
 from tests.support import database as dbsupport
-from tests.support.live_server import serve
+from numeraloop.sandbox.client import SandboxControl
+from numeraloop.sandbox.server import SandboxServer
+from tests.support.live_server import serve_factory
 from tests.support.tokens import TEST_JWT_SECRET, access_token
 
 TEST_ENCRYPTION_KEY = "test-encryption-key-0123456789abcdef0123456789abcdef"
@@ -34,28 +36,61 @@ def make_user(db):
 
 
 @pytest.fixture(scope="session")
-def service_config(database_url) -> Config:
+def twilio_sandbox():
+    """The project's Twilio sandbox on a free loopback port, with fast status callbacks."""
+    with SandboxServer(step_delay=0.01) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sandbox(twilio_sandbox) -> SandboxControl:
+    return SandboxControl(twilio_sandbox.url)
+
+
+@pytest.fixture(scope="session")
+def service_config(database_url, twilio_sandbox) -> Config:
     return dataclasses.replace(
         Config.from_env(env={}),
         database_url=database_url,
         supabase_jwt_secret=TEST_JWT_SECRET,
         encryption_key=TEST_ENCRYPTION_KEY,
+        twilio_api_base_url=twilio_sandbox.url,
         db_pool_max=8,
     )
 
 
 @pytest.fixture(scope="session")
 def service(service_config):
-    """The real service over HTTP on 127.0.0.1, against the test database."""
-    app = create_app(service_config)
-    with serve(app) as base_url:
-        yield ServiceClient(base_url)
+    """The real service over HTTP on 127.0.0.1, against the test database and the sandbox."""
+    def build(base_url):
+        return create_app(dataclasses.replace(service_config, public_base_url=base_url))
+
+    with serve_factory(build) as (base_url, app):
+        yield ServiceClient(base_url, app)
     app.extensions["numeraloop.pool"].close()
 
 
+@pytest.fixture
+def twilio_account(sandbox):
+    """A fresh account in the sandbox: {"sid", "auth_token", "friendly_name"}."""
+    return sandbox.create_account(friendly_name="Acme Plumbing")
+
+
+@pytest.fixture
+def connected_user(service, make_user, twilio_account):
+    """A user whose personal workspace has the sandbox account connected through the API."""
+    user = make_user("owner")
+    r = service.post("/api/v1/twilio/connect", user=user, json={
+        "workspace_id": user.workspace_id, "account_sid": twilio_account["sid"],
+        "auth_token": twilio_account["auth_token"]})
+    assert r.status_code == 201, r.text
+    return user
+
+
 class ServiceClient:
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, app=None):
         self.base_url = base_url
+        self.app = app
         self.http = requests.Session()
 
     def request(self, method: str, path: str, user=None, token: str | None = None, **kwargs):

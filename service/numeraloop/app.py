@@ -34,7 +34,7 @@ def create_app(config: Config | None = None, pool=None) -> Flask:
     config = config or Config.from_env()
     request_log.configure_logging(config.log_level)
 
-    app = Flask("numeraloop")
+    app = Flask("numeraloop", static_folder=None)
     app.json_provider_class = JSONProvider
     app.json = JSONProvider(app)
     app.config["NUMERALOOP"] = config

@@ -7,7 +7,6 @@ algorithm-confusion tokens fail.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import jwt
@@ -65,16 +64,10 @@ def bearer_token() -> str:
     return token.strip()
 
 
-def require_user(view):
-    """Decorator: the view runs with g.claims and g.user_id of a verified caller."""
-
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        verifier: TokenVerifier = current_app.extensions["numeraloop.tokens"]
-        claims = verifier.verify(bearer_token())
-        claims.setdefault("role", "authenticated")
-        g.claims = claims
-        g.user_id = claims["sub"]
-        return view(*args, **kwargs)
-
-    return wrapper
+def authenticate_request() -> None:
+    """before_request hook: the rest of the request runs with g.claims and g.user_id of a verified caller."""
+    verifier: TokenVerifier = current_app.extensions["numeraloop.tokens"]
+    claims = verifier.verify(bearer_token())
+    claims.setdefault("role", "authenticated")
+    g.claims = claims
+    g.user_id = claims["sub"]

@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from typing import Callable
 
 from werkzeug.serving import make_server
 
 
 @contextmanager
 def serve(app, host: str = "127.0.0.1"):
-    server = make_server(host, 0, app, threaded=True)
+    with serve_factory(lambda base_url: app, host) as (base_url, _):
+        yield base_url
+
+
+@contextmanager
+def serve_factory(factory: Callable[[str], object], host: str = "127.0.0.1"):
+    """Bind first, then build the app knowing its own URL (PUBLIC_BASE_URL must match it)."""
+    holder: dict = {}
+
+    def wsgi(environ, start_response):
+        return holder["app"](environ, start_response)
+
+    server = make_server(host, 0, wsgi, threaded=True)
+    base_url = f"http://{host}:{server.server_port}"
+    holder["app"] = factory(base_url)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{server.server_port}"
+        yield base_url, holder["app"]
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=5)

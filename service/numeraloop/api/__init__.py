@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from ..auth import authenticate_request
+
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from . import me  # noqa: E402,F401  (routes register on import)
+# Every /api/v1 route runs for a verified user (g.claims, g.user_id); none is public.
+bp.before_request(authenticate_request)
+
+from . import me, numbers, twilio_connect  # noqa: E402,F401  (routes register on import)

@@ -1,0 +1,105 @@
+"""POST /api/v1/twilio/connect and GET /api/v1/twilio/status, over HTTP against the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+from psycopg import sql
+
+from tests.support.database import add_member
+
+
+def connect(service, user, account, **overrides):
+    body = {"workspace_id": user.workspace_id, "account_sid": account["sid"], "auth_token": account["auth_token"]}
+    body.update(overrides)
+    return service.post("/api/v1/twilio/connect", user=user, json=body)
+
+
+def test_connect_stores_credentials_creates_key_and_app_and_audits(service, make_user, twilio_account, sandbox, db):
+    user = make_user("owner")
+    r = connect(service, user, twilio_account)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["connected"] is True and body["account_sid"] == twilio_account["sid"]
+    assert body["api_key_sid"].startswith("SK") and body["twiml_app_sid"].startswith("AP")
+    assert twilio_account["auth_token"] not in r.text
+
+    made = [q for q in sandbox.requests(twilio_account["sid"]) if q["method"] == "POST"]
+    assert any("/Keys.json" in q["path"] for q in made)
+    app_request = next(q for q in made if "/Applications.json" in q["path"])
+    assert app_request["form"]["VoiceUrl"] == [service.base_url + "/twilio/voice/browser"]
+
+    audit = db.execute("select * from public.audit_log where workspace_id = %s", (user.workspace_id,)).fetchall()
+    assert [a["action"] for a in audit] == ["twilio.connect"]
+    assert audit[0]["actor_user_id"] is not None and str(audit[0]["actor_user_id"]) == user.id
+    assert twilio_account["auth_token"] not in str(audit[0]["details"])
+
+    status = service.get(f"/api/v1/twilio/status?workspace_id={user.workspace_id}", user=user)
+    assert status.status_code == 200 and status.json()["connected"] is True
+    assert twilio_account["auth_token"] not in status.text
+
+
+def test_no_readable_column_or_log_line_holds_a_secret(service, make_user, twilio_account, db, caplog):
+    user = make_user("owner")
+    assert connect(service, user, twilio_account).status_code == 201
+    token = twilio_account["auth_token"]
+    # Every column of every table PostgREST can expose (schema public), as text.
+    for t in db.execute("select tablename from pg_tables where schemaname = 'public'").fetchall():
+        hit = db.execute(sql.SQL("select count(*) as n from public.{} x where x::text like %s").format(
+            sql.Identifier(t["tablename"])), (f"%{token}%",)).fetchone()["n"]
+        assert hit == 0, f"auth token readable in public.{t['tablename']}"
+    assert token not in caplog.text
+
+
+def test_wrong_credentials_get_422_and_store_nothing(service, make_user, twilio_account, db):
+    user = make_user("owner")
+    r = connect(service, user, twilio_account, auth_token="0" * 32)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "twilio_credentials_invalid"
+    assert db.execute("select count(*) as n from public.twilio_accounts where workspace_id = %s",
+                      (user.workspace_id,)).fetchone()["n"] == 0
+
+
+@pytest.mark.parametrize("sid", ["", "AC123", "XX" + "0" * 32, "AC" + "G" * 32])
+def test_malformed_sid_is_422(service, make_user, twilio_account, sid):
+    user = make_user("owner")
+    r = connect(service, user, twilio_account, account_sid=sid)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] in ("invalid_account_sid", "missing_field")
+
+
+def test_malformed_json_is_400(service, make_user):
+    user = make_user("owner")
+    r = service.post("/api/v1/twilio/connect", user=user, data="{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+
+
+def test_connecting_again_replaces_the_old_credentials(service, make_user, sandbox, db):
+    user = make_user("owner")
+    first, second = sandbox.create_account(), sandbox.create_account()
+    assert connect(service, user, first).status_code == 201
+    assert connect(service, user, second).status_code == 201
+    rows = db.execute("select account_sid from public.twilio_accounts where workspace_id = %s",
+                      (user.workspace_id,)).fetchall()
+    assert [r["account_sid"] for r in rows] == [second["sid"]]
+    actions = [a["action"] for a in db.execute(
+        "select action from public.audit_log where workspace_id = %s order by id", (user.workspace_id,))]
+    assert actions == ["twilio.connect", "twilio.reconnect"]
+
+
+def test_agent_gets_403_and_other_workspace_gets_404(service, make_user, twilio_account, db):
+    owner, agent, stranger = make_user("owner"), make_user("agent"), make_user("stranger")
+    add_member(db, owner.workspace_id, agent, "agent")
+    r = service.post("/api/v1/twilio/connect", user=agent, json={
+        "workspace_id": owner.workspace_id, "account_sid": twilio_account["sid"], "auth_token": twilio_account["auth_token"]})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    r = service.post("/api/v1/twilio/connect", user=stranger, json={
+        "workspace_id": owner.workspace_id, "account_sid": twilio_account["sid"], "auth_token": twilio_account["auth_token"]})
+    assert r.status_code == 404
+    r = service.get(f"/api/v1/twilio/status?workspace_id={owner.workspace_id}", user=stranger)
+    assert r.status_code == 404
+
+
+def test_status_when_not_connected(service, make_user):
+    user = make_user()
+    r = service.get("/api/v1/twilio/status", user=user)
+    assert r.status_code == 200 and r.json() == {"connected": False, "workspace_id": user.workspace_id}
