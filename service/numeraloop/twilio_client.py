@@ -29,6 +29,7 @@ http_status)` the service can answer with (see its docstring for the mapping).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -40,7 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -196,6 +197,17 @@ def twilio_error(exc: Exception) -> TwilioError:
     * Twilio 5xx, timeouts, connection failures -> 502/504: not the caller's fault, and
       not something a 4xx could describe honestly.
     """
+    if not isinstance(exc, TwilioRestException) and isinstance(exc, TwilioException):
+        # Listing (`.list()`, `.stream()`) raises a bare TwilioException("Unable to fetch page",
+        # response) instead; rebuild the REST error from the response it carries.
+        response = exc.args[1] if len(exc.args) > 1 else None
+        if isinstance(response, Response):
+            try:
+                body = json.loads(response.text)
+            except ValueError:
+                body = {}
+            exc = TwilioRestException(response.status_code, "", body.get("message", ""),
+                                      body.get("code", response.status_code))
     if isinstance(exc, TwilioRestException):
         number = exc.code if isinstance(exc.code, int) and exc.code != exc.status else None
         # twilio-python prefixes Twilio's message with "Unable to create record: " and the like.

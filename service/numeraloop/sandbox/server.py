@@ -33,7 +33,9 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "SandboxServer":
-        self._thread = threading.Thread(target=self._server.serve_forever, name="twilio-sandbox", daemon=True)
+        # A short poll interval makes stop() prompt: tests start and stop a sandbox each.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="twilio-sandbox", daemon=True)
         self._thread.start()
         return self
 
