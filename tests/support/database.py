@@ -54,15 +54,38 @@ def release_session_database() -> None:
 
 
 def recreate_and_migrate(url: str) -> None:
+    """Empty the test database and migrate it from scratch.
+
+    The database is emptied rather than dropped: pg_cron's scheduler is connected to it (it
+    is cron.database_name) and, once terminated by DROP DATABASE, would not come back until
+    the server restarts, leaving the retention jobs untestable.
+    """
     params = conninfo_to_dict(url)
     dbname = params.get("dbname")
     if not dbname or dbname in {"postgres", "template0", "template1"}:
         raise RuntimeError(f"TEST_DATABASE_URL must name a disposable database, not {dbname!r}")
     admin_url = make_conninfo(url, dbname="postgres")
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
+        exists = admin.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone()
+        if not exists:
+            admin.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
+    with psycopg.connect(url, autocommit=True) as conn:
+        empty_database(conn)
     migrations.migrate(url, ROOT / "supabase" / "migrations")
+
+
+def empty_database(conn: psycopg.Connection) -> None:
+    with conn.transaction():
+        for (ext,) in conn.execute("select extname from pg_extension where extname <> 'plpgsql'").fetchall():
+            conn.execute(sql.SQL("drop extension if exists {} cascade").format(sql.Identifier(ext)))
+        schemas = conn.execute(
+            "select nspname from pg_namespace where nspname not in ('pg_catalog', 'information_schema') "
+            "and nspname not like 'pg\\_%'").fetchall()
+        for (schema,) in schemas:
+            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
+        # PostgreSQL 15's own public schema: owned by the database owner, usable by everyone.
+        conn.execute("create schema public authorization pg_database_owner")
+        conn.execute("grant usage on schema public to public")
 
 
 @dataclass(frozen=True)
