@@ -146,7 +146,12 @@ class RewritingHttpClient(TwilioHttpClient):
             except ValueError:
                 pass
         log.warning("twilio: %s on %s %s; retry %d/%d in %.2fs", why, method, url, attempt, self.max_retries, delay)
-        time.sleep(delay)
+        _pause(delay)
+
+
+def _pause(seconds: float) -> None:
+    """The backoff wait; a seam so tests can count waits without patching `time` globally."""
+    time.sleep(seconds)
 
 
 def make_twilio_client(account_sid: str, username: str, password: str, api_base_url: str,

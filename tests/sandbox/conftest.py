@@ -23,7 +23,8 @@ CUSTOMER = "+14155550142"    # someone texting and calling it
 
 @pytest.fixture
 def sandbox_server():
-    with SandboxServer(step_delay=0.01, retry_backoff=0.01, callback_timeout=2.0) as server:
+    with SandboxServer(poll_interval=0.01, step_delay=0.01, retry_backoff=0.01,
+                       callback_timeout=2.0) as server:
         yield server
 
 
@@ -97,7 +98,7 @@ def receiver():
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
     rec.base_url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield rec
     server.shutdown()

@@ -63,13 +63,10 @@ def inject_sms(sandbox: "Sandbox", from_: str, to: str, body: str = "",
         url = number.settings.get("sms_url")
         method = number.settings.get("sms_method", "POST")
 
-    params = {"ToCountry": "", "ToState": "", "SmsMessageSid": message.sid, "NumMedia": str(len(media)),
-              "ToCity": "", "FromZip": "", "SmsSid": message.sid, "FromState": "", "SmsStatus": "received",
-              "FromCity": "", "Body": body, "FromCountry": "", "To": to, "ToZip": "",
-              "NumSegments": str(num_segments(body)), "MessageSid": message.sid, "AccountSid": account.sid,
-              "From": from_, "ApiVersion": ids.API_VERSION}
-    params.update(_geo("From", from_))
-    params.update(_geo("To", to))
+    params = {"MessageSid": message.sid, "SmsSid": message.sid, "SmsMessageSid": message.sid,
+              "AccountSid": account.sid, "From": from_, "To": to, "Body": body, "NumMedia": str(len(media)),
+              "NumSegments": str(num_segments(body)), "SmsStatus": "received", "ApiVersion": ids.API_VERSION,
+              **_geo("From", from_), **_geo("To", to)}
     if messaging_service_sid:
         params["MessagingServiceSid"] = messaging_service_sid
     if opt_out:

@@ -24,17 +24,20 @@ class SandboxServer:
             server.sandbox.state  # the in-memory state, for white-box checks
     """
 
-    def __init__(self, app: Flask | None = None, host: str = DEFAULT_HOST, port: int = 0, **settings):
+    def __init__(self, app: Flask | None = None, host: str = DEFAULT_HOST, port: int = 0,
+                 poll_interval: float = 0.05, **settings):
         self.app = app or create_sandbox_app(**settings)
         self.sandbox: Sandbox = self.app.extensions["numeraloop.sandbox"]
         self._server = make_server(host, port, self.app, threaded=True)
         self.host, self.port = host, self._server.server_port
         self.url = f"http://{host}:{self.port}"
         self._thread: threading.Thread | None = None
+        # How often serve_forever checks for stop(): short, because tests start and stop many.
+        self.poll_interval = poll_interval
 
     def start(self) -> "SandboxServer":
-        # A short poll interval makes stop() prompt: tests start and stop a sandbox each.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": self.poll_interval},
                                         name="twilio-sandbox", daemon=True)
         self._thread.start()
         return self
