@@ -9,6 +9,7 @@ from email.utils import format_datetime
 
 API_VERSION = "2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+SID_PATTERN = {p: re.compile(rf"^{p}[0-9a-f]{{32}}$") for p in ("AC", "PN", "SM", "MM", "CA", "AP", "SK", "MG")}
 
 
 def new_sid(prefix: str) -> str:
@@ -50,5 +51,3 @@ def country_of(number: str) -> str | None:
         # Canadian area codes the sandbox hands out; everything else in NANP reads as US.
         return "CA" if number[2:5] in {"204", "416", "514", "604", "613", "647", "778"} else "US"
     return None
-
-SID_PATTERN = {prefix: re.compile(rf"^{prefix}[0-9a-f]{{32}}$") for prefix in ("AC", "PN", "SM", "MM", "CA", "AP", "SK", "MG")}

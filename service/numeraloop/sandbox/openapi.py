@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask import request
+
 from ..config import default_project_root
-from .errors import TwilioApiError, invalid_parameter, not_found
+from .errors import invalid_parameter, not_found
 
 SPEC_FILE = "twilio_api_v2010.json"
 OAI_DIR_ENV = "NUMERALOOP_TWILIO_OAI_DIR"
@@ -91,7 +93,7 @@ class OpenApi:
                 self._check(schema, value, name)
             except ValueError:
                 # Twilio answers a malformed SID in the URL as a resource that does not exist.
-                raise not_found(_request_path()) from None
+                raise not_found(request.path) from None
 
         parsed: dict[str, Any] = {}
         for name in values.keys():
@@ -192,11 +194,3 @@ def _is_http_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in {"http", "https"} and bool(parts.netloc)
 
-
-def _request_path() -> str:
-    from flask import request
-
-    return request.path
-
-
-__all__ = ["OpenApi", "TwilioApiError", "load_spec", "oai_dir"]

@@ -58,6 +58,9 @@ class SandboxServer:
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, seed_accounts: list[tuple[str, str]] = ()) -> int:
     """Foreground server until Ctrl-C/SIGTERM, with optional fixed accounts (the demo seed)."""
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        # /_sandbox has no authentication: anyone who can reach it can read every message.
+        log.warning("sandbox: binding to %s exposes the unauthenticated control API beyond this machine", host)
     server = SandboxServer(host=host, port=port)
     for sid, token in seed_accounts:
         server.sandbox.state.create_account(sid, token, "Demo")
