@@ -60,13 +60,14 @@ def service_config(database_url, twilio_sandbox) -> Config:
 
 
 @pytest.fixture(scope="session")
-def service(service_config):
+def service(service_config, sandbox):
     """The real service over HTTP on 127.0.0.1, against the test database and the sandbox."""
     def build(base_url):
         return create_app(dataclasses.replace(service_config, public_base_url=base_url))
 
     with serve_factory(build) as (base_url, app):
         yield ServiceClient(base_url, app)
+        sandbox.wait_idle(timeout=5)  # let in-flight status callbacks land before the service goes
     app.extensions["numeraloop.pool"].close()
 
 
@@ -109,3 +110,29 @@ class ServiceClient:
 
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
+
+
+@pytest.fixture
+def inbox(service, connected_user, twilio_account, sandbox):
+    """A connected workspace with one bought number: what messaging tests start from."""
+    found = service.get(f"/api/v1/numbers/available?workspace_id={connected_user.workspace_id}&limit=1",
+                        user=connected_user).json()["numbers"][0]["phone_number"]
+    r = service.post("/api/v1/numbers", user=connected_user,
+                     json={"workspace_id": connected_user.workspace_id, "phone_number": found})
+    assert r.status_code == 201, r.text
+    return Inbox(user=connected_user, account=twilio_account, number=r.json())
+
+
+@dataclasses.dataclass
+class Inbox:
+    user: object
+    account: dict
+    number: dict
+
+    @property
+    def workspace_id(self) -> str:
+        return self.user.workspace_id
+
+    @property
+    def e164(self) -> str:
+        return self.number["e164"]

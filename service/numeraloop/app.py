@@ -54,9 +54,12 @@ def create_app(config: Config | None = None, pool=None) -> Flask:
     request_log.install(app)
     register_error_handlers(app)
 
-    from .health import bp as health_bp
+    from . import routes  # noqa: F401  (routes attach to the blueprints on import)
     from .api import bp as api_bp
+    from .health import bp as health_bp
+    from .twilio_hooks import bp as twilio_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(twilio_bp)
     return app

@@ -10,5 +10,3 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Every /api/v1 route runs for a verified user (g.claims, g.user_id); none is public.
 bp.before_request(authenticate_request)
-
-from . import me, numbers, twilio_connect  # noqa: E402,F401  (routes register on import)

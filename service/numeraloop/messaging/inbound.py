@@ -1,0 +1,74 @@
+"""POST /twilio/messaging/inbound: an SMS or MMS arrives at one of a workspace's numbers.
+
+Signature first (403 otherwise), then one SQL call does the rest atomically and
+idempotently on MessageSid: contact upsert, threading, media, unread counts, opt-out
+keywords, keyword triggers, auto-replies, and queueing outbound webhooks. The answer is
+TwiML carrying any replies; nothing slow happens inside Twilio's 15-second budget
+(outbound webhooks are delivered by the worker).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from flask import Response, current_app, request
+from twilio.twiml.messaging_response import MessagingResponse
+
+from ..db import as_service
+from ..errors import ApiError
+from ..twilio_hooks import bp
+from ..twilio_hooks.signature import verify
+
+log = logging.getLogger(__name__)
+MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
+MAX_MEDIA = 10
+
+
+def parse_media(form) -> list[dict]:
+    try:
+        count = int(form.get("NumMedia", "0") or 0)
+    except ValueError:
+        raise ApiError(400, "invalid_num_media", "NumMedia must be a number.") from None
+    if not 0 <= count <= MAX_MEDIA:
+        raise ApiError(400, "invalid_num_media", f"NumMedia must be between 0 and {MAX_MEDIA}.")
+    media = []
+    for i in range(count):
+        url = form.get(f"MediaUrl{i}")
+        if not url or not url.startswith(("https://", "http://")):
+            raise ApiError(400, "invalid_media", f"MediaUrl{i} is missing or not a URL.")
+        media.append({"url": url, "content_type": form.get(f"MediaContentType{i}") or "application/octet-stream"})
+    return media
+
+
+@bp.post("/messaging/inbound")
+def inbound_message():
+    form = request.form
+    ctx = verify("number", form.get("To", ""), form.get("AccountSid"))
+    sid = form.get("MessageSid") or form.get("SmsMessageSid") or ""
+    sender = form.get("From", "")
+    if not MESSAGE_SID.match(sid) or not sender:
+        raise ApiError(400, "invalid_message", "MessageSid and From are required.")
+    body = form.get("Body", "")
+    media = parse_media(form)
+    try:
+        segments = int(form.get("NumSegments", "1") or 1)
+    except ValueError:
+        segments = 1
+
+    with as_service(current_app.extensions["numeraloop.pool"]) as conn:
+        result = conn.execute(
+            "select private.receive_inbound_message(%s, %s, %s, %s, %s, %s, %s, %s::jsonb) as r",
+            (ctx.workspace_id, ctx.phone_number_id, sid, sender, form.get("To"), body, segments, json.dumps(media)),
+        ).fetchone()["r"]
+
+    twiml = MessagingResponse()
+    if not result.get("duplicate"):
+        status_url = current_app.config["NUMERALOOP"].public_base_url + "/twilio/messaging/status"
+        for reply in result.get("replies") or []:
+            # The reply's own status callbacks find its row through message_id.
+            twiml.message(reply["body"], action=f"{status_url}?message_id={reply['message_id']}", method="POST")
+    log.info("inbound %s for workspace %s: %s", sid, ctx.workspace_id,
+             "duplicate" if result.get("duplicate") else f"{len(result.get('replies') or [])} replies")
+    return Response(str(twiml), mimetype="text/xml")

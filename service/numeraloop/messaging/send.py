@@ -1,0 +1,156 @@
+"""POST /api/v1/messages: a member sends an SMS/MMS from one of the workspace's numbers.
+
+The message row is written (as the caller, under RLS) before Twilio is called, with its
+StatusCallback set, so a callback can never arrive for a message we have no record of.
+An Idempotency-Key makes a retried request return the first result and send nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import phonenumbers
+import psycopg
+from flask import current_app, g, jsonify, request
+
+from .. import credentials
+from ..api import bp as api_bp
+from ..api.inputs import field, json_body, workspace_param
+from ..db import as_service, as_user
+from ..errors import ApiError
+from ..twilio_access import client_for, twilio_call
+from .. import workspaces
+from .segments import count
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1600
+MAX_MEDIA = 10
+OPTED_OUT = "P0409"
+
+
+def normalise_recipient(raw: str, default_region: str | None) -> str:
+    try:
+        parsed = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        raise ApiError(422, "invalid_to", "'to' is not a valid phone number; use E.164, e.g. +14155550100.", field="to")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _media_urls(body: dict) -> list[str]:
+    media = body.get("media_urls") or []
+    if not isinstance(media, list) or not all(isinstance(m, str) for m in media):
+        raise ApiError(422, "invalid_field", "media_urls must be a list of URLs.", field="media_urls")
+    if len(media) > MAX_MEDIA:
+        raise ApiError(422, "too_many_media", f"At most {MAX_MEDIA} media URLs per message.", field="media_urls")
+    for url in media:
+        if not url.startswith(("https://", "http://")) or len(url) > 2048:
+            raise ApiError(422, "invalid_media_url", "media_urls must be http(s) URLs.", field="media_urls")
+    return media
+
+
+def _from_number(conn, workspace_id: str, body: dict) -> dict:
+    number_id = field(body, "from_number_id", max_length=64)
+    sender = field(body, "from", max_length=20)
+    if number_id:
+        try:
+            number_id = str(uuid.UUID(number_id))
+        except ValueError:
+            raise ApiError(422, "invalid_field", "from_number_id must be a UUID.", field="from_number_id") from None
+        row = conn.execute("select id::text, e164 from public.phone_numbers where id = %s and workspace_id = %s "
+                           "and status = 'active'", (number_id, workspace_id)).fetchone()
+    elif sender:
+        row = conn.execute("select id::text, e164 from public.phone_numbers where e164 = %s and workspace_id = %s "
+                           "and status = 'active'", (sender, workspace_id)).fetchone()
+    else:
+        raise ApiError(422, "missing_field", "Say which number to send from: 'from_number_id' or 'from'.", field="from")
+    if row is None:
+        raise ApiError(422, "unknown_sender", "That number is not an active number of this workspace.", field="from")
+    return row
+
+
+def _view(prepared: dict, status_code: int):
+    return jsonify({
+        "id": prepared["message_id"], "conversation_id": prepared["conversation_id"],
+        "contact_id": prepared["contact_id"], "status": prepared["status"], "twilio_sid": prepared.get("twilio_sid"),
+        "from": prepared.get("from"), "to": prepared.get("to"), "replayed": bool(prepared.get("replayed")),
+        "num_segments": prepared.get("num_segments"), "encoding": prepared.get("encoding"),
+    }), status_code
+
+
+@api_bp.post("/messages")
+def send_message():
+    config = current_app.config["NUMERALOOP"]
+    pool = current_app.extensions["numeraloop.pool"]
+    body = json_body()
+    text = body.get("body") or ""
+    if not isinstance(text, str):
+        raise ApiError(422, "invalid_field", "'body' must be a string.", field="body")
+    if len(text) > MAX_BODY:
+        raise ApiError(422, "body_too_long", f"'body' is limited to {MAX_BODY} characters.", field="body")
+    media = _media_urls(body)
+    if not text.strip() and not media:
+        raise ApiError(422, "empty_message", "Send a body, media, or both.", field="body")
+    raw_to = field(body, "to", required=True, max_length=32)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (1 <= len(key) <= 255):
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters.")
+    info = count(text)
+
+    with as_user(pool, g.claims) as conn:
+        workspace_id, _ = workspaces.resolve(conn, workspace_param(body))
+        sender = _from_number(conn, workspace_id, body)
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(sender["e164"]))
+        to = normalise_recipient(raw_to, region)
+        try:
+            prepared = conn.execute(
+                "select public.prepare_outbound_message(%s, %s, %s, %s, %s, %s, %s, %s) as r",
+                (workspace_id, sender["id"], to, text, media, info.segments, info.encoding, key),
+            ).fetchone()["r"]
+        except psycopg.Error as exc:  # P0409 is our own SQLSTATE; psycopg has no class for it
+            if exc.sqlstate == OPTED_OUT:
+                raise ApiError(409, "recipient_opted_out",
+                               "This recipient has opted out (replied STOP); they must text START before you can message them.") from None
+            raise
+    prepared.update(num_segments=info.segments, encoding=info.encoding)
+    if prepared.get("replayed"):
+        return _view(prepared, 200)
+
+    with as_service(pool) as conn:
+        creds = credentials.load_for_workspace(conn, config, workspace_id)
+    if creds is None:
+        _fail(pool, prepared["message_id"], None, "Twilio is not connected")
+        raise ApiError(409, "twilio_not_connected", "Connect a Twilio account to this workspace first.")
+
+    options = {"to": to, "from_": sender["e164"],
+               "status_callback": f"{config.public_base_url}/twilio/messaging/status"}
+    if text:
+        options["body"] = text
+    if media:
+        options["media_url"] = media
+    try:
+        with twilio_call("send the message"):
+            sent = client_for(creds, config).api.v2010.accounts(creds.account_sid).messages.create(**options)
+    except ApiError as exc:
+        twilio_code = exc.extra.get("twilio_code")
+        _fail(pool, prepared["message_id"], twilio_code, exc.message)
+        if twilio_code == 21610:
+            raise ApiError(409, "recipient_opted_out",
+                           "Twilio reports this recipient has unsubscribed (21610); recorded as an opt-out.",
+                           twilio_code=21610) from None
+        raise
+    with as_service(pool) as conn:
+        conn.execute("select private.mark_message_submitted(%s, %s, %s)",
+                     (prepared["message_id"], sent.sid, str(sent.status or "queued")))
+        row = conn.execute("select status, twilio_sid from public.messages where id = %s",
+                           (prepared["message_id"],)).fetchone()
+    prepared.update(status=row["status"], twilio_sid=row["twilio_sid"])
+    log.info("sent %s for workspace %s (%d segment(s), %s)", sent.sid, workspace_id, info.segments, info.encoding)
+    return _view(prepared, 201)
+
+
+def _fail(pool, message_id: str, code: int | None, message: str) -> None:
+    with as_service(pool) as conn:
+        conn.execute("select private.mark_message_failed(%s, %s, %s)", (message_id, code, message[:500]))

@@ -1,0 +1,5 @@
+"""Every module that adds routes, imported once so their routes exist before the
+blueprints are registered. A capability's routes live with the capability."""
+
+from .api import me, numbers, twilio_connect  # noqa: F401
+from .messaging import inbound, send, status  # noqa: F401
