@@ -47,6 +47,10 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 log = logging.getLogger("numeraloop.twilio")
+# twilio-python logs every request's URL and headers at INFO: message recipients in URLs and a
+# line per send. Keep it for debugging (set this logger to INFO), off by default.
+wire_log = logging.getLogger("numeraloop.twilio.wire")
+wire_log.setLevel(logging.WARNING)
 
 DEFAULT_CONNECT_TIMEOUT = 3.05  # just over a TCP retransmit window
 DEFAULT_READ_TIMEOUT = 15.0
@@ -60,9 +64,9 @@ class RewritingHttpClient(TwilioHttpClient):
 
     def __init__(self, api_base_url: str, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  read_timeout: float = DEFAULT_READ_TIMEOUT, max_retries: int = DEFAULT_MAX_RETRIES,
-                 backoff: float = 0.25, max_backoff: float = 4.0, logger: logging.Logger = log):
+                 backoff: float = 0.25, max_backoff: float = 4.0):
         # The parent keeps a single float timeout; ours is a (connect, read) pair passed per request.
-        super().__init__(pool_connections=True, timeout=None, logger=logger)
+        super().__init__(pool_connections=True, timeout=None, logger=wire_log)
         base = urlsplit(api_base_url.rstrip("/"))
         if base.scheme not in {"http", "https"} or not base.netloc:
             raise ValueError(f"api_base_url must be an http(s) URL, got {api_base_url!r}")
