@@ -49,6 +49,12 @@ def _cmd_serve(args, config: Config) -> int:
     return serve(config, host=args.host, port=args.port or config.port, workers=args.workers)
 
 
+def _cmd_worker(args, config: Config) -> int:
+    from .worker import run_worker
+
+    return run_worker(config)
+
+
 def _cmd_dev(args, config: Config) -> int:
     from .devrun import run_dev
 
@@ -108,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="defaults to PORT (8000)")
     serve.add_argument("--workers", type=int, default=2)
     serve.set_defaults(func=_cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the background worker (outbound webhooks)")
+    worker.set_defaults(func=_cmd_worker)
 
     rotate = sub.add_parser("rotate-key", help="re-encrypt every stored Twilio secret under a new key (resumable)")
     rotate.add_argument("--new-version", type=int, required=True, help="version number of the new key")

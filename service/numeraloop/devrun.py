@@ -42,6 +42,7 @@ def dev_processes(config: Config) -> list[tuple[str, list[str]]]:
         ("twilio-sandbox", exe + ["sandbox", "serve", "--port", str(SANDBOX_PORT),
                                   "--seed-account", f"{demo_seed.DEMO_ACCOUNT_SID}:{demo_seed.DEMO_AUTH_TOKEN}"]),
         ("service", exe + ["serve", "--port", str(config.port)]),
+        ("worker", exe + ["worker"]),
     ]
 
 
