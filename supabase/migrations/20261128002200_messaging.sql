@@ -57,6 +57,8 @@ begin
   return new;
 end
 $$;
+comment on function private.tg_conversations__assignee_is_member() is
+  'Refuses an assignee who is not a member of the conversation''s workspace.';
 create trigger tg_conversations__assignee_is_member before insert or update of assigned_to on public.conversations
   for each row execute function private.tg_conversations__assignee_is_member();
 
@@ -278,6 +280,11 @@ begin
 end
 $$;
 
+comment on function private.upsert_contact(uuid, text) is
+  'The contact for (workspace, E.164 number), created if missing. Safe under concurrent calls.';
+comment on function private.upsert_conversation(uuid, uuid, uuid) is
+  'The conversation of (number, contact), created if missing. Safe under concurrent calls.';
+
 create function private.touch_conversation(p_conversation_id uuid, p_at timestamptz, p_body text,
                                            p_num_media integer, p_inbound boolean)
 returns void
@@ -313,6 +320,9 @@ as $$
     from public.messages m join public.conversations c on c.id = m.conversation_id
    where m.id = p_message_id
 $$;
+
+comment on function private.outbound_result(uuid, boolean) is
+  'The jsonb prepare_outbound_message returns for a message (also on replay).';
 
 create function public.prepare_outbound_message(
   p_workspace_id uuid, p_from_number_id uuid, p_to text, p_body text, p_media_urls text[],

@@ -132,6 +132,9 @@ as $$
   select upper(regexp_replace(coalesce(p_body, ''), '^[[:space:]]+|[[:space:]]+$', '', 'g'))
 $$;
 
+comment on function private.inbound_keyword(text) is
+  'An inbound body as keywords are matched: surrounding whitespace removed, upper case.';
+
 create function private.opt_keyword_effect(p_body text) returns text
 language sql immutable
 set search_path = ''
@@ -161,6 +164,9 @@ as $$
   where m.id = p_message_id
 $$;
 
+comment on function private.inbound_result(uuid, boolean) is
+  'The jsonb receive_inbound_message returns; rebuilt from the stored rows, so a retried webhook gets the same answer.';
+
 create function private.record_reply(p_inbound public.messages, p_body text, p_source text)
 returns void
 language plpgsql security definer
@@ -180,6 +186,9 @@ begin
   perform private.touch_conversation(p_inbound.conversation_id, p_inbound.created_at, v_body, 0, false);
 end
 $$;
+
+comment on function private.record_reply(public.messages, text, text) is
+  'Records an automated reply (help, keyword, auto_reply) to an inbound message as a queued outbound message.';
 
 create function private.receive_inbound_message(
   p_workspace_id uuid, p_phone_number_id uuid, p_message_sid text, p_from text, p_to text, p_body text,
