@@ -48,6 +48,8 @@ class Config:
     db_pool_min: int = 1
     db_pool_max: int = 10
     log_level: str = "INFO"
+    # Outbound webhooks to loopback/private addresses: only for local development.
+    webhooks_allow_private_targets: bool = False
     migrations_dir: Path = field(default_factory=lambda: default_project_root() / "supabase" / "migrations")
 
     @classmethod
@@ -94,6 +96,7 @@ class Config:
             db_pool_min=pool_min,
             db_pool_max=pool_max,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            webhooks_allow_private_targets=_bool(env.get("NUMERALOOP_WEBHOOKS_ALLOW_PRIVATE")),
             migrations_dir=Path(migrations) if migrations else default_project_root() / "supabase" / "migrations",
         )
 

@@ -24,6 +24,8 @@ DEV_DEFAULTS = {
     "NUMERALOOP_ENCRYPTION_KEY": "numeraloop-local-development-key-not-a-secret",
     "SUPABASE_JWT_SECRET": "numeraloop-local-development-jwt-secret-not-a-secret",
     "TWILIO_API_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+    # Local webhook receivers live on 127.0.0.1.
+    "NUMERALOOP_WEBHOOKS_ALLOW_PRIVATE": "1",
 }
 
 

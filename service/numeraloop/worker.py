@@ -23,7 +23,7 @@ def run_worker(config: Config) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    webhooks = WebhookWorker(pool)
+    webhooks = WebhookWorker(pool, allow_private_targets=config.webhooks_allow_private_targets)
     log.info("worker started")
     try:
         webhooks.run_forever(stop)

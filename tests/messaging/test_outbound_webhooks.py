@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -19,7 +20,7 @@ def receiver():
 
 @pytest.fixture
 def worker(service):
-    w = WebhookWorker(service.app.extensions["numeraloop.pool"])
+    w = WebhookWorker(service.app.extensions["numeraloop.pool"], allow_private_targets=True)
     yield w
     w.close()
 
@@ -78,7 +79,26 @@ def test_status_events_reach_subscribed_endpoints(service, inbox, db, receiver, 
                      json={"workspace_id": inbox.workspace_id, "from": inbox.e164, "to": "+16285559003", "body": "hi"})
     assert r.status_code == 201
     sandbox.wait_idle()
-    drain(worker)
-    statuses = [json.loads(h["body"])["data"]["message"]["status"] for h in receiver.received]
+    statuses = []
+    for _ in range(50):  # the last callback's event may be committed just after wait_idle returns
+        drain(worker, rounds=1)
+        statuses = [json.loads(h["body"])["data"]["message"]["status"] for h in receiver.received]
+        if "delivered" in statuses:
+            break
+        time.sleep(0.05)
     assert "delivered" in statuses
     assert all(h["headers"]["NumeraLoop-Event"] == "message.status" for h in receiver.received)
+
+
+def test_private_targets_are_refused_unless_allowed(service, inbox, sandbox, db, receiver):
+    add_endpoint(db, inbox.workspace_id, receiver.url, ["message.received"])
+    strict = WebhookWorker(service.app.extensions["numeraloop.pool"])  # production default
+    try:
+        sandbox.inject_sms("+16285559004", inbox.e164, "to a private address")
+        drain(strict)
+    finally:
+        strict.close()
+    assert receiver.received == []
+    row = db.execute("select last_error, delivered_at from public.webhook_deliveries where workspace_id = %s "
+                     "order by id desc limit 1", (inbox.workspace_id,)).fetchone()
+    assert row["delivered_at"] is None and row["last_error"].startswith("blocked:")

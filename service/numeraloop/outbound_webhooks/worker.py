@@ -5,8 +5,10 @@ row another holds, and a worker that dies lets its rows come due again when the 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,10 +23,33 @@ CONNECT_TIMEOUT = 3.05
 READ_TIMEOUT = 10.0
 
 
+class BlockedTarget(Exception):
+    pass
+
+
+def check_public_target(url: str) -> None:
+    """Refuse to POST to loopback, private, link-local or reserved addresses (SSRF guard).
+
+    Every address the host resolves to is checked. (A DNS answer that changes between this
+    check and the connection could still slip through; a production deployment should also
+    egress through a proxy that enforces the same rule.)
+    """
+    host = requests.utils.urlparse(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        raise BlockedTarget(f"cannot resolve {host}") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global:
+            raise BlockedTarget(f"{host} resolves to a non-public address")
+
+
 class WebhookWorker:
     def __init__(self, pool, batch: int = 50, lease_seconds: int = 60, concurrency: int = 8,
-                 user_agent: str = "NumeraLoop-Webhooks/1"):
+                 user_agent: str = "NumeraLoop-Webhooks/1", allow_private_targets: bool = False):
         self.pool = pool
+        self.allow_private_targets = allow_private_targets
         self.batch = batch
         self.lease_seconds = lease_seconds
         self.http = requests.Session()
@@ -50,6 +75,8 @@ class WebhookWorker:
         }
         status, error = None, None
         try:
+            if not self.allow_private_targets:
+                check_public_target(row["url"])
             # No redirects: a redirect could send the signed payload somewhere the admin never chose.
             response = self.http.post(row["url"], data=body, headers=headers,
                                       timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False)
@@ -57,6 +84,8 @@ class WebhookWorker:
             ok = 200 <= status < 300
             if not ok:
                 error = f"HTTP {status}"
+        except BlockedTarget as exc:
+            ok, error = False, f"blocked: {exc}"
         except requests.RequestException as exc:
             ok, error = False, f"{type(exc).__name__}"
         with as_service(self.pool) as conn:
