@@ -28,30 +28,10 @@ begin
     raise exception 'no such contact list in this workspace' using errcode = 'P0002';
   end if;
 
-  with input as (
+  with input as materialized (
     select t.r, t.ord from jsonb_array_elements(p_rows) with ordinality as t(r, ord)
   ),
-  shaped as (
-    select i.ord,
-           case when jsonb_typeof(i.r) = 'object' then coalesce(i.r -> 'row', to_jsonb(i.ord)) else to_jsonb(i.ord) end as row_ref,
-           jsonb_typeof(i.r) = 'object' as is_object,
-           case when jsonb_typeof(i.r) = 'object' then btrim(i.r ->> 'phone') end as phone,
-           case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'first_name'), '') end as first_name,
-           case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'last_name'), '') end as last_name,
-           case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'email'), '') end as email,
-           case when jsonb_typeof(i.r -> 'tags') = 'array'
-                then array(select btrim(x) from jsonb_array_elements_text(i.r -> 'tags') as x where btrim(x) <> '')
-                else '{}'::text[] end as tags,
-           case when jsonb_typeof(i.r -> 'tags') not in ('array', 'null') then true else false end as bad_tags,
-           case when jsonb_typeof(i.r -> 'custom') = 'object'
-                then (select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
-                        from jsonb_each(i.r -> 'custom') as e
-                       where jsonb_typeof(e.value) <> 'null' and e.value <> '""'::jsonb)
-                else '{}'::jsonb end as custom,
-           case when jsonb_typeof(i.r -> 'custom') not in ('object', 'null') then true else false end as bad_custom
-      from input i
-  ),
-  checked as (
+  checked as materialized (
     select s.*,
            case
              when not s.is_object then 'row must be a JSON object'
@@ -65,56 +45,72 @@ begin
              when s.bad_custom then 'custom must be an object'
              when cardinality(s.tags) > 100 then 'more than 100 tags'
            end as problem
-      from shaped s
-  ),
-  valid as (
-    select * from checked where problem is null
+      from (
+        select i.ord,
+               case when jsonb_typeof(i.r) = 'object' then coalesce(i.r -> 'row', to_jsonb(i.ord)) else to_jsonb(i.ord) end as row_ref,
+               jsonb_typeof(i.r) = 'object' as is_object,
+               case when jsonb_typeof(i.r) = 'object' then btrim(i.r ->> 'phone') end as phone,
+               case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'first_name'), '') end as first_name,
+               case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'last_name'), '') end as last_name,
+               case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'email'), '') end as email,
+               case when jsonb_typeof(i.r -> 'tags') = 'array'
+                    then array(select btrim(x) from jsonb_array_elements_text(i.r -> 'tags') as x where btrim(x) <> '')
+                    else '{}'::text[] end as tags,
+               coalesce(jsonb_typeof(i.r -> 'tags') not in ('array', 'null'), false) as bad_tags,
+               case when jsonb_typeof(i.r -> 'custom') = 'object'
+                    then (select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
+                            from jsonb_each(i.r -> 'custom') as e
+                           where jsonb_typeof(e.value) <> 'null' and e.value <> '""'::jsonb)
+                    else '{}'::jsonb end as custom,
+               coalesce(jsonb_typeof(i.r -> 'custom') not in ('object', 'null'), false) as bad_custom
+          from input i
+      ) as s
   ),
   -- Rows of the batch with the same number are merged: the last non-empty value of a field
-  -- wins, tags are united (first appearance order), custom fields merged (later rows win).
-  merged as (
+  -- wins, tags are united (in order of first appearance), custom fields merged (later rows win).
+  merged as materialized (
     select v.phone,
            (array_agg(v.first_name order by v.ord desc) filter (where v.first_name is not null))[1] as first_name,
            (array_agg(v.last_name order by v.ord desc) filter (where v.last_name is not null))[1] as last_name,
            (array_agg(v.email order by v.ord desc) filter (where v.email is not null))[1] as email,
            count(*) as n_rows,
-           (array_agg(v.row_ref order by v.ord desc))[1] as last_row_ref
-      from valid v
+           (array_agg(v.row_ref order by v.ord desc))[1] as last_row_ref,
+           jsonb_agg(to_jsonb(v.tags) order by v.ord) as tag_lists,
+           jsonb_agg(v.custom order by v.ord) as customs
+      from checked v
+     where v.problem is null
      group by v.phone
   ),
-  merged_tags as (
-    select s.phone, array_agg(s.tag order by s.first_seen) as tags
-      from (select v.phone, u.tag, min(v.ord * 1000 + u.n) as first_seen
-              from valid v, unnest(v.tags) with ordinality as u(tag, n)
-             group by v.phone, u.tag) as s
-     group by s.phone
-  ),
-  merged_custom as (
-    select v.phone, jsonb_object_agg(e.key, e.value order by v.ord) as custom
-      from valid v, jsonb_each(v.custom) as e
-     group by v.phone
-  ),
-  incoming as (
+  incoming as materialized (
     select m.phone, m.first_name, m.last_name, m.email, m.n_rows, m.last_row_ref,
-           coalesce(t.tags, '{}'::text[]) as tags, coalesce(c.custom, '{}'::jsonb) as custom,
+           array(select b.x
+                   from jsonb_array_elements(m.tag_lists) with ordinality as a(arr, n),
+                        jsonb_array_elements_text(a.arr) with ordinality as b(x, k)
+                  group by b.x order by min(a.n * 1000 + b.k)) as tags,
+           (select coalesce(jsonb_object_agg(e.key, e.value order by a.n), '{}'::jsonb)
+              from jsonb_array_elements(m.customs) with ordinality as a(obj, n), jsonb_each(a.obj) as e) as custom,
            e.id as existing_id,
+           e.tags as existing_tags,
            -- Written earlier in this same transaction (updated_at is the transaction's now()):
            -- an earlier batch of the same upload had this number, so it is a duplicate within
            -- the file, not an update of a contact that existed before.
-           (e.id is not null and e.updated_at = now()) as seen_in_this_import,
-           array(select x from unnest(coalesce(e.tags, '{}'::text[]) || coalesce(t.tags, '{}'::text[]))
-                          with ordinality as u(x, n)
-                  group by x order by min(n)) as all_tags
+           (e.id is not null and e.updated_at = now()) as seen_in_this_import
       from merged m
-      left join merged_tags t on t.phone = m.phone
-      left join merged_custom c on c.phone = m.phone
-      left join public.contacts e on e.workspace_id = p_workspace_id and e.phone_e164 = m.phone
+      -- lateral: one index lookup on (workspace_id, phone_e164) per number, whatever the estimates
+      left join lateral (select c.id, c.tags, c.updated_at from public.contacts c
+                          where c.workspace_id = p_workspace_id and c.phone_e164 = m.phone) as e on true
+  ),
+  sized as materialized (
+    select i.*,
+           array(select x from unnest(coalesce(i.existing_tags, '{}'::text[]) || i.tags) with ordinality as u(x, n)
+                  group by x order by min(n)) as all_tags
+      from incoming i
   ),
   upserted as (
     insert into public.contacts as c (workspace_id, phone_e164, first_name, last_name, email, tags, custom_fields,
                                       consent_source, consent_at)
     select p_workspace_id, i.phone, i.first_name, i.last_name, i.email, i.all_tags, i.custom, v_source, now()
-      from incoming i
+      from sized i
      where cardinality(i.all_tags) <= 100
     on conflict (workspace_id, phone_e164) do update set
       first_name = coalesce(excluded.first_name, c.first_name),
@@ -136,26 +132,26 @@ begin
     select c.ord, c.row_ref, c.problem from checked c where c.problem is not null
     union all
     select null, i.last_row_ref, 'the contact would have more than 100 tags'
-      from incoming i where cardinality(i.all_tags) > 100
+      from sized i where cardinality(i.all_tags) > 100
   )
   select jsonb_build_object(
-           'inserted', (select count(*) from incoming i
+           'inserted', (select count(*) from sized i
                          where cardinality(i.all_tags) <= 100 and i.existing_id is null),
-           'updated', (select count(*) from incoming i
+           'updated', (select count(*) from sized i
                         where cardinality(i.all_tags) <= 100 and i.existing_id is not null and not i.seen_in_this_import),
-           'merged', (select coalesce(sum(i.n_rows), 0) from incoming i where cardinality(i.all_tags) <= 100)
-                     - (select count(*) from incoming i
+           'merged', (select coalesce(sum(i.n_rows), 0) from sized i where cardinality(i.all_tags) <= 100)
+                     - (select count(*) from sized i
                          where cardinality(i.all_tags) <= 100 and not coalesce(i.seen_in_this_import, false)),
            'listed', (select count(*) from listed),
-           'opted_out', (select count(*) from incoming i
-                           join public.opt_outs o on o.workspace_id = p_workspace_id and o.phone_e164 = i.phone
-                          where cardinality(i.all_tags) <= 100 and not i.seen_in_this_import),
-           'upserted', (select count(*) from upserted),
+           'opted_out', (select count(*) from sized i
+                          where cardinality(i.all_tags) <= 100 and not i.seen_in_this_import
+                            and exists (select 1 from public.opt_outs o
+                                         where o.workspace_id = p_workspace_id and o.phone_e164 = i.phone)),
            'rejected', coalesce((select jsonb_agg(jsonb_build_object('row', r.row_ref, 'reason', r.problem)
                                                   order by r.ord nulls last)
                                    from rejected r), '[]'::jsonb))
     into v_result;
-  return v_result - 'upserted';
+  return v_result;
 end
 $$;
 
