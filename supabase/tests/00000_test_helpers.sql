@@ -101,15 +101,33 @@ as $$
     format('every table in schema %s has row level security enabled', schema_name))
 $$;
 
+-- What a caller's statement did: 'denied' (42501: privileges or RLS) or 'rows:<n>', so a test
+-- can assert that a write was refused or silently matched nothing, in one line.
+create or replace function tests.attempt(statement text)
+returns text
+language plpgsql
+as $$
+declare
+  n bigint;
+begin
+  execute statement;
+  get diagnostics n = row_count;
+  return 'rows:' || n;
+exception when insufficient_privilege then
+  return 'denied';
+end
+$$;
+
 grant execute on all functions in schema tests to anon, authenticated, service_role;
 
 begin;
-select plan(6);
+select plan(7);
 select has_function('tests', 'create_user', array['text', 'text'], 'tests.create_user exists');
 select has_function('tests', 'authenticate_as', array['text'], 'tests.authenticate_as exists');
 select has_function('tests', 'authenticate_as_anon', 'tests.authenticate_as_anon exists');
 select has_function('tests', 'clear_authentication', 'tests.clear_authentication exists');
 select has_function('tests', 'rls_enabled', array['text'], 'tests.rls_enabled exists');
+select has_function('tests', 'attempt', array['text'], 'tests.attempt exists');
 select has_extension('pg_cron', 'pg_cron is installed in the test database');
 select * from finish();
 rollback;

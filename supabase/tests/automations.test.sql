@@ -4,16 +4,6 @@
 begin;
 select plan(47);
 
-create function pg_temp.attempt(statement text) returns text language plpgsql as $$
-declare n bigint;
-begin
-  execute statement;
-  get diagnostics n = row_count;
-  return 'rows:' || n;
-exception when insufficient_privilege then
-  return 'denied';
-end $$;
-
 -- An inbound text from `sender` at `at`; returns the bodies of the replies.
 create function pg_temp.inbound(sender text, body text, at timestamptz) returns text[] language sql as $$
   select coalesce(array_agg(r ->> 'body'), '{}')
@@ -49,10 +39,10 @@ select throws_ok(format($$ insert into public.auto_reply_rules (workspace_id, ki
   '23514', null, 'a cooldown is at least a minute, so responders cannot loop');
 select tests.authenticate_as('bob');
 select is((select count(*)::int from public.keyword_triggers), 1, 'an agent reads the triggers');
-select is(pg_temp.attempt(format($$ insert into public.keyword_triggers (workspace_id, keyword, reply_text) values (%L, 'DEAL', 'x') $$, :'ws')),
+select is(tests.attempt(format($$ insert into public.keyword_triggers (workspace_id, keyword, reply_text) values (%L, 'DEAL', 'x') $$, :'ws')),
   'denied', 'an agent cannot create triggers');
-select is(pg_temp.attempt($$ update public.keyword_triggers set reply_text = 'changed' $$), 'rows:0', 'an agent cannot edit triggers');
-select is(pg_temp.attempt(format($$ insert into public.auto_reply_rules (workspace_id, kind, reply_text) values (%L, 'always', 'x') $$, :'ws')),
+select is(tests.attempt($$ update public.keyword_triggers set reply_text = 'changed' $$), 'rows:0', 'an agent cannot edit triggers');
+select is(tests.attempt(format($$ insert into public.auto_reply_rules (workspace_id, kind, reply_text) values (%L, 'always', 'x') $$, :'ws')),
   'denied', 'an agent cannot create auto-reply rules');
 
 -- ---------------------------------------------------------------------------------------
@@ -127,15 +117,15 @@ select is(pg_temp.inbound('+15551230007', 'x', '2026-12-05 15:00+00'), array['Al
 -- Another workspace's member, and anon
 select tests.authenticate_as('mallory');
 select is_empty(format($$ select 1 from public.keyword_triggers where workspace_id = %L $$, :'ws'), 'outsider reads no triggers');
-select is(pg_temp.attempt(format($$ insert into public.keyword_triggers (workspace_id, keyword, reply_text) values (%L, 'EVIL', 'x') $$, :'ws')),
+select is(tests.attempt(format($$ insert into public.keyword_triggers (workspace_id, keyword, reply_text) values (%L, 'EVIL', 'x') $$, :'ws')),
   'denied', 'outsider cannot add triggers');
-select is(pg_temp.attempt($$ update public.keyword_triggers set reply_text = 'pwned' $$), 'rows:0', 'outsider cannot edit triggers');
-select is(pg_temp.attempt($$ delete from public.keyword_triggers $$), 'rows:0', 'outsider cannot delete triggers');
+select is(tests.attempt($$ update public.keyword_triggers set reply_text = 'pwned' $$), 'rows:0', 'outsider cannot edit triggers');
+select is(tests.attempt($$ delete from public.keyword_triggers $$), 'rows:0', 'outsider cannot delete triggers');
 select is_empty(format($$ select 1 from public.auto_reply_rules where workspace_id = %L $$, :'ws'), 'outsider reads no rules');
-select is(pg_temp.attempt(format($$ insert into public.auto_reply_rules (workspace_id, kind, reply_text) values (%L, 'always', 'spam') $$, :'ws')),
+select is(tests.attempt(format($$ insert into public.auto_reply_rules (workspace_id, kind, reply_text) values (%L, 'always', 'spam') $$, :'ws')),
   'denied', 'outsider cannot add rules');
-select is(pg_temp.attempt($$ update public.auto_reply_rules set reply_text = 'pwned' $$), 'rows:0', 'outsider cannot edit rules');
-select is(pg_temp.attempt($$ delete from public.auto_reply_rules $$), 'rows:0', 'outsider cannot delete rules');
+select is(tests.attempt($$ update public.auto_reply_rules set reply_text = 'pwned' $$), 'rows:0', 'outsider cannot edit rules');
+select is(tests.attempt($$ delete from public.auto_reply_rules $$), 'rows:0', 'outsider cannot delete rules');
 select tests.authenticate_as_anon();
 select throws_ok($$ select 1 from public.keyword_triggers $$, '42501', null, 'anon cannot read triggers');
 select throws_ok($$ select 1 from public.auto_reply_rules $$, '42501', null, 'anon cannot read rules');

@@ -3,17 +3,6 @@
 begin;
 select plan(52);
 
--- What a caller's statement did: 'denied' (42501: privilege or RLS) or 'rows:<n>'.
-create function pg_temp.attempt(statement text) returns text language plpgsql as $$
-declare n bigint;
-begin
-  execute statement;
-  get diagnostics n = row_count;
-  return 'rows:' || n;
-exception when insufficient_privilege then
-  return 'denied';
-end $$;
-
 select tests.create_user('alice');
 select tests.create_user('bob');
 select tests.create_user('mallory');
@@ -42,7 +31,7 @@ select throws_ok(format($$ insert into public.contacts (workspace_id, phone_e164
   '23514', null, 'contact numbers are E.164');
 select throws_ok(format($$ insert into public.contacts (workspace_id, phone_e164, created_at) values (%L, '+15551230004', now()) $$, :'ws'),
   '42501', null, 'clients cannot set created_at');
-select is(pg_temp.attempt($$ update public.contacts set last_name = 'Lee' where first_name = 'Ann' $$), 'rows:1',
+select is(tests.attempt($$ update public.contacts set last_name = 'Lee' where first_name = 'Ann' $$), 'rows:1',
   'a member edits a contact');
 select throws_ok(format($$ update public.contacts set workspace_id = %L $$, :'ws_m'), '42501', null,
   'a contact cannot be moved to another workspace');
@@ -77,40 +66,40 @@ select throws_ok(format($$ select public.opt_out(%L, '5551230006') $$, :'ws'), '
 -- A member of another workspace: reads nothing, changes nothing.
 select tests.authenticate_as('mallory');
 select is_empty(format($$ select 1 from public.contacts where workspace_id = %L $$, :'ws'), 'outsider reads no contacts');
-select is(pg_temp.attempt(format($$ insert into public.contacts (workspace_id, phone_e164) values (%L, '+15551230007') $$, :'ws')),
+select is(tests.attempt(format($$ insert into public.contacts (workspace_id, phone_e164) values (%L, '+15551230007') $$, :'ws')),
   'denied', 'outsider cannot add contacts');
-select is(pg_temp.attempt(format($$ update public.contacts set first_name = 'pwned' where id = %L $$, :'contact_id')),
+select is(tests.attempt(format($$ update public.contacts set first_name = 'pwned' where id = %L $$, :'contact_id')),
   'rows:0', 'outsider cannot edit contacts');
-select is(pg_temp.attempt(format($$ delete from public.contacts where id = %L $$, :'contact_id')),
+select is(tests.attempt(format($$ delete from public.contacts where id = %L $$, :'contact_id')),
   'rows:0', 'outsider cannot delete contacts');
 
 select is_empty(format($$ select 1 from public.contact_lists where workspace_id = %L $$, :'ws'), 'outsider reads no lists');
-select is(pg_temp.attempt(format($$ insert into public.contact_lists (workspace_id, name) values (%L, 'x') $$, :'ws')),
+select is(tests.attempt(format($$ insert into public.contact_lists (workspace_id, name) values (%L, 'x') $$, :'ws')),
   'denied', 'outsider cannot add lists');
-select is(pg_temp.attempt(format($$ update public.contact_lists set name = 'pwned' where id = %L $$, :'list_id')),
+select is(tests.attempt(format($$ update public.contact_lists set name = 'pwned' where id = %L $$, :'list_id')),
   'rows:0', 'outsider cannot rename lists');
-select is(pg_temp.attempt(format($$ delete from public.contact_lists where id = %L $$, :'list_id')),
+select is(tests.attempt(format($$ delete from public.contact_lists where id = %L $$, :'list_id')),
   'rows:0', 'outsider cannot delete lists');
 
 select is_empty(format($$ select 1 from public.contact_list_members where workspace_id = %L $$, :'ws'),
   'outsider reads no list memberships');
-select is(pg_temp.attempt(format($$ insert into public.contact_list_members (workspace_id, list_id, contact_id) values (%L, %L, %L) $$,
+select is(tests.attempt(format($$ insert into public.contact_list_members (workspace_id, list_id, contact_id) values (%L, %L, %L) $$,
                                  :'ws', :'list_id', :'contact_id')),
   'denied', 'outsider cannot add to lists');
-select is(pg_temp.attempt(format($$ update public.contact_list_members set added_at = now() where list_id = %L $$, :'list_id')),
+select is(tests.attempt(format($$ update public.contact_list_members set added_at = now() where list_id = %L $$, :'list_id')),
   'denied', 'outsider cannot change list memberships');
-select is(pg_temp.attempt(format($$ delete from public.contact_list_members where list_id = %L $$, :'list_id')),
+select is(tests.attempt(format($$ delete from public.contact_list_members where list_id = %L $$, :'list_id')),
   'rows:0', 'outsider cannot remove list memberships');
 
 select is_empty(format($$ select 1 from public.opt_outs where workspace_id = %L $$, :'ws'), 'outsider reads no opt-outs');
-select is(pg_temp.attempt(format($$ insert into public.opt_outs (workspace_id, phone_e164, source) values (%L, '+15551230008', 'manual') $$, :'ws')),
+select is(tests.attempt(format($$ insert into public.opt_outs (workspace_id, phone_e164, source) values (%L, '+15551230008', 'manual') $$, :'ws')),
   'denied', 'outsider cannot add opt-outs');
-select is(pg_temp.attempt(format($$ update public.opt_outs set source = 'import' where workspace_id = %L $$, :'ws')),
+select is(tests.attempt(format($$ update public.opt_outs set source = 'import' where workspace_id = %L $$, :'ws')),
   'denied', 'outsider cannot change opt-outs');
-select is(pg_temp.attempt(format($$ delete from public.opt_outs where workspace_id = %L $$, :'ws')),
+select is(tests.attempt(format($$ delete from public.opt_outs where workspace_id = %L $$, :'ws')),
   'denied', 'outsider cannot delete opt-outs');
 select is_empty(format($$ select 1 from public.opt_out_events where workspace_id = %L $$, :'ws'), 'outsider reads no opt-out history');
-select is(pg_temp.attempt(format($$ delete from public.opt_out_events where workspace_id = %L $$, :'ws')),
+select is(tests.attempt(format($$ delete from public.opt_out_events where workspace_id = %L $$, :'ws')),
   'denied', 'outsider cannot erase opt-out history');
 
 select throws_ok(format($$ select public.opt_in(%L, '+15551230002') $$, :'ws'), '42501', null,

@@ -4,16 +4,6 @@
 begin;
 select plan(47);
 
-create function pg_temp.attempt(statement text) returns text language plpgsql as $$
-declare n bigint;
-begin
-  execute statement;
-  get diagnostics n = row_count;
-  return 'rows:' || n;
-exception when insufficient_privilege then
-  return 'denied';
-end $$;
-
 select tests.create_user('alice');
 select tests.create_user('bob');
 select tests.create_user('mallory');
@@ -38,7 +28,7 @@ select is((select count(*)::int from public.message_media), 1, 'a member sees th
 select is((select unread_count from public.conversations where id = :'conv'), 1, 'the inbound message is unread');
 select lives_ok(format($$ select public.mark_conversation_read(%L) $$, :'conv'), 'a member marks a conversation read');
 select is((select unread_count from public.conversations where id = :'conv'), 0, 'unread_count is back to 0');
-select is(pg_temp.attempt(format($$ update public.conversations set status = 'closed', assigned_to = %L where id = %L $$,
+select is(tests.attempt(format($$ update public.conversations set status = 'closed', assigned_to = %L where id = %L $$,
                                  tests.user_id('bob'), :'conv')),
   'rows:1', 'a member closes and assigns a conversation');
 select throws_ok(format($$ update public.conversations set assigned_to = %L where id = %L $$, tests.user_id('mallory'), :'conv'),
@@ -52,7 +42,7 @@ select throws_ok(format($$ update public.messages set status = 'delivered' where
 select throws_ok(format($$ delete from public.messages where id = %L $$, :'msg'), '42501', null, 'clients cannot delete messages');
 select lives_ok(format($$ insert into public.canned_messages (workspace_id, title, body) values (%L, 'Thanks', 'Thank you!') $$, :'ws'),
   'a member adds a canned message');
-select is(pg_temp.attempt(format($$ update public.canned_messages set body = 'We open at 8.' where id = %L $$, :'canned')),
+select is(tests.attempt(format($$ update public.canned_messages set body = 'We open at 8.' where id = %L $$, :'canned')),
   'rows:1', 'a member edits a canned message');
 select throws_ok(format($$ update public.canned_messages set created_by = %L $$, tests.user_id('bob')), '42501', null,
   'created_by is not editable');
@@ -62,40 +52,40 @@ select is((select created_by from public.canned_messages where title = 'Thanks')
 -- A member of another workspace
 select tests.authenticate_as('mallory');
 select is_empty(format($$ select 1 from public.conversations where workspace_id = %L $$, :'ws'), 'outsider reads no conversations');
-select is(pg_temp.attempt(format($$ insert into public.conversations (workspace_id, phone_number_id, contact_id)
+select is(tests.attempt(format($$ insert into public.conversations (workspace_id, phone_number_id, contact_id)
                                     select %L, %L, contact_id from public.conversations $$, :'ws', :'num')),
   'denied', 'outsider cannot create conversations');
-select is(pg_temp.attempt(format($$ update public.conversations set status = 'open' where id = %L $$, :'conv')),
+select is(tests.attempt(format($$ update public.conversations set status = 'open' where id = %L $$, :'conv')),
   'rows:0', 'outsider cannot change conversations');
-select is(pg_temp.attempt(format($$ delete from public.conversations where id = %L $$, :'conv')),
+select is(tests.attempt(format($$ delete from public.conversations where id = %L $$, :'conv')),
   'denied', 'outsider cannot delete conversations');
 select throws_ok(format($$ select public.mark_conversation_read(%L) $$, :'conv'), '42501', null,
   'outsider cannot mark a conversation read');
 
 select is_empty(format($$ select 1 from public.messages where workspace_id = %L $$, :'ws'), 'outsider reads no messages');
-select is(pg_temp.attempt(format($$ insert into public.messages (workspace_id, conversation_id, direction, from_e164, to_e164, status, source)
+select is(tests.attempt(format($$ insert into public.messages (workspace_id, conversation_id, direction, from_e164, to_e164, status, source)
                                     values (%L, %L, 'outbound', '+15550001111', '+15551230001', 'queued', 'manual') $$, :'ws', :'conv')),
   'denied', 'outsider cannot add messages');
-select is(pg_temp.attempt(format($$ update public.messages set body = 'pwned' where id = %L $$, :'msg')),
+select is(tests.attempt(format($$ update public.messages set body = 'pwned' where id = %L $$, :'msg')),
   'denied', 'outsider cannot change messages');
-select is(pg_temp.attempt(format($$ delete from public.messages where id = %L $$, :'msg')),
+select is(tests.attempt(format($$ delete from public.messages where id = %L $$, :'msg')),
   'denied', 'outsider cannot delete messages');
 
 select is_empty(format($$ select 1 from public.message_media where workspace_id = %L $$, :'ws'), 'outsider reads no media');
-select is(pg_temp.attempt(format($$ insert into public.message_media (workspace_id, message_id, url, position)
+select is(tests.attempt(format($$ insert into public.message_media (workspace_id, message_id, url, position)
                                     values (%L, %L, 'https://evil.test/x', 9) $$, :'ws', :'msg')),
   'denied', 'outsider cannot add media');
-select is(pg_temp.attempt(format($$ update public.message_media set url = 'https://evil.test/x' where message_id = %L $$, :'msg')),
+select is(tests.attempt(format($$ update public.message_media set url = 'https://evil.test/x' where message_id = %L $$, :'msg')),
   'denied', 'outsider cannot change media');
-select is(pg_temp.attempt(format($$ delete from public.message_media where message_id = %L $$, :'msg')),
+select is(tests.attempt(format($$ delete from public.message_media where message_id = %L $$, :'msg')),
   'denied', 'outsider cannot delete media');
 
 select is_empty(format($$ select 1 from public.canned_messages where workspace_id = %L $$, :'ws'), 'outsider reads no canned messages');
-select is(pg_temp.attempt(format($$ insert into public.canned_messages (workspace_id, title, body) values (%L, 'x', 'x') $$, :'ws')),
+select is(tests.attempt(format($$ insert into public.canned_messages (workspace_id, title, body) values (%L, 'x', 'x') $$, :'ws')),
   'denied', 'outsider cannot add canned messages');
-select is(pg_temp.attempt(format($$ update public.canned_messages set body = 'pwned' where id = %L $$, :'canned')),
+select is(tests.attempt(format($$ update public.canned_messages set body = 'pwned' where id = %L $$, :'canned')),
   'rows:0', 'outsider cannot edit canned messages');
-select is(pg_temp.attempt(format($$ delete from public.canned_messages where id = %L $$, :'canned')),
+select is(tests.attempt(format($$ delete from public.canned_messages where id = %L $$, :'canned')),
   'rows:0', 'outsider cannot delete canned messages');
 
 -- API users cannot call the service's functions.

@@ -3,16 +3,6 @@
 begin;
 select plan(44);
 
-create function pg_temp.attempt(statement text) returns text language plpgsql as $$
-declare n bigint;
-begin
-  execute statement;
-  get diagnostics n = row_count;
-  return 'rows:' || n;
-exception when insufficient_privilege then
-  return 'denied';
-end $$;
-
 select tests.create_user('alice');
 select tests.create_user('bob');
 select tests.create_user('mallory');
@@ -46,7 +36,7 @@ select isnt((select secret from public.webhook_endpoints where id = :'e1'), :'e1
 
 select tests.authenticate_as('bob');
 select is_empty($$ select 1 from public.webhook_endpoints $$, 'an agent cannot read endpoints (or their secrets)');
-select is(pg_temp.attempt(format($$ insert into public.webhook_endpoints (workspace_id, url) values (%L, 'https://x.test') $$, :'ws')),
+select is(tests.attempt(format($$ insert into public.webhook_endpoints (workspace_id, url) values (%L, 'https://x.test') $$, :'ws')),
   'denied', 'an agent cannot add endpoints');
 select throws_ok(format($$ select public.rotate_webhook_secret(%L) $$, :'e1'), '42501', null, 'an agent cannot rotate a secret');
 
@@ -128,14 +118,14 @@ select throws_ok(format($$ select private.complete_webhook_delivery(%s, true, 20
 
 select tests.authenticate_as('mallory');
 select is_empty($$ select 1 from public.webhook_endpoints $$, 'outsider reads no endpoints');
-select is(pg_temp.attempt(format($$ insert into public.webhook_endpoints (workspace_id, url) values (%L, 'https://evil.test') $$, :'ws')),
+select is(tests.attempt(format($$ insert into public.webhook_endpoints (workspace_id, url) values (%L, 'https://evil.test') $$, :'ws')),
   'denied', 'outsider cannot add endpoints');
-select is(pg_temp.attempt(format($$ update public.webhook_endpoints set url = 'https://evil.test' where id = %L $$, :'e1')),
+select is(tests.attempt(format($$ update public.webhook_endpoints set url = 'https://evil.test' where id = %L $$, :'e1')),
   'rows:0', 'outsider cannot redirect endpoints');
-select is(pg_temp.attempt(format($$ delete from public.webhook_endpoints where id = %L $$, :'e1')),
+select is(tests.attempt(format($$ delete from public.webhook_endpoints where id = %L $$, :'e1')),
   'rows:0', 'outsider cannot delete endpoints');
 select is_empty($$ select 1 from public.webhook_deliveries $$, 'outsider reads no deliveries');
-select is(pg_temp.attempt($$ update public.webhook_deliveries set dead = true $$), 'denied', 'outsider cannot change deliveries');
+select is(tests.attempt($$ update public.webhook_deliveries set dead = true $$), 'denied', 'outsider cannot change deliveries');
 select throws_ok(format($$ select public.rotate_webhook_secret(%L) $$, :'e1'), '42501', null, 'outsider cannot rotate a secret');
 select tests.authenticate_as_anon();
 select throws_ok($$ select 1 from public.webhook_endpoints $$, '42501', null, 'anon cannot read endpoints');
