@@ -302,7 +302,8 @@ def open_text(source, encoding: str | None) -> io.TextIOWrapper:
             if prefix.startswith(magic):
                 raise CsvImportError(422, "not_csv", f"This is {what}, not a CSV file. Export or save it as CSV.")
         if b"\x00" in prefix:
-            raise CsvImportError(422, "not_csv", "This is a binary file, not a CSV file.")
+            raise CsvImportError(422, "not_csv", "This is a binary file, not a CSV file "
+                                 "(if it is UTF-16 text without a byte order mark, pass encoding=utf-16-le).")
         sample = prefix.decode(encoding, errors="surrogateescape")
         odd = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\t\r\n\f") or "\udc80" <= ch <= "\udcff")
         if odd > max(8, len(sample) // 10):
