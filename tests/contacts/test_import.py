@@ -355,7 +355,7 @@ def test_consent_source_is_required(service, make_user, db):
 
 def test_too_large_upload_is_a_413_json(service, make_user, monkeypatch):
     user = make_user()
-    monkeypatch.setitem(service.app.config, "MAX_CONTENT_LENGTH", 2000)
+    monkeypatch.setattr("numeraloop.contacts.api.MAX_IMPORT_BYTES", 2000)
     big = "phone\n" + "4155552671\n" * 400
     error = error_of(upload(service, user, big), 413)
     assert error["code"] == "request_entity_too_large"
@@ -364,8 +364,20 @@ def test_too_large_upload_is_a_413_json(service, make_user, monkeypatch):
     assert error_of(r, 413)["code"] == "request_entity_too_large"
 
 
-def test_the_configured_limit_covers_csv_uploads(service):
-    assert service.app.config["MAX_CONTENT_LENGTH"] >= 64 * 1024 * 1024
+def test_csv_uploads_may_exceed_the_app_wide_limit(service, make_user, monkeypatch):
+    from numeraloop.contacts import api
+
+    assert api.MAX_IMPORT_BYTES >= 512 * 1024 * 1024 > service.app.config["MAX_CONTENT_LENGTH"]
+    monkeypatch.setitem(service.app.config, "MAX_CONTENT_LENGTH", 2000)
+    user = make_user()
+    rows = "phone\n" + "".join(f"+1415555{i:04d}\n" for i in range(400))
+    assert len(rows) > 2000
+    r = upload(service, user, rows)
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["rows"] == 400
+    # Every other route keeps the app-wide limit.
+    big_json = service.post("/api/v1/messages", user=user, json={"body": "x" * 5000, "to": "+14155550100"})
+    assert error_of(big_json, 413)["code"] == "request_entity_too_large"
 
 
 # ---------------------------------------------------------------------------------------

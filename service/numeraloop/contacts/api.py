@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 1000
 MAX_REJECTIONS_LISTED = 1000
 MAX_CONSENT_SOURCE = 200
+# A million-row export with names and emails is 60-100 MB; the import streams, so it may take
+# far more than the app-wide request limit (which protects every other, JSON, route).
+MAX_IMPORT_BYTES = 1024 * 1024 * 1024
 RAW_CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", "text/comma-separated-values"}
 
 
@@ -121,6 +124,7 @@ def _send(conn, workspace_id: str, batch: list[dict], consent_source: str, list_
 
 @api_bp.post("/contacts/import")
 def import_contacts():
+    request.max_content_length = MAX_IMPORT_BYTES  # before anything reads the body
     pool = current_app.extensions["numeraloop.pool"]
     params = _params()
     source, charset = _upload()
