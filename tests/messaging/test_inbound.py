@@ -92,7 +92,7 @@ def test_bad_signature_is_403_and_stores_nothing(inbox, service, db, sandbox):
 
 
 @pytest.mark.parametrize("change", [{"MessageSid": "not-a-sid"}, {"From": ""}, {"NumMedia": "many"},
-                                    {"NumMedia": "2"}, {"NumMedia": "11"}])
+                                    {"NumMedia": "2"}, {"NumMedia": "11"}, {"From": "NUMERALOOP"}])
 def test_malformed_signed_form_is_400(inbox, service, change):
     params = inbound_params(inbox, customer(), "x")
     params.update(change)

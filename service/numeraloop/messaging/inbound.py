@@ -13,6 +13,7 @@ import json
 import logging
 import re
 
+import psycopg
 from flask import Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -57,11 +58,17 @@ def inbound_message():
     except ValueError:
         segments = 1
 
-    with as_service(current_app.extensions["numeraloop.pool"]) as conn:
-        result = conn.execute(
-            "select private.receive_inbound_message(%s, %s, %s, %s, %s, %s, %s, %s::jsonb) as r",
-            (ctx.workspace_id, ctx.phone_number_id, sid, sender, form.get("To"), body, segments, json.dumps(media)),
-        ).fetchone()["r"]
+    try:
+        with as_service(current_app.extensions["numeraloop.pool"]) as conn:
+            result = conn.execute(
+                "select private.receive_inbound_message(%s, %s, %s, %s, %s, %s, %s, %s::jsonb) as r",
+                (ctx.workspace_id, ctx.phone_number_id, sid, sender, form.get("To"), body, segments, json.dumps(media)),
+            ).fetchone()["r"]
+    except (psycopg.errors.InvalidParameterValue, psycopg.errors.UniqueViolation) as exc:
+        # A signed request the database refuses as data (a sender that is not a phone number,
+        # a MessageSid reused by another message): say so, with Twilio's request id in the log.
+        log.warning("inbound %s refused: %s", sid, exc.diag.message_primary)
+        raise ApiError(400, "invalid_message", exc.diag.message_primary or "The message was refused.") from None
 
     twiml = MessagingResponse()
     if not result.get("duplicate"):
