@@ -75,3 +75,20 @@ def test_unexpected_error_is_json_without_stack_trace(service_config, caplog):
 def test_request_id_is_echoed_when_safe(service):
     assert service.get("/healthz", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
     assert service.get("/healthz", headers={"X-Request-Id": "bad id with spaces;"}).headers["X-Request-Id"] != "bad id with spaces;"
+
+
+def test_proxy_fix_trusts_forwarded_headers_only_when_configured(service_config):
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.numeraloop.example"}
+    seen = {}
+    for hops in (0, 1):
+        app = create_app(dataclasses.replace(service_config, proxy_fix_hops=hops))
+
+        @app.get("/where")
+        def where():
+            from flask import request
+            return {"url": request.url}
+
+        seen[hops] = app.test_client().get("/where", headers=headers).get_json()["url"]
+        app.extensions["numeraloop.pool"].close()
+    assert seen[0].startswith("http://localhost/")
+    assert seen[1] == "https://api.numeraloop.example/where"
