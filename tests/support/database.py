@@ -56,9 +56,10 @@ def release_session_database() -> None:
 def recreate_and_migrate(url: str) -> None:
     """Empty the test database and migrate it from scratch.
 
-    The database is emptied rather than dropped: pg_cron's scheduler is connected to it (it
-    is cron.database_name) and, once terminated by DROP DATABASE, would not come back until
-    the server restarts, leaving the retention jobs untestable.
+    The database is emptied, not dropped, and pg_cron is emptied, not dropped: its scheduler
+    is connected to this database (cron.database_name) and caches the extension's tables;
+    after DROP DATABASE or DROP EXTENSION it runs no job until the server restarts, which
+    would leave the scheduled jobs untestable.
     """
     params = conninfo_to_dict(url)
     dbname = params.get("dbname")
@@ -74,12 +75,20 @@ def recreate_and_migrate(url: str) -> None:
     migrations.migrate(url, ROOT / "supabase" / "migrations")
 
 
+KEPT_EXTENSIONS = ("plpgsql", "pg_cron")
+
+
 def empty_database(conn: psycopg.Connection) -> None:
     with conn.transaction():
-        for (ext,) in conn.execute("select extname from pg_extension where extname <> 'plpgsql'").fetchall():
+        for (ext,) in conn.execute("select extname from pg_extension where extname <> all(%s)",
+                                   (list(KEPT_EXTENSIONS),)).fetchall():
             conn.execute(sql.SQL("drop extension if exists {} cascade").format(sql.Identifier(ext)))
+        if conn.execute("select 1 from pg_extension where extname = 'pg_cron'").fetchone():
+            # Unscheduling through pg_cron's own function keeps its job cache in step.
+            conn.execute("select cron.unschedule(jobid) from cron.job")
+            conn.execute("delete from cron.job_run_details")
         schemas = conn.execute(
-            "select nspname from pg_namespace where nspname not in ('pg_catalog', 'information_schema') "
+            "select nspname from pg_namespace where nspname not in ('pg_catalog', 'information_schema', 'cron') "
             "and nspname not like 'pg\\_%'").fetchall()
         for (schema,) in schemas:
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
