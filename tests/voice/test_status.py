@@ -1,0 +1,114 @@
+"""Call status callbacks, the <Dial> outcome (unanswered → voicemail) and the voicemail recording."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.twilio_signing import new_sid
+
+from .conftest import add_rule, call_row, caller, twiml
+
+
+def test_completed_with_duration_and_no_moving_back(inbox, sandbox, db, hooks):
+    add_rule(db, inbox, action="forward", forward_to=["+14155550191"])
+    r = sandbox.inject_call(caller(), inbox.e164, duration=37)
+    assert r["status"] == 200
+    sandbox.wait_for_callbacks(r["call_sid"], 1)
+    row = call_row(db, r["call_sid"])
+    assert row["status"] == "completed" and row["duration_seconds"] == 37 and row["ended_at"] is not None
+
+    late = hooks.post("/twilio/voice/status", {"CallSid": r["call_sid"], "CallStatus": "ringing"})
+    assert late.status_code == 204
+    again = hooks.post("/twilio/voice/status", {"CallSid": r["call_sid"], "CallStatus": "no-answer",
+                                                "CallDuration": "0"})
+    assert again.status_code == 204
+    after = call_row(db, r["call_sid"])
+    assert (after["status"], after["duration_seconds"], after["ended_at"]) == ("completed", 37, row["ended_at"])
+
+
+def test_status_moves_forward_step_by_step(inbox, hooks, db):
+    sid = new_sid("CA")
+    assert hooks.inbound(caller(), sid=sid).status_code == 200
+    assert hooks.post("/twilio/voice/status", {"CallSid": sid, "CallStatus": "in-progress"}).status_code == 204
+    assert call_row(db, sid)["status"] == "in-progress"
+    assert hooks.post("/twilio/voice/status", {"CallSid": sid, "CallStatus": "ringing"}).status_code == 204
+    assert call_row(db, sid)["status"] == "in-progress"
+
+
+def test_callback_before_the_call_is_parked_then_applied(inbox, hooks, db):
+    sid = new_sid("CA")
+    assert hooks.post("/twilio/voice/status", {"CallSid": sid, "CallStatus": "completed",
+                                               "CallDuration": "12"}).status_code == 204
+    assert call_row(db, sid) is None
+    assert hooks.inbound(caller(), sid=sid).status_code == 200
+    row = call_row(db, sid)
+    assert row["status"] == "completed" and row["duration_seconds"] == 12
+    assert db.execute("select count(*) as n from private.pending_call_statuses where call_sid = %s",
+                      (sid,)).fetchone()["n"] == 0
+
+
+def test_another_accounts_callback_changes_nothing(inbox, hooks, db, sandbox):
+    sid = new_sid("CA")
+    hooks.inbound(caller(), sid=sid)
+    other = sandbox.create_account()
+    # Correctly signed by the other account, which is connected to no workspace: refused at the signature.
+    r = hooks.post("/twilio/voice/status", {"AccountSid": other["sid"], "CallSid": sid, "CallStatus": "completed"},
+                   token=other["auth_token"])
+    assert r.status_code == 403
+    assert call_row(db, sid)["status"] == "ringing"
+
+
+@pytest.mark.parametrize("params", [{"CallStatus": "exploded"}, {"CallStatus": "completed", "CallDuration": "x"},
+                                    {"CallStatus": "completed", "CallSid": "CAnope"}])
+def test_malformed_status_is_400(hooks, params):
+    r = hooks.post("/twilio/voice/status", {"CallSid": new_sid("CA"), **params})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_callback"
+
+
+def test_unanswered_forward_goes_to_voicemail_and_the_recording_is_kept(inbox, sandbox, db, hooks):
+    add_rule(db, inbox, action="forward", forward_to=["+14155550192"])
+    r = sandbox.inject_call(caller(), inbox.e164)
+    action = twiml(r["body"]).find("Dial").get("action")
+    path = action.split("/twilio/voice/status", 1)[1]
+    dial = hooks.post("/twilio/voice/status" + path, {"CallSid": r["call_sid"], "DialCallStatus": "no-answer",
+                                                      "CallStatus": "in-progress"})
+    assert dial.status_code == 200, dial.text
+    record = twiml(dial.text).find("Record")
+    assert record is not None and "step=voicemail" in record.get("action")
+    row = call_row(db, r["call_sid"])
+    assert row["dial_status"] == "no-answer"
+
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE" + "a" * 32
+    done = hooks.post("/twilio/voice/status" + record.get("action").split("/twilio/voice/status", 1)[1],
+                      {"CallSid": r["call_sid"], "RecordingUrl": url, "RecordingDuration": "9",
+                       "RecordingSid": "RE" + "a" * 32})
+    assert done.status_code == 200 and twiml(done.text).find("Hangup") is not None
+    row = call_row(db, r["call_sid"])
+    assert row["recording_url"] == url and row["recording_duration_seconds"] == 9
+
+
+def test_answered_forward_hangs_up_after_the_bridge(inbox, sandbox, db, hooks):
+    add_rule(db, inbox, action="forward", forward_to=["+14155550193"])
+    r = sandbox.inject_call(caller(), inbox.e164)
+    row = call_row(db, r["call_sid"])
+    dial = hooks.post(f"/twilio/voice/status?call_id={row['id']}&step=dial",
+                      {"CallSid": r["call_sid"], "DialCallStatus": "completed", "DialCallDuration": "44"})
+    assert dial.status_code == 200 and twiml(dial.text).find("Hangup") is not None
+    assert call_row(db, r["call_sid"])["dial_status"] == "completed"
+
+
+def test_unknown_step_is_400(hooks):
+    r = hooks.post("/twilio/voice/status?step=other", {"CallSid": new_sid("CA"), "CallStatus": "completed"})
+    assert r.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/twilio/voice/inbound", "/twilio/voice/whisper?call_id=00000000-0000-4000-8000-000000000000",
+                                  "/twilio/voice/browser", "/twilio/voice/status"])
+def test_bad_signature_is_403_on_every_voice_path(inbox, hooks, db, path):
+    sid = new_sid("CA")
+    params = {"CallSid": sid, "From": caller(), "To": inbox.e164, "CallStatus": "completed"}
+    forged = hooks.post(path, params, signature="bm90IGEgc2lnbmF0dXJl")
+    assert forged.status_code == 403 and forged.json()["error"]["code"] == "invalid_signature"
+    assert hooks.post(path, params, token="f" * 32).status_code == 403  # signed with another token
+    assert hooks.post(path, params, signature="").status_code == 403
+    assert call_row(db, sid) is None
