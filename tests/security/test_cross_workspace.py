@@ -16,6 +16,7 @@ MUST_BE_CHECKED = {
     "workspace_members", "twilio_accounts", "phone_numbers", "call_routing_rules", "audit_log", "contacts",
     "contact_lists", "contact_list_members", "conversations", "messages", "message_media", "opt_outs",
     "keyword_triggers", "auto_reply_rules", "canned_messages", "webhook_endpoints", "webhook_deliveries",
+    "calls",
 }
 
 
@@ -36,6 +37,7 @@ def populated(inbox, sandbox, service, db):
                (ws, inbox.number["id"]))
     sandbox.inject_sms("+16285558001", inbox.e164, "JOIN", media=["https://media.example.com/p.jpg"])
     sandbox.inject_sms("+16285558002", inbox.e164, "STOP")
+    assert sandbox.inject_call("+16285558004", inbox.e164, duration=5)["status"] == 200
     r = service.post("/api/v1/messages", user=inbox.user,
                      json={"workspace_id": ws, "from": inbox.e164, "to": "+16285558003", "body": "hello"})
     assert r.status_code == 201
