@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
+from .. import phones
+
 STANDARD_FIELDS = ("phone", "first_name", "last_name", "email", "tags")
 SINGLE_FIELDS = ("phone", "first_name", "last_name", "email")  # at most one column each
 
@@ -391,7 +393,7 @@ def to_row(line: int, record: list[str], columns: list[Column], options: Options
             custom[column.key] = value
     if raw_phone is None:
         return Rejection(line, "phone number is missing")
-    phone = normalise_phone(raw_phone, options.default_region)
+    phone = phones.to_e164(raw_phone, options.default_region)
     if phone is None:
         return Rejection(line, f"not a valid phone number (read with default country {options.default_region})")
     row["phone"] = phone
@@ -404,11 +406,3 @@ def to_row(line: int, record: list[str], columns: list[Column], options: Options
     return row
 
 
-def normalise_phone(raw: str, region: str) -> str | None:
-    try:
-        parsed = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -10,17 +10,15 @@ from __future__ import annotations
 import logging
 import uuid
 
-import phonenumbers
 import psycopg
 from flask import current_app, g, jsonify, request
 
-from .. import credentials
+from .. import credentials, phones, workspaces
 from ..api import bp as api_bp
 from ..api.inputs import field, json_body, workspace_param
 from ..db import as_service, as_user
 from ..errors import ApiError
 from ..twilio_access import client_for, twilio_call
-from .. import workspaces
 from .segments import count
 
 log = logging.getLogger(__name__)
@@ -30,13 +28,10 @@ OPTED_OUT = "P0409"
 
 
 def normalise_recipient(raw: str, default_region: str | None) -> str:
-    try:
-        parsed = phonenumbers.parse(raw, default_region)
-    except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is None or not phonenumbers.is_valid_number(parsed):
+    e164 = phones.to_e164(raw, default_region)
+    if e164 is None:
         raise ApiError(422, "invalid_to", "'to' is not a valid phone number; use E.164, e.g. +14155550100.", field="to")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return e164
 
 
 def _media_urls(body: dict) -> list[str]:
@@ -102,8 +97,7 @@ def send_message():
     with as_user(pool, g.claims) as conn:
         workspace_id, _ = workspaces.resolve(conn, workspace_param(body))
         sender = _from_number(conn, workspace_id, body)
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(sender["e164"]))
-        to = normalise_recipient(raw_to, region)
+        to = normalise_recipient(raw_to, phones.region_of(sender["e164"]))
         try:
             prepared = conn.execute(
                 "select public.prepare_outbound_message(%s, %s, %s, %s, %s, %s, %s, %s) as r",
