@@ -492,6 +492,10 @@ $$;
 comment on function private.purge_pending_call_statuses(interval) is
   'Drops parked call status callbacks that never matched a call (child legs, calls made outside NumeraLoop).';
 
+-- Hourly, like the parked message statuses: idempotent by job name.
+select cron.schedule('numeraloop-purge-parked-call-statuses', '29 * * * *',
+                     $$select private.purge_pending_call_statuses('7 days')$$);
+
 revoke all on function
   private.call_status_rank(text), private.advance_call_status(uuid, text, integer, timestamptz),
   private.apply_pending_call_statuses(uuid), private.call_routing_result(uuid, boolean),

@@ -2,7 +2,7 @@
 -- timezone, caller prefix, fallbacks), idempotency on CallSid, forward-only status, browser
 -- calls; members read the call log, nobody writes it from a client, other workspaces see nothing.
 begin;
-select plan(34);
+select plan(37);
 
 select tests.create_user('alice');
 select tests.create_user('bob');
@@ -93,6 +93,13 @@ select is(private.start_browser_call('AC' || repeat('a', 32), 'AP' || repeat('a'
 select is(private.start_browser_call('AC' || repeat('a', 32), 'AP' || repeat('a', 32), 'CA' || repeat('3', 32),
           tests.user_id('bob'), '+15550002222', '+15557654321') ->> 'refused', 'invalid_caller_id',
   'the caller ID must be the workspace''s');
+
+-- Parked callbacks that never matched a call are purged hourly after 7 days.
+select is((select command from cron.job where jobname = 'numeraloop-purge-parked-call-statuses'),
+  $$select private.purge_pending_call_statuses('7 days')$$, 'the purge of parked call statuses is scheduled');
+update private.pending_call_statuses set received_at = now() - interval '8 days' where call_sid = 'CA' || repeat('e', 32);
+select is(private.purge_pending_call_statuses('7 days'), 1, 'call statuses parked over 7 days ago are dropped');
+select is_empty($$ select 1 from private.pending_call_statuses where call_sid = 'CA' || repeat('e', 32) $$, '... and gone');
 
 -- ---------------------------------------------------------------------------------------
 -- RLS: members read; nobody writes from a client; others and anon see nothing.
