@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 import re
 
-import phonenumbers
 from flask import current_app, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from .. import phones
 from ..db import as_service
 from ..twilio_hooks import bp
 from ..twilio_hooks.signature import verify
@@ -36,16 +36,6 @@ REFUSALS = {
 }
 
 
-def normalise(raw: str, region: str) -> str | None:
-    try:
-        parsed = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
 @bp.post("/voice/browser")
 def browser_call():
     form = request.form
@@ -60,10 +50,8 @@ def browser_call():
         return apology(REFUSALS["not_a_member"] if CALL_SID.match(sid) else "Sorry, this call cannot be placed.")
     if caller_id is not None and not E164.match(caller_id):
         return apology(REFUSALS["invalid_caller_id"])
-    region = "US"
-    if caller_id:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(caller_id)) or "US"
-    to = normalise((form.get("To") or "").strip(), region)
+    region = (phones.region_of(caller_id) if caller_id else None) or "US"
+    to = phones.to_e164((form.get("To") or "").strip(), region)
     if to is None:
         return apology(REFUSALS["invalid_to"])
 
