@@ -276,12 +276,13 @@ def test_nul_bytes_in_a_row_reject_that_row(service, make_user, db):
     assert r.json()["rejected"][0]["row"] == 702 and r.json()["merged"] == 699
 
 
-def test_malformed_csv_is_a_422_and_imports_nothing(service, make_user, db):
+def test_malformed_csv_is_a_422_and_keeps_the_rows_before_the_bad_line(service, make_user, db):
     user = make_user()
-    csv_text = "phone,first_name\n4155552671,Ann\n2015550123,\"Bo\"x\n"
+    csv_text = "phone,first_name\n4155552671,Ann\n2015550123,\"Bo\"x\n3035550100,Cy\n"
     error = error_of(upload(service, user, csv_text), 422)
     assert error["code"] == "malformed_csv" and error["line"] == 3
-    assert contacts(db, user.workspace_id) == {}
+    assert error["import_status"] == "failed" and (error["rows"], error["imported"]) == (1, 1)
+    assert set(contacts(db, user.workspace_id)) == {"+14155552671"}  # line 2, not line 4
 
 
 def test_unterminated_quote_is_a_422(service, make_user, db):
@@ -403,7 +404,7 @@ def test_import_is_audited_with_counts_only(service, make_user, db):
                      "where workspace_id = %s and action = 'contacts.import'", (user.workspace_id,)).fetchone()
     assert row["actor_user_id"] == user.id and row["target_type"] == "contact_list" and row["target_id"] == list_id
     assert row["details"] == {"rows": 2, "imported": 1, "updated": 0, "merged": 0, "rejected": 1, "opted_out": 0,
-                              "listed": 1}
+                              "listed": 1, "import_id": r.json()["import_id"], "status": "completed"}
     assert "555" not in json.dumps(row["details"])
 
 

@@ -16,7 +16,7 @@ MUST_BE_CHECKED = {
     "workspace_members", "twilio_accounts", "phone_numbers", "call_routing_rules", "audit_log", "contacts",
     "contact_lists", "contact_list_members", "conversations", "messages", "message_media", "opt_outs",
     "keyword_triggers", "auto_reply_rules", "canned_messages", "webhook_endpoints", "webhook_deliveries",
-    "calls",
+    "calls", "contact_imports",
 }
 
 
@@ -41,6 +41,10 @@ def populated(inbox, sandbox, service, db):
     r = service.post("/api/v1/messages", user=inbox.user,
                      json={"workspace_id": ws, "from": inbox.e164, "to": "+16285558003", "body": "hello"})
     assert r.status_code == 201
+    r = service.post("/api/v1/contacts/import", user=inbox.user,
+                     files={"file": ("contacts.csv", b"phone,first_name\n+16285558005,Ann\n", "text/csv")},
+                     data={"workspace_id": ws, "consent_source": "website form", "list_id": str(list_id)})
+    assert r.status_code == 200 and r.json()["status"] == "completed", r.text
     sandbox.wait_idle()  # status callbacks (and the webhook deliveries they queue) have landed
     return ws
 
