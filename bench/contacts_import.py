@@ -118,9 +118,12 @@ def main(argv: list[str] | None = None) -> None:
         database.release_session_database()
 
     if response.status_code != 200:
-        raise SystemExit(f"import failed: HTTP {response.status_code} {response.text[:500]}")
+        error = (response.json().get("error") or {}) if response.headers.get("Content-Type") == "application/json" else {}
+        raise SystemExit(f"import {error.get('import_id', '')} failed: HTTP {response.status_code} {response.text[:500]}")
     sent = upload.bytes
     body = response.json()
+    print(f"import id       {body['import_id']}")
+    print(f"status          {body['status']:>12}")
     print(f"CSV bytes       {sent:>12,}")
     print(f"rows            {body['rows']:>12,}")
     print(f"imported        {body['imported']:>12,}")
