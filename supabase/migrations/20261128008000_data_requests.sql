@@ -320,6 +320,10 @@ begin
   ws_ids := array(select private.workspace_ids_for_current_user());
 
   select to_jsonb(p) into v_profile from public.profiles p where p.id = uid;
+  if v_profile is null then
+    -- A still-valid token of an account deleted since it was issued.
+    raise exception 'this account no longer exists' using errcode = '42501';
+  end if;
 
   select coalesce(jsonb_agg(to_jsonb(m) order by m.created_at), '[]') into v_memberships
     from public.workspace_members m where m.user_id = uid;

@@ -26,9 +26,9 @@ insert into public.workspace_members (workspace_id, user_id, role) values
 
 -- Rows in Alice's personal workspace, in the shared one and in Dave's.
 insert into public.phone_numbers (id, workspace_id, twilio_sid, e164) values
-  ('b0000000-0000-4000-8000-000000000001', :'alice_ws', 'PN' || repeat('1', 32), '+14155550101'),
-  ('b0000000-0000-4000-8000-000000000002', 'a0000000-0000-4000-8000-00000000000b', 'PN' || repeat('2', 32), '+14155550102'),
-  ('b0000000-0000-4000-8000-000000000003', :'dave_ws', 'PN' || repeat('3', 32), '+14155550103');
+  ('b0000000-0000-4000-8000-000000000001', :'alice_ws', 'PN' || repeat('1', 32), '+61491570101'),
+  ('b0000000-0000-4000-8000-000000000002', 'a0000000-0000-4000-8000-00000000000b', 'PN' || repeat('2', 32), '+61491570102'),
+  ('b0000000-0000-4000-8000-000000000003', :'dave_ws', 'PN' || repeat('3', 32), '+61491570103');
 insert into public.contacts (id, workspace_id, phone_e164, first_name) values
   ('c0000000-0000-4000-8000-000000000001', :'alice_ws', '+14155550201', 'Alices Customer'),
   ('c0000000-0000-4000-8000-000000000002', 'a0000000-0000-4000-8000-00000000000b', '+14155550202', 'Shared Customer'),
@@ -39,15 +39,15 @@ insert into public.conversations (id, workspace_id, phone_number_id, contact_id)
   ('d0000000-0000-4000-8000-000000000003', :'dave_ws', 'b0000000-0000-4000-8000-000000000003', 'c0000000-0000-4000-8000-000000000003');
 insert into public.messages (id, workspace_id, conversation_id, direction, from_e164, to_e164, body, status, source, sent_by) values
   ('e0000000-0000-4000-8000-000000000001', :'alice_ws', 'd0000000-0000-4000-8000-000000000001', 'inbound',
-   '+14155550201', '+14155550101', 'hello alice', 'received', null, null),
+   '+14155550201', '+61491570101', 'hello alice', 'received', null, null),
   ('e0000000-0000-4000-8000-000000000002', 'a0000000-0000-4000-8000-00000000000b', 'd0000000-0000-4000-8000-000000000002', 'outbound',
-   '+14155550102', '+14155550202', 'sent by alice in shared', 'sent', 'manual', :'alice'),
+   '+61491570102', '+14155550202', 'sent by alice in shared', 'sent', 'manual', :'alice'),
   ('e0000000-0000-4000-8000-000000000003', :'dave_ws', 'd0000000-0000-4000-8000-000000000003', 'inbound',
-   '+14155550203', '+14155550103', 'dave private', 'received', null, null);
+   '+14155550203', '+61491570103', 'dave private', 'received', null, null);
 insert into public.message_media (workspace_id, message_id, url, content_type, position) values
   (:'alice_ws', 'e0000000-0000-4000-8000-000000000001', 'https://media.example.com/alice.jpg', 'image/jpeg', 0);
 insert into public.calls (workspace_id, twilio_sid, direction, from_e164, to_e164, status) values
-  (:'alice_ws', 'CA' || repeat('1', 32), 'inbound', '+14155550201', '+14155550101', 'completed');
+  (:'alice_ws', 'CA' || repeat('1', 32), 'inbound', '+14155550201', '+61491570101', 'completed');
 insert into public.opt_outs (workspace_id, phone_e164, source) values (:'alice_ws', '+14155550299', 'manual');
 
 -- ---------------------------------------------------------------------------------------
@@ -130,6 +130,10 @@ select is((select count(*)::int from public.audit_log where action = 'data.expor
 
 -- ---------------------------------------------------------------------------------------
 -- The daily job
+
+-- Requests left open by other tests in this database are not this file's business.
+update public.data_requests set status = 'canceled', canceled_at = now()
+ where kind = 'deletion' and status in ('requested', 'scheduled', 'failed') and user_id <> :'alice';
 
 -- Not due yet: nothing happens.
 select is(private.delete_due_accounts(now() + interval '6 days') ->> 'completed', '0', 'a request inside its grace period waits');
