@@ -5,3 +5,4 @@ from .api import me, numbers, twilio_connect  # noqa: F401
 from .messaging import inbound, send, status  # noqa: F401
 from .contacts import api as contacts_api  # noqa: F401
 from .voice import browser, inbound as voice_inbound, status as voice_status, token, whisper  # noqa: F401
+from .privacy import deletion, export  # noqa: F401

@@ -1,0 +1,6 @@
+"""Your data: a user's export of everything they can see, and the deletion of their account.
+
+The rules live in SQL (supabase/migrations/20261128008000_data_requests.sql); these routes
+run them as the caller and shape the answer: export.py (GET /api/v1/me/export) and
+deletion.py (POST/GET/DELETE /api/v1/me/deletion).
+"""
