@@ -128,12 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=_cmd_dev)
 
     _add_sandbox_commands(sub)
+    _add_stripe_standin_commands(sub)
     return parser
 
 
 def _add_sandbox_commands(sub) -> None:
     """`numeraloop sandbox serve|sms|call`; defined with the sandbox (numeraloop/sandbox/cli.py)."""
     from .sandbox.cli import add_commands
+
+    add_commands(sub)
+
+
+def _add_stripe_standin_commands(sub) -> None:
+    """`numeraloop stripe-standin serve`; defined with the stand-in (numeraloop/stripe_standin/cli.py)."""
+    from .stripe_standin.cli import add_commands
 
     add_commands(sub)
 

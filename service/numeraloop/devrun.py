@@ -19,11 +19,15 @@ from . import demo_seed, migrations
 from .config import Config
 
 SANDBOX_PORT = 8010
+STRIPE_STANDIN_PORT = 8020
 DEV_DEFAULTS = {
     # Clearly not secret: only ever used when the developer configured nothing.
     "NUMERALOOP_ENCRYPTION_KEY": "numeraloop-local-development-key-not-a-secret",
     "SUPABASE_JWT_SECRET": "numeraloop-local-development-jwt-secret-not-a-secret",
     "TWILIO_API_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+    "STRIPE_API_BASE_URL": f"http://127.0.0.1:{STRIPE_STANDIN_PORT}",
+    "STRIPE_SECRET_KEY": "sk_test_numeraloop_local_not_a_secret",
+    "STRIPE_WEBHOOK_SECRET": "whsec_numeraloop_local_not_a_secret",
     # Local webhook receivers live on 127.0.0.1.
     "NUMERALOOP_WEBHOOKS_ALLOW_PRIVATE": "1",
 }
@@ -43,6 +47,7 @@ def dev_processes(config: Config) -> list[tuple[str, list[str]]]:
     return [
         ("twilio-sandbox", exe + ["sandbox", "serve", "--port", str(SANDBOX_PORT),
                                   "--seed-account", f"{demo_seed.DEMO_ACCOUNT_SID}:{demo_seed.DEMO_AUTH_TOKEN}"]),
+        ("stripe-standin", exe + ["stripe-standin", "serve", "--port", str(STRIPE_STANDIN_PORT)]),
         ("service", exe + ["serve", "--port", str(config.port)]),
         ("worker", exe + ["worker"]),
     ]
