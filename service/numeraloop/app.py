@@ -59,8 +59,10 @@ def create_app(config: Config | None = None, pool=None) -> Flask:
     from .api import bp as api_bp
     from .health import bp as health_bp
     from .twilio_hooks import bp as twilio_bp
+    from .stripe_hooks import bp as stripe_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(twilio_bp)
+    app.register_blueprint(stripe_bp)
     return app

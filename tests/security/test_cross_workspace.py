@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.billing.events import give_workspace_billing
 from tests.support.database import acting_as
 
 # Tables the populated workspace below is expected to have rows in; a new workspace table
@@ -16,7 +17,7 @@ MUST_BE_CHECKED = {
     "workspace_members", "twilio_accounts", "phone_numbers", "call_routing_rules", "audit_log", "contacts",
     "contact_lists", "contact_list_members", "conversations", "messages", "message_media", "opt_outs",
     "keyword_triggers", "auto_reply_rules", "canned_messages", "webhook_endpoints", "webhook_deliveries",
-    "calls", "contact_imports",
+    "calls", "contact_imports", "billing_customers", "subscriptions", "invoices", "payment_methods",
 }
 
 
@@ -46,6 +47,7 @@ def populated(inbox, sandbox, service, db):
                      data={"workspace_id": ws, "consent_source": "website form", "list_id": str(list_id)})
     assert r.status_code == 200 and r.json()["status"] == "completed", r.text
     sandbox.wait_idle()  # status callbacks (and the webhook deliveries they queue) have landed
+    give_workspace_billing(db, ws)  # through private.apply_stripe_event, as the Stripe webhook writes
     return ws
 
 
