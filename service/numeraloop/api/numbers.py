@@ -120,6 +120,20 @@ def available_numbers():
     } for n in found])
 
 
+def _check_number_allowance(workspace_id: str) -> None:
+    """402 when the workspace's plan (public.workspace_entitlements) has no room for another number."""
+    with as_user(_pool(), g.claims) as conn:
+        row = conn.execute(
+            "select public.workspace_entitlements(%s) as e, (select count(*) from public.phone_numbers p "
+            "where p.workspace_id = %s and p.status in ('active', 'releasing')) as used",
+            (workspace_id, workspace_id)).fetchone()
+    limit = row["e"]["limits"].get("phone_numbers")
+    if limit is not None and row["used"] >= int(limit):
+        raise ApiError(402, "plan_limit_reached",
+                       f"The {row['e']['plan_name']} plan allows {limit} phone numbers; upgrade to add more.",
+                       limit=int(limit), used=row["used"], plan=row["e"]["plan"])
+
+
 @bp.post("/numbers")
 def buy_number():
     body = json_body()
@@ -133,6 +147,7 @@ def buy_number():
         raise ApiError(422, "invalid_phone_number", "phone_number must be in E.164 form, e.g. +14155550100.") from None
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     friendly = field(body, "friendly_name", max_length=64)
+    _check_number_allowance(workspace_id)
 
     client = client_for(creds, _config())
     account = client.api.v2010.accounts(creds.account_sid)
