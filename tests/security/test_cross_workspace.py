@@ -46,6 +46,12 @@ def populated(inbox, sandbox, service, db):
                      files={"file": ("contacts.csv", b"phone,first_name\n+16285558005,Ann\n", "text/csv")},
                      data={"workspace_id": ws, "consent_source": "website form", "list_id": str(list_id)})
     assert r.status_code == 200 and r.json()["status"] == "completed", r.text
+    # Scheduled far ahead, so no sender elsewhere in the run texts the list.
+    campaign = db.execute("insert into public.campaigns (workspace_id, name, phone_number_id, body, list_ids) "
+                          "values (%s, 'Spring', %s, 'Hi {{first_name|there}}', %s) returning id",
+                          (ws, inbox.number["id"], [list_id])).fetchone()["id"]
+    r = service.post(f"/api/v1/campaigns/{campaign}/launch", user=inbox.user, json={"scheduled_at": "2099-01-01T00:00:00Z"})
+    assert r.status_code == 201 and r.json()["recipients_total"] >= 1, r.text
     sandbox.wait_idle()  # status callbacks (and the webhook deliveries they queue) have landed
     give_workspace_billing(db, ws)  # through private.apply_stripe_event, as the Stripe webhook writes
     return ws
