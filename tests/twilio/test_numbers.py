@@ -83,6 +83,8 @@ def test_buy_that_cannot_be_stored_is_undone_at_twilio(service, connected_user, 
     db.execute("insert into public.phone_numbers (workspace_id, twilio_sid, e164) values (%s, %s, %s)",
                (other.workspace_id, "PN" + "f" * 32, phone))
     r = buy(service, connected_user, phone=phone)
+    # The stale row must not outlive the test: the sandbox would offer this number again.
+    db.execute("delete from public.phone_numbers where twilio_sid = %s", ("PN" + "f" * 32,))
     assert r.status_code == 500 and r.json()["error"]["code"] == "number_not_stored"
     assert sandbox_number(twilio_sandbox, phone) is None, "the purchase was released again"
 
