@@ -33,7 +33,6 @@ import argparse
 import json
 import random
 import re
-import sys
 import time
 
 from bench._support import cores, percentile, terminate_as_interrupt, test_database

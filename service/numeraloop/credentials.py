@@ -65,6 +65,17 @@ def load_for_workspace(conn: psycopg.Connection, config: Config, workspace_id: s
     )
 
 
+def require_for_workspace(pool, config: Config, workspace_id: str) -> TwilioCredentials:
+    """The workspace's decrypted credentials, or 409 twilio_not_connected (a service_role read)."""
+    from .db import as_service
+
+    with as_service(pool) as conn:
+        creds = load_for_workspace(conn, config, workspace_id)
+    if creds is None:
+        raise ApiError(409, "twilio_not_connected", "Connect a Twilio account to this workspace first.")
+    return creds
+
+
 def store(conn: psycopg.Connection, config: Config, *, workspace_id: str, account_sid: str, auth_token: str,
           api_key_sid: str | None, api_key_secret: str | None, twiml_app_sid: str | None,
           friendly_name: str | None, account_status: str | None, actor: str | None) -> dict:

@@ -113,7 +113,7 @@ class RewritingHttpClient(TwilioHttpClient):
                     self._sleep(attempt, None, f"{type(exc).__name__}", method, prepared.url)
                     continue
                 raise
-            except requests.exceptions.Timeout as exc:  # a read timeout: the request was sent
+            except requests.exceptions.Timeout:  # a read timeout: the request was sent
                 if attempt < self.max_retries and method in IDEMPOTENT_METHODS:
                     attempt += 1
                     self._sleep(attempt, None, "read timeout", method, prepared.url)

@@ -55,11 +55,7 @@ def _workspace_and_creds(body: dict | None, minimum_role: str):
     with as_user(_pool(), g.claims) as conn:
         workspace_id, role = workspaces.resolve(conn, workspace_param(body))
     workspaces.require_role(role, minimum_role)
-    with as_service(_pool()) as conn:
-        creds = credentials.load_for_workspace(conn, _config(), workspace_id)
-    if creds is None:
-        raise ApiError(409, "twilio_not_connected", "Connect a Twilio account to this workspace first.")
-    return workspace_id, creds
+    return workspace_id, credentials.require_for_workspace(_pool(), _config(), workspace_id)
 
 
 def _number_view(row: dict) -> dict:
@@ -244,10 +240,7 @@ def release_number(number_id: str):
         _, role = workspaces.resolve(conn, str(row["workspace_id"]))
     workspaces.require_role(role, "admin")
     workspace_id = str(row["workspace_id"])
-    with as_service(_pool()) as conn:
-        creds = credentials.load_for_workspace(conn, _config(), workspace_id)
-    if creds is None:
-        raise ApiError(409, "twilio_not_connected", "Connect a Twilio account to this workspace first.")
+    creds = credentials.require_for_workspace(_pool(), _config(), workspace_id)
     account = client_for(creds, _config()).api.v2010.accounts(creds.account_sid)
 
     if mode == "detach":

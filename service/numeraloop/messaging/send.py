@@ -112,11 +112,11 @@ def send_message():
     if prepared.get("replayed"):
         return _view(prepared, 200)
 
-    with as_service(pool) as conn:
-        creds = credentials.load_for_workspace(conn, config, workspace_id)
-    if creds is None:
-        _fail(pool, prepared["message_id"], None, "Twilio is not connected")
-        raise ApiError(409, "twilio_not_connected", "Connect a Twilio account to this workspace first.")
+    try:
+        creds = credentials.require_for_workspace(pool, config, workspace_id)
+    except ApiError as exc:
+        _fail(pool, prepared["message_id"], None, exc.message)
+        raise
 
     options = {"to": to, "from_": sender["e164"],
                "status_callback": f"{config.public_base_url}/twilio/messaging/status"}

@@ -16,7 +16,7 @@ from twilio.jwt.access_token.grants import VoiceGrant
 from .. import credentials, workspaces
 from ..api import bp
 from ..api.inputs import json_body, workspace_param
-from ..db import as_service, as_user
+from ..db import as_user
 from ..errors import ApiError
 from . import client_identity
 
@@ -31,10 +31,7 @@ def voice_token():
     with as_user(pool, g.claims) as conn:
         workspace_id, role = workspaces.resolve(conn, workspace_param(body))
     workspaces.require_role(role, "agent")
-    with as_service(pool) as conn:
-        creds = credentials.load_for_workspace(conn, config, workspace_id)
-    if creds is None:
-        raise ApiError(409, "twilio_not_connected", "Connect a Twilio account to this workspace first.")
+    creds = credentials.require_for_workspace(pool, config, workspace_id)
     if not (creds.api_key_sid and creds.api_key_secret and creds.twiml_app_sid):
         raise ApiError(409, "voice_not_configured",
                        "This workspace's Twilio connection has no API key or TwiML app; reconnect it.")
