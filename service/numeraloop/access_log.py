@@ -6,9 +6,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 
-from .db import as_service
+from .db import as_service, current_pool
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def install(bp: Blueprint) -> None:
         # The route's pattern, not the URL: concrete paths and query strings can carry numbers.
         route = request.url_rule.rule if request.url_rule is not None else request.path
         try:
-            with as_service(current_app.extensions["numeraloop.pool"]) as conn:
+            with as_service(current_pool()) as conn:
                 conn.execute("select private.write_access_log(%s, %s, %s, %s, %s, %s, %s)",
                              (user_id, request.method, route, response.status_code, _client_ip(),
                               (request.user_agent.string or None), g.get("request_id")))

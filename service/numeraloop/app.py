@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import request_log
 from .auth import TokenVerifier
 from .config import Config
-from .db import make_pool
+from .db import POOL_KEY, make_pool
 from .errors import register_error_handlers
 
 
@@ -49,7 +49,7 @@ def create_app(config: Config | None = None, pool=None) -> Flask:
 
     if pool is None:
         pool = make_pool(config.database_url, config.db_pool_min, config.db_pool_max, open_now=True)
-    app.extensions["numeraloop.pool"] = pool
+    app.extensions[POOL_KEY] = pool
     app.extensions["numeraloop.tokens"] = TokenVerifier(config)
 
     request_log.install(app)

@@ -15,8 +15,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from flask import current_app
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
+
+POOL_KEY = "numeraloop.pool"
+
+
+def current_pool() -> ConnectionPool:
+    """The pool of the application handling this request (set up by create_app)."""
+    return current_app.extensions[POOL_KEY]
 
 
 def make_pool(database_url: str, min_size: int = 1, max_size: int = 10, open_now: bool = False) -> ConnectionPool:

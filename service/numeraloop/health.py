@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify
 
+from .db import current_pool
 from . import migrations
 
 bp = Blueprint("health", __name__)
@@ -20,7 +21,7 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     config = current_app.config["NUMERALOOP"]
-    pool = current_app.extensions["numeraloop.pool"]
+    pool = current_pool()
     try:
         with pool.connection(timeout=3) as conn:
             missing = migrations.pending(conn, config.migrations_dir)

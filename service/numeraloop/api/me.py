@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, jsonify
+from flask import g, jsonify
 
-from ..db import as_user
+from ..db import as_user, current_pool
 from . import bp
 
 
 @bp.get("/me")
 def me():
-    with as_user(current_app.extensions["numeraloop.pool"], g.claims) as conn:
+    with as_user(current_pool(), g.claims) as conn:
         profile = conn.execute("select id, email, full_name, age_confirmed_at from public.profiles").fetchone()
         workspaces = conn.execute(
             "select w.id, w.name, w.is_personal, m.role from public.workspaces w "

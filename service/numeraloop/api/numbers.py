@@ -22,17 +22,13 @@ import phonenumbers
 from flask import current_app, g, jsonify, request
 
 from .. import audit, credentials, workspaces
-from ..db import as_service, as_user
+from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 from ..twilio_access import client_for, twilio_call
 from . import bp
 from .inputs import field, json_body, workspace_param
 
 log = logging.getLogger(__name__)
-
-
-def _pool():
-    return current_app.extensions["numeraloop.pool"]
 
 
 def _config():
@@ -52,10 +48,10 @@ def webhook_urls(public_base_url: str) -> dict:
 
 
 def _workspace_and_creds(body: dict | None, minimum_role: str):
-    with as_user(_pool(), g.claims) as conn:
+    with as_user(current_pool(), g.claims) as conn:
         workspace_id, role = workspaces.resolve(conn, workspace_param(body))
     workspaces.require_role(role, minimum_role)
-    return workspace_id, credentials.require_for_workspace(_pool(), _config(), workspace_id)
+    return workspace_id, credentials.require_for_workspace(current_pool(), _config(), workspace_id)
 
 
 def _number_view(row: dict) -> dict:
@@ -118,7 +114,7 @@ def available_numbers():
 
 def _check_number_allowance(workspace_id: str) -> None:
     """402 when the workspace's plan (public.workspace_entitlements) has no room for another number."""
-    with as_user(_pool(), g.claims) as conn:
+    with as_user(current_pool(), g.claims) as conn:
         row = conn.execute(
             "select public.workspace_entitlements(%s) as e, (select count(*) from public.phone_numbers p "
             "where p.workspace_id = %s and p.status in ('active', 'releasing')) as used",
@@ -154,7 +150,7 @@ def buy_number():
         bought = account.incoming_phone_numbers.create(**options)
 
     try:
-        with as_service(_pool()) as conn:
+        with as_service(current_pool()) as conn:
             row = conn.execute(
                 "insert into public.phone_numbers (workspace_id, twilio_account_id, twilio_sid, e164, friendly_name, "
                 "capabilities, number_type) values (%s, %s, %s, %s, %s, %s, %s) returning *",
@@ -191,7 +187,7 @@ def import_numbers():
 
     imported, skipped = [], []
     for number in owned:
-        with as_service(_pool()) as conn:
+        with as_service(current_pool()) as conn:
             taken = conn.execute(
                 "select workspace_id::text from public.phone_numbers where e164 = %s and status = 'active'",
                 (number.phone_number,)).fetchone()
@@ -204,7 +200,7 @@ def import_numbers():
         except ApiError as exc:
             skipped.append({"phone_number": number.phone_number, "reason": exc.message})
             continue
-        with as_service(_pool()) as conn:
+        with as_service(current_pool()) as conn:
             row = conn.execute(
                 "insert into public.phone_numbers (workspace_id, twilio_account_id, twilio_sid, e164, friendly_name, "
                 "capabilities, number_type) values (%s, %s, %s, %s, %s, %s, %s) "
@@ -232,7 +228,7 @@ def release_number(number_id: str):
     except ValueError:
         raise ApiError(404, "number_not_found", "No such number.") from None
 
-    with as_user(_pool(), g.claims) as conn:
+    with as_user(current_pool(), g.claims) as conn:
         row = conn.execute("select * from public.phone_numbers where id = %s and status = 'active'",
                            (number_id,)).fetchone()
         if row is None:
@@ -240,7 +236,7 @@ def release_number(number_id: str):
         _, role = workspaces.resolve(conn, str(row["workspace_id"]))
     workspaces.require_role(role, "admin")
     workspace_id = str(row["workspace_id"])
-    creds = credentials.require_for_workspace(_pool(), _config(), workspace_id)
+    creds = credentials.require_for_workspace(current_pool(), _config(), workspace_id)
     account = client_for(creds, _config()).api.v2010.accounts(creds.account_sid)
 
     if mode == "detach":
@@ -248,19 +244,19 @@ def release_number(number_id: str):
             account.incoming_phone_numbers(row["twilio_sid"]).update(sms_url="", voice_url="", status_callback="")
         final = "detached"
     else:
-        with as_service(_pool()) as conn:
+        with as_service(current_pool()) as conn:
             conn.execute("update public.phone_numbers set status = 'releasing' where id = %s", (number_id,))
         try:
             with twilio_call("release the number"):
                 account.incoming_phone_numbers(row["twilio_sid"]).delete()
         except ApiError as exc:
             if exc.status != 404:
-                with as_service(_pool()) as conn:
+                with as_service(current_pool()) as conn:
                     conn.execute("update public.phone_numbers set status = 'active' where id = %s", (number_id,))
                 raise
         final = "released"
 
-    with as_service(_pool()) as conn:
+    with as_service(current_pool()) as conn:
         updated = conn.execute(
             "update public.phone_numbers set status = %s, released_at = now() where id = %s returning *",
             (final, number_id)).fetchone()

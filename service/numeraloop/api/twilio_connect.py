@@ -8,7 +8,7 @@ import re
 from flask import current_app, g, jsonify
 
 from .. import audit, credentials, workspaces
-from ..db import as_service, as_user
+from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 from ..twilio_access import twilio_call
 from ..twilio_client import make_twilio_client
@@ -19,15 +19,11 @@ log = logging.getLogger(__name__)
 ACCOUNT_SID = re.compile(r"^AC[0-9a-f]{32}$")
 
 
-def _pool():
-    return current_app.extensions["numeraloop.pool"]
-
-
 @bp.post("/twilio/connect")
 def connect_twilio():
     config = current_app.config["NUMERALOOP"]
     body = json_body()
-    with as_user(_pool(), g.claims) as conn:
+    with as_user(current_pool(), g.claims) as conn:
         workspace_id, role = workspaces.resolve(conn, workspace_param(body))
     workspaces.require_role(role, "admin")
 
@@ -57,7 +53,7 @@ def connect_twilio():
             voice_url=f"{public}/twilio/voice/browser", voice_method="POST",
         )
 
-    with as_service(_pool()) as conn:
+    with as_service(current_pool()) as conn:
         previous = conn.execute("select account_sid from public.twilio_accounts where workspace_id = %s",
                                 (workspace_id,)).fetchone()
         stored = credentials.store(
@@ -89,7 +85,7 @@ def _public_view(row: dict, connected: bool) -> dict:
 
 @bp.get("/twilio/status")
 def twilio_status():
-    with as_user(_pool(), g.claims) as conn:
+    with as_user(current_pool(), g.claims) as conn:
         workspace_id, _ = workspaces.resolve(conn, workspace_param())
         row = conn.execute("select * from public.twilio_accounts where workspace_id = %s", (workspace_id,)).fetchone()
     if row is None:

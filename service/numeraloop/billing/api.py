@@ -20,7 +20,7 @@ from flask import current_app, g, jsonify
 from .. import audit, workspaces
 from ..api import bp
 from ..api.inputs import field, json_body, workspace_param
-from ..db import as_service, as_user
+from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 from .stripe_client import client_for_app, stripe_call
 
@@ -30,16 +30,12 @@ SUBSCRIPTION_FIELDS = ("stripe_subscription_id", "plan_id", "status", "current_p
                        "cancel_at_period_end", "canceled_at")
 
 
-def _pool():
-    return current_app.extensions["numeraloop.pool"]
-
-
 def _config():
     return current_app.config["NUMERALOOP"]
 
 
 def _workspace(body: dict | None, minimum_role: str) -> tuple[str, str]:
-    with as_user(_pool(), g.claims) as conn:
+    with as_user(current_pool(), g.claims) as conn:
         workspace_id, role = workspaces.resolve(conn, workspace_param(body))
     workspaces.require_role(role, minimum_role)
     return workspace_id, role
@@ -57,7 +53,7 @@ def _url(body: dict, name: str) -> str:
 
 
 def _customer_id(workspace_id: str) -> str | None:
-    with as_service(_pool()) as conn:
+    with as_service(current_pool()) as conn:
         row = conn.execute("select stripe_customer_id from public.billing_customers where workspace_id = %s",
                            (workspace_id,)).fetchone()
     return row["stripe_customer_id"] if row else None
@@ -67,7 +63,7 @@ def _ensure_customer(workspace_id: str) -> str:
     existing = _customer_id(workspace_id)
     if existing:
         return existing
-    with as_service(_pool()) as conn:
+    with as_service(current_pool()) as conn:
         name = conn.execute("select name from public.workspaces where id = %s", (workspace_id,)).fetchone()["name"]
     client = client_for_app(current_app)
     with stripe_call("set up billing for the workspace"):
@@ -75,7 +71,7 @@ def _ensure_customer(workspace_id: str) -> str:
             params={"name": name, "metadata": {"workspace_id": workspace_id}},
             # Same key for the same workspace: a retried or concurrent first checkout gets the same customer.
             options={"idempotency_key": f"numeraloop-customer-{workspace_id}"})
-    with as_service(_pool()) as conn:
+    with as_service(current_pool()) as conn:
         conn.execute("insert into public.billing_customers (workspace_id, stripe_customer_id) values (%s, %s) "
                      "on conflict (workspace_id) do nothing", (workspace_id, customer.id))
         stored = conn.execute("select stripe_customer_id from public.billing_customers where workspace_id = %s",
@@ -92,7 +88,7 @@ def billing_checkout():
     workspace_id, _ = _workspace(body, "admin")
     plan_id = field(body, "plan", required=True, max_length=32)
     success_url, cancel_url = _url(body, "success_url"), _url(body, "cancel_url")
-    with as_user(_pool(), g.claims) as conn:
+    with as_user(current_pool(), g.claims) as conn:
         plan = conn.execute("select id, stripe_price_id from public.plans where id = %s", (plan_id,)).fetchone()
         live = conn.execute("select plan_id, status from public.subscriptions where workspace_id = %s "
                             "and status = any(%s) limit 1", (workspace_id, list(LIVE_STATUSES))).fetchone()
@@ -114,7 +110,7 @@ def billing_checkout():
             "line_items": [{"price": plan["stripe_price_id"], "quantity": 1}],
             "success_url": success_url, "cancel_url": cancel_url,
             "metadata": metadata, "subscription_data": {"metadata": metadata}})
-    with as_service(_pool()) as conn:
+    with as_service(current_pool()) as conn:
         audit.record(conn, workspace_id=workspace_id, actor=g.user_id, action="billing.checkout",
                      target_type="checkout_session", target_id=session.id, details={"plan": plan_id})
     return jsonify(url=session.url, session_id=session.id, plan=plan_id), 201
@@ -137,7 +133,7 @@ def billing_portal():
 @bp.get("/billing")
 def billing_overview():
     workspace_id, role = _workspace(None, "agent")
-    with as_user(_pool(), g.claims) as conn:
+    with as_user(current_pool(), g.claims) as conn:
         entitlements = conn.execute("select public.workspace_entitlements(%s) as e", (workspace_id,)).fetchone()["e"]
         subscription = conn.execute(
             f"select {', '.join(SUBSCRIPTION_FIELDS)} from public.subscriptions where workspace_id = %s "

@@ -15,9 +15,9 @@ import json
 import logging
 
 import psycopg
-from flask import current_app, jsonify
+from flask import jsonify
 
-from ..db import as_service
+from ..db import as_service, current_pool
 from ..errors import ApiError
 from ..stripe_hooks import bp, verified_event
 
@@ -48,7 +48,7 @@ def _for_database(event: dict) -> dict:
 def stripe_webhook():
     event = verified_event()
     try:
-        with as_service(current_app.extensions["numeraloop.pool"]) as conn:
+        with as_service(current_pool()) as conn:
             result = conn.execute("select private.apply_stripe_event(%s::jsonb) as r",
                                   (json.dumps(_for_database(event)),)).fetchone()["r"]
     except (psycopg.errors.InvalidParameterValue, psycopg.errors.CheckViolation,

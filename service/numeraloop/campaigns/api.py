@@ -13,12 +13,12 @@ import uuid
 from datetime import datetime
 
 import psycopg
-from flask import current_app, g, jsonify
+from flask import g, jsonify
 
 from .. import workspaces
 from ..api import bp as api_bp
 from ..api.inputs import json_body
-from ..db import as_service, as_user
+from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 
 def _not_found() -> ApiError:
@@ -33,7 +33,7 @@ def _campaign_id(raw: str) -> str:
 
 
 def _call(function: str, campaign_id: str, *args) -> dict:
-    pool = current_app.extensions["numeraloop.pool"]
+    pool = current_pool()
     placeholders = ", ".join(["%s"] * (1 + len(args)))
     try:
         with as_user(pool, g.claims) as conn:
@@ -66,7 +66,7 @@ def _scheduled_at(body: dict) -> datetime | None:
 
 
 def _require_admin_and_twilio(campaign_id: str) -> None:
-    pool = current_app.extensions["numeraloop.pool"]
+    pool = current_pool()
     with as_user(pool, g.claims) as conn:  # RLS: a campaign the caller cannot see is not found
         row = conn.execute("select workspace_id::text from public.campaigns where id = %s", (campaign_id,)).fetchone()
         if row is None:

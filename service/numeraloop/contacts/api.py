@@ -27,13 +27,13 @@ import uuid
 
 import psycopg
 from psycopg_pool import PoolTimeout
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .. import audit, workspaces
 from ..api import bp as api_bp
 from ..api.inputs import workspace_param
-from ..db import as_service, as_user
+from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 from . import csv_import
 from .csv_import import CsvImportError, Options, Rejection
@@ -216,7 +216,7 @@ def _failure_reason(exc: BaseException) -> str:
 @api_bp.post("/contacts/import")
 def import_contacts():
     request.max_content_length = MAX_IMPORT_BYTES  # before anything reads the body
-    pool = current_app.extensions["numeraloop.pool"]
+    pool = current_pool()
     params = _params()
     source, charset, filename = _upload()
     try:

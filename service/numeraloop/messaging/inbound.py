@@ -17,7 +17,7 @@ import psycopg
 from flask import Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
-from ..db import as_service
+from ..db import as_service, current_pool
 from ..errors import ApiError
 from ..twilio_hooks import bp
 from ..twilio_hooks.signature import verify
@@ -59,7 +59,7 @@ def inbound_message():
         segments = 1
 
     try:
-        with as_service(current_app.extensions["numeraloop.pool"]) as conn:
+        with as_service(current_pool()) as conn:
             result = conn.execute(
                 "select private.receive_inbound_message(%s, %s, %s, %s, %s, %s, %s, %s::jsonb) as r",
                 (ctx.workspace_id, ctx.phone_number_id, sid, sender, form.get("To"), body, segments, json.dumps(media)),

@@ -16,7 +16,7 @@ from flask import current_app, g, jsonify, request
 from .. import credentials, phones, workspaces
 from ..api import bp as api_bp
 from ..api.inputs import field, json_body, workspace_param
-from ..db import as_service, as_user
+from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 from ..twilio_access import client_for, twilio_call
 from .segments import count
@@ -78,7 +78,7 @@ def _view(prepared: dict, status_code: int):
 @api_bp.post("/messages")
 def send_message():
     config = current_app.config["NUMERALOOP"]
-    pool = current_app.extensions["numeraloop.pool"]
+    pool = current_pool()
     body = json_body()
     text = body.get("body") or ""
     if not isinstance(text, str):

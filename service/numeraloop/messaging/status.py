@@ -12,9 +12,9 @@ import logging
 import re
 import uuid
 
-from flask import current_app, request
+from flask import request
 
-from ..db import as_service
+from ..db import as_service, current_pool
 from ..errors import ApiError
 from ..twilio_hooks import bp
 from ..twilio_hooks.signature import verify
@@ -40,7 +40,7 @@ def message_status():
     except ValueError:
         raise ApiError(400, "invalid_callback", "ErrorCode must be a number.") from None
 
-    with as_service(current_app.extensions["numeraloop.pool"]) as conn:
+    with as_service(current_pool()) as conn:
         reply_id = request.args.get("message_id")
         if reply_id:
             # A TwiML reply: its row was written before Twilio knew its SID; link them now.

@@ -10,18 +10,14 @@ with the account (those the caller owns alone), so the caller can add another ow
 from __future__ import annotations
 
 import psycopg
-from flask import current_app, g, jsonify
+from flask import g, jsonify
 
 from ..api import bp
-from ..db import as_user
+from ..db import as_user, current_pool
 from ..errors import ApiError
 
 REQUEST_FIELDS = ("id", "kind", "status", "requested_at", "scheduled_for", "canceled_at", "completed_at")
 OPEN_STATUSES = ("requested", "scheduled", "failed")
-
-
-def _pool():
-    return current_app.extensions["numeraloop.pool"]
 
 
 def account_gone() -> ApiError:
@@ -52,7 +48,7 @@ def _state(conn, deletion_row) -> dict:
 @bp.post("/me/deletion")
 def request_deletion():
     try:
-        with as_user(_pool(), g.claims) as conn:
+        with as_user(current_pool(), g.claims) as conn:
             row = conn.execute("select * from public.request_account_deletion()").fetchone()
             state = _state(conn, row)
     except psycopg.errors.InsufficientPrivilege:
@@ -62,7 +58,7 @@ def request_deletion():
 
 @bp.delete("/me/deletion")
 def cancel_deletion():
-    with as_user(_pool(), g.claims) as conn:
+    with as_user(current_pool(), g.claims) as conn:
         row = conn.execute("select * from public.cancel_account_deletion()").fetchone()
         if row is None or row["id"] is None:
             raise ApiError(404, "no_deletion_request", "There is no account deletion waiting to be cancelled.")
@@ -72,7 +68,7 @@ def cancel_deletion():
 
 @bp.get("/me/deletion")
 def deletion_status():
-    with as_user(_pool(), g.claims) as conn:
+    with as_user(current_pool(), g.claims) as conn:
         row = conn.execute(
             "select * from public.data_requests where user_id = auth.uid() and kind = 'deletion' and status = any(%s)",
             (list(OPEN_STATUSES),)).fetchone()

@@ -17,10 +17,10 @@ import zipfile
 from datetime import datetime, timezone
 
 import psycopg
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 
 from ..api import bp
-from ..db import as_user
+from ..db import as_user, current_pool
 from ..errors import ApiError
 from .deletion import account_gone
 
@@ -42,7 +42,7 @@ def export_my_data():
     if fmt not in FORMATS:
         raise ApiError(422, "invalid_format", "format must be json or csv.", field="format")
     try:
-        with as_user(current_app.extensions["numeraloop.pool"], g.claims) as conn:
+        with as_user(current_pool(), g.claims) as conn:
             doc = conn.execute("select public.export_my_data(%s) as doc", (fmt,)).fetchone()["doc"]
             columns = _table_columns(conn) if fmt == "csv" else {}
     except psycopg.errors.InsufficientPrivilege:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from flask import current_app, request
 from twilio.request_validator import RequestValidator
 
-from ..db import as_service
+from ..db import as_service, current_pool
 from ..errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def public_url() -> str:
 def _lookup(kind: str, value: str) -> list[dict]:
     config = current_app.config["NUMERALOOP"]
     keyring = json.dumps(config.keyring())
-    with as_service(current_app.extensions["numeraloop.pool"]) as conn:
+    with as_service(current_pool()) as conn:
         if kind == "number":
             rows = conn.execute("select * from private.webhook_credentials_for_number(%s, %s::jsonb)",
                                 (value, keyring)).fetchall()

@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import current_app, request
+from flask import request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from .. import phones
-from ..db import as_service
+from ..db import as_service, current_pool
 from ..twilio_hooks import bp
 from ..twilio_hooks.signature import verify
 from . import CALL_SID, apology, status_url, twiml_response
@@ -55,7 +55,7 @@ def browser_call():
     if to is None:
         return apology(REFUSALS["invalid_to"])
 
-    with as_service(current_app.extensions["numeraloop.pool"]) as conn:
+    with as_service(current_pool()) as conn:
         result = conn.execute(
             "select private.start_browser_call(%s, %s, %s, %s, %s, %s) as r",
             (account_sid, form.get("ApplicationSid") or None, sid, identity.group(1), caller_id, to),

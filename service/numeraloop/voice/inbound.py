@@ -16,10 +16,10 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
-from flask import current_app, request
+from flask import request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from ..db import as_service
+from ..db import as_service, current_pool
 from ..errors import ApiError
 from ..twilio_hooks import bp
 from ..twilio_hooks.signature import verify
@@ -56,7 +56,7 @@ def inbound_call():
     sid = form.get("CallSid", "")
     if not CALL_SID.match(sid):
         raise ApiError(400, "invalid_call", "CallSid is required.")
-    with as_service(current_app.extensions["numeraloop.pool"]) as conn:
+    with as_service(current_pool()) as conn:
         routing = conn.execute(
             "select private.route_inbound_call(%s, %s, %s, %s, %s) as r",
             (ctx.workspace_id, ctx.phone_number_id, sid, form.get("From", ""), form.get("To")),

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import current_app, request
+from flask import request
 from twilio.twiml.voice_response import VoiceResponse
 
-from ..db import as_service
+from ..db import as_service, current_pool
 from ..errors import ApiError
 from ..twilio_hooks import bp
 from ..twilio_hooks.signature import verify
@@ -55,7 +55,7 @@ def call_status():
     if not CALL_SID.match(sid):
         raise ApiError(400, "invalid_callback", "CallSid is required.")
     step = request.args.get("step")
-    pool = current_app.extensions["numeraloop.pool"]
+    pool = current_pool()
 
     if step == "dial":
         call_id = _call_id()

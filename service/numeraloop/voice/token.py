@@ -16,7 +16,7 @@ from twilio.jwt.access_token.grants import VoiceGrant
 from .. import credentials, workspaces
 from ..api import bp
 from ..api.inputs import json_body, workspace_param
-from ..db import as_user
+from ..db import as_user, current_pool
 from ..errors import ApiError
 from . import client_identity
 
@@ -26,7 +26,7 @@ TOKEN_TTL_SECONDS = 3600
 @bp.post("/voice/token")
 def voice_token():
     body = json_body()
-    pool = current_app.extensions["numeraloop.pool"]
+    pool = current_pool()
     config = current_app.config["NUMERALOOP"]
     with as_user(pool, g.claims) as conn:
         workspace_id, role = workspaces.resolve(conn, workspace_param(body))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import current_app, request
+from flask import request
 from twilio.twiml.voice_response import VoiceResponse
 
-from ..db import as_service
+from ..db import as_service, current_pool
 from ..errors import ApiError
 from ..twilio_hooks import bp
 from ..twilio_hooks.signature import verify
@@ -30,7 +30,7 @@ def whisper():
         call_id = str(uuid.UUID(request.args.get("call_id", "")))
     except ValueError:
         raise ApiError(400, "invalid_call_id", "call_id must be a UUID.") from None
-    with as_service(current_app.extensions["numeraloop.pool"]) as conn:
+    with as_service(current_pool()) as conn:
         found = conn.execute("select private.call_whisper(%s, %s) as r", (account_sid, call_id)).fetchone()["r"]
     twiml = VoiceResponse()
     if found.get("whisper_text"):
