@@ -37,3 +37,17 @@ def resolve(conn: psycopg.Connection, requested: str | None) -> tuple[str, str]:
 def require_role(role: str, minimum: str) -> None:
     if ROLE_RANK[role] < ROLE_RANK[minimum]:
         raise ApiError(403, "forbidden", f"This needs the {minimum} role in the workspace; you are {role}.")
+
+
+def for_caller(body: dict | None = None, minimum_role: str = "agent") -> tuple[str, str]:
+    """(workspace_id, role) of the API caller for the workspace the request names (404 when it
+    is not theirs, 403 when their role is below `minimum_role`), read as the caller under RLS."""
+    from flask import g
+
+    from .api.inputs import workspace_param
+    from .db import as_user, current_pool
+
+    with as_user(current_pool(), g.claims) as conn:
+        workspace_id, role = resolve(conn, workspace_param(body))
+    require_role(role, minimum_role)
+    return workspace_id, role

@@ -26,7 +26,7 @@ from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 from ..twilio_access import client_for, twilio_call
 from . import bp
-from .inputs import field, json_body, workspace_param
+from .inputs import field, json_body
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,7 @@ def webhook_urls(public_base_url: str) -> dict:
 
 
 def _workspace_and_creds(body: dict | None, minimum_role: str):
-    with as_user(current_pool(), g.claims) as conn:
-        workspace_id, role = workspaces.resolve(conn, workspace_param(body))
-    workspaces.require_role(role, minimum_role)
+    workspace_id, _ = workspaces.for_caller(body, minimum_role)
     return workspace_id, credentials.require_for_workspace(current_pool(), _config(), workspace_id)
 
 

@@ -23,9 +23,7 @@ ACCOUNT_SID = re.compile(r"^AC[0-9a-f]{32}$")
 def connect_twilio():
     config = current_app.config["NUMERALOOP"]
     body = json_body()
-    with as_user(current_pool(), g.claims) as conn:
-        workspace_id, role = workspaces.resolve(conn, workspace_param(body))
-    workspaces.require_role(role, "admin")
+    workspace_id, _ = workspaces.for_caller(body, "admin")
 
     account_sid = field(body, "account_sid", required=True, max_length=64).strip()
     auth_token = field(body, "auth_token", required=True, max_length=128).strip()

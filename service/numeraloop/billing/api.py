@@ -19,7 +19,7 @@ from flask import current_app, g, jsonify
 
 from .. import audit, workspaces
 from ..api import bp
-from ..api.inputs import field, json_body, workspace_param
+from ..api.inputs import field, json_body
 from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 from .stripe_client import client_for_app, stripe_call
@@ -33,12 +33,6 @@ SUBSCRIPTION_FIELDS = ("stripe_subscription_id", "plan_id", "status", "current_p
 def _config():
     return current_app.config["NUMERALOOP"]
 
-
-def _workspace(body: dict | None, minimum_role: str) -> tuple[str, str]:
-    with as_user(current_pool(), g.claims) as conn:
-        workspace_id, role = workspaces.resolve(conn, workspace_param(body))
-    workspaces.require_role(role, minimum_role)
-    return workspace_id, role
 
 
 def _url(body: dict, name: str) -> str:
@@ -85,7 +79,7 @@ def _ensure_customer(workspace_id: str) -> str:
 @bp.post("/billing/checkout")
 def billing_checkout():
     body = json_body()
-    workspace_id, _ = _workspace(body, "admin")
+    workspace_id, _ = workspaces.for_caller(body, "admin")
     plan_id = field(body, "plan", required=True, max_length=32)
     success_url, cancel_url = _url(body, "success_url"), _url(body, "cancel_url")
     with as_user(current_pool(), g.claims) as conn:
@@ -119,7 +113,7 @@ def billing_checkout():
 @bp.post("/billing/portal")
 def billing_portal():
     body = json_body()
-    workspace_id, _ = _workspace(body, "admin")
+    workspace_id, _ = workspaces.for_caller(body, "admin")
     return_url = _url(body, "return_url")
     customer_id = _customer_id(workspace_id)
     if customer_id is None:
@@ -132,7 +126,7 @@ def billing_portal():
 
 @bp.get("/billing")
 def billing_overview():
-    workspace_id, role = _workspace(None, "agent")
+    workspace_id, role = workspaces.for_caller(None, "agent")
     with as_user(current_pool(), g.claims) as conn:
         entitlements = conn.execute("select public.workspace_entitlements(%s) as e", (workspace_id,)).fetchone()["e"]
         subscription = conn.execute(

@@ -15,8 +15,8 @@ from twilio.jwt.access_token.grants import VoiceGrant
 
 from .. import credentials, workspaces
 from ..api import bp
-from ..api.inputs import json_body, workspace_param
-from ..db import as_user, current_pool
+from ..api.inputs import json_body
+from ..db import current_pool
 from ..errors import ApiError
 from . import client_identity
 
@@ -28,9 +28,7 @@ def voice_token():
     body = json_body()
     pool = current_pool()
     config = current_app.config["NUMERALOOP"]
-    with as_user(pool, g.claims) as conn:
-        workspace_id, role = workspaces.resolve(conn, workspace_param(body))
-    workspaces.require_role(role, "agent")
+    workspace_id, _ = workspaces.for_caller(body, "agent")
     creds = credentials.require_for_workspace(pool, config, workspace_id)
     if not (creds.api_key_sid and creds.api_key_secret and creds.twiml_app_sid):
         raise ApiError(409, "voice_not_configured",
