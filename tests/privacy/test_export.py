@@ -15,8 +15,10 @@ from .conftest import OUTSIDER_CONTACT, OUTSIDER_SECRET
 CUSTOMER = "+16285557001"
 MEDIA_URL = "https://media.example.com/leak-photo.jpg"
 EXPECTED_FILES = {f"{t}.csv" for t in (
-    "profiles", "workspace_members", "workspaces", "phone_numbers", "contacts", "contact_lists",
-    "contact_list_members", "conversations", "messages", "message_media", "calls", "opt_outs", "data_requests")}
+    "profiles", "workspace_members", "workspaces", "phone_numbers", "call_routing_rules", "contacts", "contact_lists",
+    "contact_list_members", "contact_imports", "conversations", "messages", "message_media", "calls", "opt_outs",
+    "canned_messages", "keyword_triggers", "auto_reply_rules", "campaigns", "campaign_recipients", "webhook_endpoints",
+    "audit_log", "billing_customers", "subscriptions", "invoices", "payment_methods", "access_log", "data_requests")}
 
 
 def arrange_inbox_traffic(inbox, sandbox, service):

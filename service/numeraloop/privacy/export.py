@@ -25,10 +25,18 @@ from ..errors import ApiError
 from .deletion import account_gone
 
 FORMATS = ("json", "csv")
-# Per workspace in the export document: the key and the table whose rows it holds.
-WORKSPACE_TABLES = ("phone_numbers", "contacts", "contact_lists", "contact_list_members", "conversations",
-                    "messages", "calls", "opt_outs")
-CSV_TABLES = ("profiles", "workspace_members", "workspaces", *WORKSPACE_TABLES, "message_media", "data_requests")
+# Per workspace in the export document: the key and the table whose rows it holds (the list
+# the SQL function reads is private.export_workspace_tables(), plus messages).
+WORKSPACE_TABLES = ("phone_numbers", "call_routing_rules", "contacts", "contact_lists", "contact_list_members",
+                    "contact_imports", "opt_outs", "conversations", "messages", "calls", "canned_messages",
+                    "keyword_triggers", "auto_reply_rules", "campaigns", "campaign_recipients", "webhook_endpoints",
+                    "audit_log", "billing_customers", "subscriptions", "invoices", "payment_methods")
+# Top level in the export document: the caller's own rows.
+USER_TABLES = ("access_log", "data_requests")
+CSV_TABLES = ("profiles", "workspace_members", "workspaces", *WORKSPACE_TABLES, "message_media", *USER_TABLES)
+# Columns the export never carries (export_workspace_tables() leaves them out), so no CSV has
+# a header for them either.
+OMITTED_COLUMNS = {"webhook_endpoints": frozenset({"secret"})}
 
 # A spreadsheet runs a cell that starts like a formula; an inbound SMS body is written by a
 # stranger. Such cells get a leading apostrophe (phone numbers and plain numbers are left alone).
@@ -68,7 +76,7 @@ def _table_columns(conn) -> dict[str, list[str]]:
         "select table_name::text as t, array_agg(column_name::text order by ordinal_position) as cols "
         "from information_schema.columns where table_schema = 'public' and table_name = any(%s) group by 1",
         (list(CSV_TABLES),)).fetchall()
-    return {r["t"]: r["cols"] for r in rows}
+    return {r["t"]: [c for c in r["cols"] if c not in OMITTED_COLUMNS.get(r["t"], ())] for r in rows}
 
 
 def table_rows(doc: dict) -> dict[str, list[dict]]:
@@ -77,7 +85,8 @@ def table_rows(doc: dict) -> dict[str, list[dict]]:
     if doc.get("profile"):
         tables["profiles"].append(doc["profile"])
     tables["workspace_members"].extend(doc.get("memberships") or [])
-    tables["data_requests"].extend(doc.get("data_requests") or [])
+    for name in USER_TABLES:
+        tables[name].extend(doc.get(name) or [])
     for workspace in doc.get("workspaces") or []:
         tables["workspaces"].append({k: v for k, v in workspace.items() if k not in WORKSPACE_TABLES})
         for name in WORKSPACE_TABLES:
