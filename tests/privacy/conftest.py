@@ -78,8 +78,11 @@ def add_workspace_records(db, workspace_id: str, number_id: str, marker: str) ->
     db.execute("insert into public.billing_customers (workspace_id, stripe_customer_id) values (%s, %s)",
                (workspace_id, customer))
     subscription = _stripe_id("sub_")
-    db.execute("insert into public.subscriptions (workspace_id, stripe_subscription_id, stripe_customer_id, status, "
-               "stripe_updated) values (%s, %s, %s, 'active', now())", (workspace_id, subscription, customer))
+    # A paying workspace (Starter: 5 seats), so tests can add an agent and an admin to it.
+    db.execute("insert into public.subscriptions (workspace_id, stripe_subscription_id, stripe_customer_id, "
+               "stripe_price_id, plan_id, status, stripe_updated) "
+               "values (%s, %s, %s, 'price_numeraloop_starter_monthly', 'starter', 'active', now())",
+               (workspace_id, subscription, customer))
     invoice = _stripe_id("in_")
     db.execute("insert into public.invoices (workspace_id, stripe_invoice_id, stripe_customer_id, status, currency, "
                "total, stripe_created, stripe_updated) values (%s, %s, %s, 'paid', 'usd', 2900, now(), now())",
