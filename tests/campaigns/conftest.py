@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 
 from numeraloop.campaigns.sender import CampaignSender
 from numeraloop.db import make_pool
+from tests.billing.events import give_workspace_billing
 from tests.conftest import Inbox
 from tests.support import database as dbsupport
 
@@ -70,6 +71,9 @@ def inbox(service, sandbox, database_url):
     of numbers is finite; each test uses fresh contact numbers and tags instead)."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
         user = dbsupport.create_user(conn, "campaigner")
+        # These tests send hundreds of messages between them, past free's 250 a month: the
+        # workspace is on Pro, recorded through private.apply_stripe_event as the webhook records it.
+        give_workspace_billing(conn, user.workspace_id, price="price_numeraloop_pro_monthly")
     account = sandbox.create_account(friendly_name="Campaigns Co")
     r = service.post("/api/v1/twilio/connect", user=user, json={
         "workspace_id": user.workspace_id, "account_sid": account["sid"], "auth_token": account["auth_token"]})

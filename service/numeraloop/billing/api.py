@@ -1,6 +1,7 @@
 """/api/v1/billing: the web client's billing calls.
 
-  GET  /billing           any member: plan, entitlements, subscription; owners and admins
+  GET  /billing           any member: plan, entitlements, usage of each limit (public.workspace_usage),
+                          subscription; owners and admins
                           also get invoices and payment methods (RLS decides, as the caller)
   POST /billing/checkout  owner/admin: {plan, success_url?, cancel_url?} → a Stripe Checkout url
   POST /billing/portal    owner/admin: {return_url?} → a Stripe Billing Portal url
@@ -12,6 +13,7 @@ the customer then does at Stripe reaches us only through the webhook (billing/we
 
 from __future__ import annotations
 
+import json
 import logging
 from urllib.parse import urlsplit
 
@@ -26,6 +28,7 @@ from .stripe_client import client_for_app, stripe_call
 
 log = logging.getLogger(__name__)
 LIVE_STATUSES = ("active", "trialing", "past_due")
+PLAN_LIMIT_REACHED = "P0402"  # our own SQLSTATE for a plan limit (supabase/migrations/*_entitlement_limits.sql)
 SUBSCRIPTION_FIELDS = ("stripe_subscription_id", "plan_id", "status", "current_period_start", "current_period_end",
                        "cancel_at_period_end", "canceled_at")
 
@@ -33,6 +36,20 @@ SUBSCRIPTION_FIELDS = ("stripe_subscription_id", "plan_id", "status", "current_p
 def _config():
     return current_app.config["NUMERALOOP"]
 
+
+def plan_limit_error(exc: Exception) -> ApiError | None:
+    """402 plan_limit_reached (with limit, used, plan and what else the database said) for a P0402
+    raised by the database's limit checks; None for any other error."""
+    if getattr(exc, "sqlstate", None) != PLAN_LIMIT_REACHED:
+        return None
+    diag = exc.diag
+    try:
+        detail = json.loads(diag.message_detail or "{}")
+    except ValueError:
+        detail = {}
+    extra = {k: detail[k] for k in ("limit", "used", "plan", "remaining", "needed", "period_end") if k in detail}
+    text = (diag.message_primary or "this plan's limit is reached").rstrip(".")
+    return ApiError(402, "plan_limit_reached", text[0].upper() + text[1:] + ".", **extra)
 
 
 def _url(body: dict, name: str) -> str:
@@ -135,8 +152,9 @@ def billing_overview():
             (workspace_id, list(LIVE_STATUSES))).fetchone()
         plans = conn.execute("select id, name, amount_cents, currency, interval, limits from public.plans "
                              "order by sort_order").fetchall()
+        usage = conn.execute("select public.workspace_usage(%s) as u", (workspace_id,)).fetchone()["u"]
         answer = {"workspace_id": workspace_id, "plan": entitlements["plan"], "entitlements": entitlements,
-                  "subscription": subscription, "plans": plans}
+                  "usage": usage, "subscription": subscription, "plans": plans}
         if workspaces.ROLE_RANK[role] >= workspaces.ROLE_RANK["admin"]:
             answer["invoices"] = conn.execute(
                 "select stripe_invoice_id, number, status, currency, amount_due, amount_paid, total, hosted_invoice_url, "

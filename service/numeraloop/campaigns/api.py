@@ -3,7 +3,9 @@
 Drafts are created and edited through PostgREST (public.campaigns, under RLS); these routes
 call the SQL functions as the caller, so the database decides who may do what, and turn its
 answers into the API's errors: an unknown campaign or another workspace's is 404, an agent
-acting is 403, a campaign in the wrong state is 409, a draft that cannot be sent is 422.
+acting is 403, a campaign in the wrong state is 409, a draft that cannot be sent is 422, and a
+launch whose audience needs more messages than the plan has left this period is 402
+plan_limit_reached.
 Launching also checks that the workspace has Twilio connected.
 """
 
@@ -18,6 +20,7 @@ from flask import g, jsonify
 from .. import workspaces
 from ..api import bp as api_bp
 from ..api.inputs import json_body
+from ..billing.api import plan_limit_error
 from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 
@@ -48,6 +51,9 @@ def _call(function: str, campaign_id: str, *args) -> dict:
             raise ApiError(409, "campaign_state", message[0].upper() + message[1:] + ".") from None
         if exc.sqlstate == "22023":
             raise ApiError(422, "campaign_not_sendable", message[0].upper() + message[1:] + ".") from None
+        limit = plan_limit_error(exc)  # launch: the audience needs more messages than the period has left
+        if limit is not None:
+            raise limit from None
         raise
 
 

@@ -16,6 +16,7 @@ from flask import current_app, g, jsonify, request
 from .. import credentials, phones, workspaces
 from ..api import bp as api_bp
 from ..api.inputs import field, json_body, workspace_param
+from ..billing.api import plan_limit_error
 from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 from ..twilio_access import client_for, twilio_call
@@ -103,10 +104,13 @@ def send_message():
                 "select public.prepare_outbound_message(%s, %s, %s, %s, %s, %s, %s, %s) as r",
                 (workspace_id, sender["id"], to, text, media, info.segments, info.encoding, key),
             ).fetchone()["r"]
-        except psycopg.Error as exc:  # P0409 is our own SQLSTATE; psycopg has no class for it
+        except psycopg.Error as exc:  # P0409 and P0402 are our own SQLSTATEs; psycopg has no class for them
             if exc.sqlstate == OPTED_OUT:
                 raise ApiError(409, "recipient_opted_out",
                                "This recipient has opted out (replied STOP); they must text START before you can message them.") from None
+            limit = plan_limit_error(exc)  # the period's monthly messages are used up: nothing is sent
+            if limit is not None:
+                raise limit from None
             raise
     prepared.update(num_segments=info.segments, encoding=info.encoding)
     if prepared.get("replayed"):
