@@ -19,6 +19,7 @@ def test_default_is_free(make_user, database_url):
     user = make_user("newcomer")
     e = entitlements(database_url, user, user.workspace_id)
     assert e["plan"] == "free" and e["subscription_status"] is None
+    assert e["current_period_end"] is None and e["cancel_at_period_end"] is False
     assert e["limits"] == {"phone_numbers": 2, "monthly_messages": 250, "seats": 2}
 
 
@@ -27,6 +28,7 @@ def test_active_plan_limits_and_only_for_members(make_user, db, database_url):
     ev.give_workspace_billing(db, owner.workspace_id, price="price_numeraloop_starter_monthly")
     e = entitlements(database_url, owner, owner.workspace_id)
     assert e["plan"] == "starter" and e["limits"]["phone_numbers"] == 5 and e["subscription_status"] == "active"
+    assert e["current_period_end"] is not None and e["cancel_at_period_end"] is False
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         entitlements(database_url, outsider, owner.workspace_id)
 
