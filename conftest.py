@@ -14,6 +14,12 @@ def pytest_collect_file(parent, file_path):
     return None
 
 
+def pytest_collection_modifyitems(session, config, items):
+    # pgTAP files roll back and expect the freshly migrated database; Python tests commit rows.
+    # Run the pgTAP files first whatever order the paths were given in.
+    items.sort(key=lambda item: 0 if isinstance(item, pgtap.PgTapItem) else 1)
+
+
 @pytest.fixture(scope="session")
 def database_url():
     """The test database, dropped, recreated and migrated once for this run."""
