@@ -86,7 +86,7 @@ def arrange(url: str) -> str:
     import psycopg
     from psycopg.rows import dict_row
 
-    from numeraloop import credentials
+    from numeraloop.twilio import credentials
     from numeraloop.config import Config
     from tests.support.database import create_user
 

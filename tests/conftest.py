@@ -12,8 +12,8 @@ from psycopg.rows import dict_row
 from numeraloop.app import create_app
 from numeraloop.config import Config
 from tests.support import database as dbsupport
-from numeraloop.sandbox.client import SandboxControl
-from numeraloop.sandbox.server import SandboxServer
+from numeraloop_local.twilio_sandbox.client import SandboxControl
+from numeraloop_local.twilio_sandbox.server import SandboxServer
 from tests.support.live_server import serve_factory
 from tests.support.tokens import TEST_JWT_SECRET, access_token
 

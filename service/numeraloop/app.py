@@ -1,4 +1,4 @@
-"""The Flask application factory: one blueprint per caller (health, api, twilio, stripe)."""
+"""The Flask application factory: configuration, the database pool, logging, errors and routes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import request_log
 from .auth import TokenVerifier
+from .blueprints import register_blueprints
 from .config import Config
 from .db import POOL_KEY, make_pool
 from .errors import register_error_handlers
@@ -55,14 +56,5 @@ def create_app(config: Config | None = None, pool=None) -> Flask:
     request_log.install(app)
     register_error_handlers(app)
 
-    from . import routes  # noqa: F401  (routes attach to the blueprints on import)
-    from .api import bp as api_bp
-    from .health import bp as health_bp
-    from .twilio_hooks import bp as twilio_bp
-    from .stripe_hooks import bp as stripe_bp
-
-    app.register_blueprint(health_bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(twilio_bp)
-    app.register_blueprint(stripe_bp)
+    register_blueprints(app)
     return app

@@ -1,4 +1,4 @@
-"""The `numeraloop` command: database, service, local development, sandbox, key rotation."""
+"""The `numeraloop` command: database, service, worker, key rotation, and installed extras."""
 
 from __future__ import annotations
 
@@ -55,16 +55,10 @@ def _cmd_worker(args, config: Config) -> int:
     return run_worker(config)
 
 
-def _cmd_dev(args, config: Config) -> int:
-    from .devrun import run_dev
-
-    return run_dev(config)
-
-
 def _cmd_rotate_key(args, config: Config) -> int:
     import os
 
-    from . import credentials
+    from .twilio import credentials
 
     new_key = os.environ.get("NUMERALOOP_NEW_ENCRYPTION_KEY", "")
     if len(new_key) < 16:
@@ -124,26 +118,23 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--database-url", help="defaults to DATABASE_URL")
     rotate.set_defaults(func=_cmd_rotate_key)
 
-    dev = sub.add_parser("dev", help="run everything for local development (what `make dev` calls)")
-    dev.set_defaults(func=_cmd_dev)
-
-    _add_sandbox_commands(sub)
-    _add_stripe_standin_commands(sub)
+    _add_installed_commands(sub)
     return parser
 
 
-def _add_sandbox_commands(sub) -> None:
-    """`numeraloop sandbox serve|sms|call`; defined with the sandbox (numeraloop/sandbox/cli.py)."""
-    from .sandbox.cli import add_commands
-
-    add_commands(sub)
+COMMANDS_ENTRY_POINT = "numeraloop.commands"
 
 
-def _add_stripe_standin_commands(sub) -> None:
-    """`numeraloop stripe-standin serve`; defined with the stand-in (numeraloop/stripe_standin/cli.py)."""
-    from .stripe_standin.cli import add_commands
+def _add_installed_commands(sub) -> None:
+    """Commands other installed packages add (the local stand-ins' `dev`, `sandbox`, ...).
 
-    add_commands(sub)
+    Each entry point names a function taking the subparsers; the product imports none of
+    them directly, so a production install without the stand-ins has none of their commands.
+    """
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=COMMANDS_ENTRY_POINT):
+        entry.load()(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from numeraloop.app import create_app
-from numeraloop.stripe_standin import StandinServer
-from numeraloop.stripe_standin.client import StandinControl
+from numeraloop_local.stripe_standin import StandinServer
+from numeraloop_local.stripe_standin.client import StandinControl
 from tests.conftest import ServiceClient
 from tests.support.live_server import serve_factory
 

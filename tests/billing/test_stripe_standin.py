@@ -9,9 +9,9 @@ import pytest
 import requests
 import stripe
 
-from numeraloop.stripe_standin import StandinServer
-from numeraloop.stripe_standin.cli import add_commands
-from numeraloop.stripe_standin.client import StandinControl, StandinError
+from numeraloop_local.stripe_standin import StandinServer
+from numeraloop_local.stripe_standin.cli import add_commands
+from numeraloop_local.stripe_standin.client import StandinControl, StandinError
 from tests.billing.conftest import STRIPE_TEST_KEY
 
 SECRET = "whsec_standin_test"

@@ -14,8 +14,8 @@ import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from numeraloop.sandbox import SandboxControl, SandboxServer
-from numeraloop.twilio_client import make_twilio_client
+from numeraloop_local.twilio_sandbox import SandboxControl, SandboxServer
+from numeraloop.twilio.client import make_twilio_client
 
 OWNED = "+14155550100"       # the number the `number` fixture gives the account
 CUSTOMER = "+14155550142"    # someone texting and calling it

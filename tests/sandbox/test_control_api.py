@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from numeraloop.sandbox import SandboxError
+from numeraloop_local.twilio_sandbox import SandboxError
 
 from .conftest import CUSTOMER, OWNED
 

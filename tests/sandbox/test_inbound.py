@@ -6,7 +6,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from numeraloop.sandbox import SandboxError
+from numeraloop_local.twilio_sandbox import SandboxError
 
 from .conftest import CUSTOMER, OWNED
 

@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 import requests
 
-from numeraloop.sandbox import ids
-from numeraloop.sandbox.openapi import load_spec
+from numeraloop_local.twilio_sandbox import ids
+from numeraloop_local.twilio_sandbox.openapi import load_spec
 
 from .conftest import CUSTOMER, OWNED
 

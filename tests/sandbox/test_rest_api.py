@@ -6,7 +6,7 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from numeraloop.twilio_client import make_twilio_client, twilio_error
+from numeraloop.twilio.client import make_twilio_client, twilio_error
 
 from .conftest import CUSTOMER, OWNED
 

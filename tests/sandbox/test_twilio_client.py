@@ -9,8 +9,8 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from numeraloop import twilio_client
-from numeraloop.twilio_client import RewritingHttpClient, TwilioError, make_twilio_client, twilio_error
+from numeraloop.twilio import client as twilio_client
+from numeraloop.twilio.client import RewritingHttpClient, TwilioError, make_twilio_client, twilio_error
 
 from .conftest import CUSTOMER, OWNED
 

@@ -10,7 +10,7 @@ import sys
 import psycopg
 import pytest
 
-from numeraloop import credentials
+from numeraloop.twilio import credentials
 from numeraloop.errors import ApiError
 from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.support.database import ROOT, acting_as

@@ -1,14 +1,28 @@
-"""/api/v1: the web client's calls that need a server-side secret. Bearer = Supabase access token."""
+"""/api/v1: what integrations, scripts and the web application call. Bearer = Supabase access token.
+
+This package is the surface itself (authentication, access log, input reading, the OpenAPI
+description); each capability's routes live with the capability and are mounted here by
+`numeraloop.blueprints`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from flask import Blueprint
 
 from .. import access_log
 from ..auth import authenticate_request
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PREFIX = "/api/v1"
 
-# Every /api/v1 route runs for a verified user (g.claims, g.user_id); none is public.
-bp.before_request(authenticate_request)
-access_log.install(bp)
+
+def surface(routes: Iterable[Blueprint]) -> Blueprint:
+    """A fresh /api/v1 blueprint (one per app) with the capabilities' routes under it."""
+    bp = Blueprint("api", __name__, url_prefix=PREFIX)
+    # Every /api/v1 route runs for a verified user (g.claims, g.user_id); none is public.
+    bp.before_request(authenticate_request)
+    access_log.install(bp)
+    for child in routes:
+        bp.register_blueprint(child)
+    return bp

@@ -17,14 +17,15 @@ import json
 import logging
 from urllib.parse import urlsplit
 
-from flask import current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify
 
 from .. import audit, workspaces
-from ..api import bp
 from ..api.inputs import field, json_body
 from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
-from .stripe_client import client_for_app, stripe_call
+from ..stripe.client import client_for_app, stripe_call
+
+bp = Blueprint("billing", __name__)
 
 log = logging.getLogger(__name__)
 LIVE_STATUSES = ("active", "trialing", "past_due")

@@ -15,11 +15,13 @@ import json
 import logging
 
 import psycopg
-from flask import jsonify
+from flask import Blueprint, jsonify
 
 from ..db import as_service, current_pool
 from ..errors import ApiError
-from ..stripe_hooks import bp, verified_event
+from ..stripe.signature import verified_event
+
+bp = Blueprint("billing_webhook", __name__)
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,15 @@ import uuid
 from datetime import datetime
 
 import psycopg
-from flask import g, jsonify
+from flask import Blueprint, g, jsonify
 
 from .. import workspaces
-from ..api import bp as api_bp
 from ..api.inputs import json_body
 from ..billing.api import plan_limit_error
 from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
+
+bp = Blueprint("campaigns", __name__)
 
 def _not_found() -> ApiError:
     return ApiError(404, "campaign_not_found", "No such campaign.")
@@ -86,7 +87,7 @@ def _require_admin_and_twilio(campaign_id: str) -> None:
         raise ApiError(409, "twilio_not_connected", "Connect a Twilio account to this workspace first.")
 
 
-@api_bp.post("/campaigns/<campaign_id>/launch")
+@bp.post("/campaigns/<campaign_id>/launch")
 def launch_campaign(campaign_id: str):
     campaign_id = _campaign_id(campaign_id)
     when = _scheduled_at(json_body())
@@ -95,21 +96,21 @@ def launch_campaign(campaign_id: str):
     return jsonify(state), 200 if state.get("already_launched") else 201
 
 
-@api_bp.post("/campaigns/<campaign_id>/pause")
+@bp.post("/campaigns/<campaign_id>/pause")
 def pause_campaign(campaign_id: str):
     return jsonify(_call("pause_campaign", _campaign_id(campaign_id)))
 
 
-@api_bp.post("/campaigns/<campaign_id>/resume")
+@bp.post("/campaigns/<campaign_id>/resume")
 def resume_campaign(campaign_id: str):
     return jsonify(_call("resume_campaign", _campaign_id(campaign_id)))
 
 
-@api_bp.post("/campaigns/<campaign_id>/cancel")
+@bp.post("/campaigns/<campaign_id>/cancel")
 def cancel_campaign(campaign_id: str):
     return jsonify(_call("cancel_campaign", _campaign_id(campaign_id)))
 
 
-@api_bp.get("/campaigns/<campaign_id>/report")
+@bp.get("/campaigns/<campaign_id>/report")
 def campaign_report(campaign_id: str):
     return jsonify(_call("campaign_report", _campaign_id(campaign_id)))

@@ -23,12 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from .. import credentials
+from ..twilio import credentials
 from ..config import Config
 from ..db import as_service
 from ..errors import ApiError
+from ..twilio import webhook_urls
 from ..messaging.segments import count
-from ..twilio_access import client_for, twilio_call
+from ..twilio.access import client_for, twilio_call
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class CampaignSender:
             return prepared["reason"]
 
         options = {"to": row["to_e164"], "from_": row["from_e164"],
-                   "status_callback": f"{self.config.public_base_url}/twilio/messaging/status"}
+                   "status_callback": webhook_urls.message_status(self.config.public_base_url)}
         if body:
             options["body"] = body
         if row["media_urls"]:

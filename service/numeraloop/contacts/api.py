@@ -27,16 +27,17 @@ import uuid
 
 import psycopg
 from psycopg_pool import PoolTimeout
-from flask import g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .. import audit, workspaces
-from ..api import bp as api_bp
 from ..api.inputs import workspace_param
 from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 from . import csv_import
 from .csv_import import CsvImportError, Options, Rejection
+
+bp = Blueprint("contacts", __name__)
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ def _failure_reason(exc: BaseException) -> str:
     return "The import stopped on an internal error."
 
 
-@api_bp.post("/contacts/import")
+@bp.post("/contacts/import")
 def import_contacts():
     request.max_content_length = MAX_IMPORT_BYTES  # before anything reads the body
     pool = current_pool()

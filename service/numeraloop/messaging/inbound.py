@@ -14,13 +14,15 @@ import logging
 import re
 
 import psycopg
-from flask import Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
 from ..db import as_service, current_pool
 from ..errors import ApiError
-from ..twilio_hooks import bp
-from ..twilio_hooks.signature import verify
+from ..twilio import webhook_urls
+from ..twilio.signature import verify
+
+bp = Blueprint("messaging_inbound", __name__)
 
 log = logging.getLogger(__name__)
 MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
@@ -72,10 +74,11 @@ def inbound_message():
 
     twiml = MessagingResponse()
     if not result.get("duplicate"):
-        status_url = current_app.config["NUMERALOOP"].public_base_url + "/twilio/messaging/status"
+        base = current_app.config["NUMERALOOP"].public_base_url
         for reply in result.get("replies") or []:
             # The reply's own status callbacks find its row through message_id.
-            twiml.message(reply["body"], action=f"{status_url}?message_id={reply['message_id']}", method="POST")
+            twiml.message(reply["body"], action=webhook_urls.message_status(base, message_id=reply["message_id"]),
+                          method="POST")
     log.info("inbound %s for workspace %s: %s", sid, ctx.workspace_id,
              "duplicate" if result.get("duplicate") else f"{len(result.get('replies') or [])} replies")
     return Response(str(twiml), mimetype="text/xml")

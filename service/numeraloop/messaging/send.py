@@ -11,16 +11,19 @@ import logging
 import uuid
 
 import psycopg
-from flask import current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
-from .. import credentials, phones, workspaces
-from ..api import bp as api_bp
+from .. import phones, workspaces
+from ..twilio import credentials
 from ..api.inputs import field, json_body, workspace_param
 from ..billing.api import plan_limit_error
 from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
-from ..twilio_access import client_for, twilio_call
+from ..twilio import webhook_urls
+from ..twilio.access import client_for, twilio_call
 from .segments import count
+
+bp = Blueprint("messaging_send", __name__)
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1600
@@ -76,7 +79,7 @@ def _view(prepared: dict, status_code: int):
     }), status_code
 
 
-@api_bp.post("/messages")
+@bp.post("/messages")
 def send_message():
     config = current_app.config["NUMERALOOP"]
     pool = current_pool()
@@ -123,7 +126,7 @@ def send_message():
         raise
 
     options = {"to": to, "from_": sender["e164"],
-               "status_callback": f"{config.public_base_url}/twilio/messaging/status"}
+               "status_callback": webhook_urls.message_status(config.public_base_url)}
     if text:
         options["body"] = text
     if media:

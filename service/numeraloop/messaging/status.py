@@ -12,12 +12,13 @@ import logging
 import re
 import uuid
 
-from flask import request
+from flask import Blueprint, request
 
 from ..db import as_service, current_pool
 from ..errors import ApiError
-from ..twilio_hooks import bp
-from ..twilio_hooks.signature import verify
+from ..twilio.signature import verify
+
+bp = Blueprint("messaging_status", __name__)
 
 log = logging.getLogger(__name__)
 MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")

@@ -10,11 +10,12 @@ with the account (those the caller owns alone), so the caller can add another ow
 from __future__ import annotations
 
 import psycopg
-from flask import g, jsonify
+from flask import Blueprint, g, jsonify
 
-from ..api import bp
 from ..db import as_user, current_pool
 from ..errors import ApiError
+
+bp = Blueprint("privacy_deletion", __name__)
 
 REQUEST_FIELDS = ("id", "kind", "status", "requested_at", "scheduled_for", "canceled_at", "completed_at")
 OPEN_STATUSES = ("requested", "scheduled", "failed")

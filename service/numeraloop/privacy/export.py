@@ -17,12 +17,13 @@ import zipfile
 from datetime import datetime, timezone
 
 import psycopg
-from flask import Response, g, request
+from flask import Blueprint, Response, g, request
 
-from ..api import bp
 from ..db import as_user, current_pool
 from ..errors import ApiError
 from .deletion import account_gone
+
+bp = Blueprint("privacy_export", __name__)
 
 FORMATS = ("json", "csv")
 # Per workspace in the export document: the key and the table whose rows it holds (the list

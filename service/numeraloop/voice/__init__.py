@@ -14,6 +14,8 @@ import re
 from flask import Response, current_app
 from twilio.twiml.voice_response import VoiceResponse
 
+from ..twilio import webhook_urls
+
 CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
 VOICEMAIL_MAX_SECONDS = 120
 
@@ -29,7 +31,7 @@ def public_base_url() -> str:
 
 def status_url(call_id: str, step: str) -> str:
     """Where a <Dial> or <Record> action reports back: /twilio/voice/status with the call and step."""
-    return f"{public_base_url()}/twilio/voice/status?call_id={call_id}&step={step}"
+    return webhook_urls.voice_status(public_base_url(), call_id=call_id, step=step)
 
 
 def add_voicemail(twiml: VoiceResponse, routing: dict) -> VoiceResponse:

@@ -15,14 +15,15 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import request
+from flask import Blueprint, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from .. import phones
 from ..db import as_service, current_pool
-from ..twilio_hooks import bp
-from ..twilio_hooks.signature import verify
+from ..twilio.signature import verify
 from . import CALL_SID, apology, status_url, twiml_response
+
+bp = Blueprint("voice_browser", __name__)
 
 log = logging.getLogger(__name__)
 IDENTITY = re.compile(r"^client:user_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")

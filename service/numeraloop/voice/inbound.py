@@ -14,16 +14,17 @@ The <Dial> action (/twilio/voice/status?step=dial) sends an unanswered ring to v
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
 
-from flask import request
+from flask import Blueprint, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from ..db import as_service, current_pool
 from ..errors import ApiError
-from ..twilio_hooks import bp
-from ..twilio_hooks.signature import verify
+from ..twilio import webhook_urls
+from ..twilio.signature import verify
 from . import CALL_SID, add_voicemail, public_base_url, status_url, twiml_response
+
+bp = Blueprint("voice_inbound", __name__)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def routing_twiml(routing: dict) -> VoiceResponse:
         dial = Dial(timeout=routing.get("timeout_seconds") or 20, action=status_url(routing["call_id"], "dial"),
                     method="POST")
         if action == "forward":
-            whisper = f"{public_base_url()}/twilio/voice/whisper?call_id={quote(str(routing['call_id']))}"
+            whisper = webhook_urls.whisper(public_base_url(), call_id=routing["call_id"])
             for target in routing["forward_to"]:
                 dial.number(target, url=whisper, method="POST")
         else:

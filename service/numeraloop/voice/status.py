@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import request
+from flask import Blueprint, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ..db import as_service, current_pool
 from ..errors import ApiError
-from ..twilio_hooks import bp
-from ..twilio_hooks.signature import verify
+from ..twilio.signature import verify
 from . import CALL_SID, add_voicemail, twiml_response
+
+bp = Blueprint("voice_status", __name__)
 
 log = logging.getLogger(__name__)
 KNOWN_STATUSES = {"queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed", "no-answer",

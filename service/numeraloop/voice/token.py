@@ -9,16 +9,18 @@ Twilio account is connected, or it has no API key or TwiML app.
 
 from __future__ import annotations
 
-from flask import current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 
-from .. import credentials, workspaces
-from ..api import bp
+from .. import workspaces
+from ..twilio import credentials
 from ..api.inputs import json_body
 from ..db import current_pool
 from ..errors import ApiError
 from . import client_identity
+
+bp = Blueprint("voice_token", __name__)
 
 TOKEN_TTL_SECONDS = 3600
 

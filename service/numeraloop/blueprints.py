@@ -1,0 +1,62 @@
+"""Every route of the service, registered in one place (the way Flask's flaskr tutorial does).
+
+Each capability owns a blueprint with its routes; this file says which caller's surface it
+hangs under: /api/v1 (a signed-in user's token), /twilio (Twilio's signature), /stripe
+(Stripe's signature), or the root (health).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import api, health
+from .account import api as account_api
+from .billing import api as billing_api
+from .billing import webhook as billing_webhook
+from .campaigns import api as campaigns_api
+from .contacts import api as contacts_api
+from .messaging import inbound as messaging_inbound
+from .messaging import send as messaging_send
+from .messaging import status as messaging_status
+from .numbers import api as numbers_api
+from .privacy import deletion as privacy_deletion
+from .privacy import export as privacy_export
+from .stripe import webhooks as stripe_webhooks
+from .twilio import webhooks as twilio_webhooks
+from .twilio_connection import api as twilio_connection_api
+from .voice import browser as voice_browser
+from .voice import inbound as voice_inbound
+from .voice import status as voice_status
+from .voice import token as voice_token
+from .voice import whisper as voice_whisper
+
+API_ROUTES = (
+    account_api.bp,
+    twilio_connection_api.bp,
+    numbers_api.bp,
+    messaging_send.bp,
+    contacts_api.bp,
+    voice_token.bp,
+    campaigns_api.bp,
+    billing_api.bp,
+    privacy_export.bp,
+    privacy_deletion.bp,
+)
+
+TWILIO_ROUTES = (
+    messaging_inbound.bp,
+    messaging_status.bp,
+    voice_inbound.bp,
+    voice_whisper.bp,
+    voice_browser.bp,
+    voice_status.bp,
+)
+
+STRIPE_ROUTES = (billing_webhook.bp,)
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.surface(API_ROUTES))
+    app.register_blueprint(twilio_webhooks.surface(TWILIO_ROUTES))
+    app.register_blueprint(stripe_webhooks.surface(STRIPE_ROUTES))
