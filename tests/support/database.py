@@ -20,7 +20,6 @@ from numeraloop import migrations
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5433/numeraloop_test"
-LOCK_PATH = "/tmp/numeraloop-test-database.lock"
 
 
 def test_database_url() -> str:
@@ -30,15 +29,21 @@ def test_database_url() -> str:
 _session: dict = {}
 
 
+def lock_path(url: str) -> str:
+    params = conninfo_to_dict(url)
+    where = f"{params.get('host', 'local')}-{params.get('port', '5432')}-{params.get('dbname', '')}"
+    return f"/tmp/numeraloop-test-database-{''.join(c if c.isalnum() or c in '.-' else '_' for c in where)}.lock"
+
+
 def session_database() -> str:
     """The test database for this run: recreated and migrated on first use.
 
-    Test runs on one machine take turns (a file lock held until the run ends), since each
-    run drops and recreates the database.
+    Test runs on one machine against the same database take turns (a file lock held until
+    the run ends), since each run empties and migrates it; runs against other servers do not wait.
     """
     if "url" not in _session:
         url = test_database_url()
-        handle = open(LOCK_PATH, "w")
+        handle = open(lock_path(url), "w")
         fcntl.flock(handle, fcntl.LOCK_EX)
         _session["lock"] = handle
         recreate_and_migrate(url)
