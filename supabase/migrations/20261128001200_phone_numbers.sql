@@ -17,7 +17,10 @@ create table public.phone_numbers (
   status text not null default 'active' check (status in ('active', 'releasing', 'released', 'detached')),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  released_at timestamptz
+  released_at timestamptz,
+  -- Target of composite foreign keys, so a row elsewhere (a routing rule, a conversation, a
+  -- call, a campaign) can only name a number of its own workspace.
+  constraint phone_numbers_workspace_id_id_key unique (workspace_id, id)
 );
 -- An active number belongs to one workspace at a time; inbound webhooks look it up by E.164.
 create unique index phone_numbers_active_e164_key on public.phone_numbers (e164) where status = 'active';
@@ -27,7 +30,7 @@ comment on table public.phone_numbers is
   'Twilio numbers owned by a workspace. Twilio-side changes (buy, import, release) go through '
   'the service; members read, admins edit the workspace-side settings.';
 
-create or replace function private.is_e164_list(numbers text[]) returns boolean
+create function private.is_e164_list(numbers text[]) returns boolean
 language sql immutable
 set search_path = ''
 as $$
@@ -41,7 +44,7 @@ create trigger tg_phone_numbers__updated_at before update on public.phone_number
 create table public.call_routing_rules (
   id uuid primary key default gen_random_uuid(),
   workspace_id uuid not null references public.workspaces (id) on delete cascade,
-  phone_number_id uuid not null references public.phone_numbers (id) on delete cascade,
+  phone_number_id uuid not null,
   name text not null default '' check (char_length(name) <= 120),
   priority integer not null default 100,
   -- When the rule applies: always, inside or outside business hours, or by caller prefix.
@@ -57,7 +60,12 @@ create table public.call_routing_rules (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   check (condition <> 'caller_prefix' or caller_prefix is not null),
-  check (action <> 'forward' or cardinality(forward_to) > 0)
+  check (action <> 'forward' or cardinality(forward_to) > 0),
+  -- The rule's number must be in the rule's workspace. A foreign key, not a BEFORE trigger: a
+  -- trigger runs before RLS, so its error would tell a non-member whether a number id belongs
+  -- to a workspace; a foreign key is checked after RLS has already refused the row.
+  constraint call_routing_rules_phone_number_in_workspace foreign key (workspace_id, phone_number_id)
+    references public.phone_numbers (workspace_id, id) on delete cascade
 );
 create index call_routing_rules_number_idx on public.call_routing_rules (phone_number_id, priority);
 create index call_routing_rules_workspace_idx on public.call_routing_rules (workspace_id);
@@ -66,22 +74,6 @@ comment on table public.call_routing_rules is
 
 create trigger tg_call_routing_rules__updated_at before update on public.call_routing_rules
   for each row execute function private.tg_set_updated_at();
-
--- A rule's number must belong to the rule's workspace.
-create function private.tg_call_routing_rules__same_workspace() returns trigger
-language plpgsql security definer
-set search_path = ''
-as $$
-begin
-  if not exists (select 1 from public.phone_numbers p
-                  where p.id = new.phone_number_id and p.workspace_id = new.workspace_id) then
-    raise exception 'phone number % does not belong to this workspace', new.phone_number_id using errcode = '23503';
-  end if;
-  return new;
-end
-$$;
-create trigger tg_call_routing_rules__same_workspace before insert or update on public.call_routing_rules
-  for each row execute function private.tg_call_routing_rules__same_workspace();
 
 alter table public.phone_numbers enable row level security;
 alter table public.call_routing_rules enable row level security;

@@ -11,10 +11,6 @@ comment on column public.workspaces.help_text is
   'Reply sent when a contact texts HELP or INFO. Admins edit it.';
 grant update (help_text) on public.workspaces to authenticated;
 
--- Target of composite foreign keys: a conversation's number is always of its own workspace.
-alter table public.phone_numbers
-  add constraint phone_numbers_workspace_id_id_key unique (workspace_id, id);
-
 -- ---------------------------------------------------------------------------------------
 -- Tables
 
@@ -35,7 +31,17 @@ create table public.conversations (
   foreign key (workspace_id, phone_number_id) references public.phone_numbers (workspace_id, id) on delete cascade,
   foreign key (workspace_id, contact_id) references public.contacts (workspace_id, id) on delete cascade
 );
-create index conversations_inbox_idx on public.conversations (workspace_id, last_message_at desc nulls last);
+-- The inbox lists a workspace's conversations newest first through PostgREST
+-- (order=last_message_at.desc, supabase-js .order('last_message_at', { ascending: false })),
+-- which PostgreSQL sorts DESC NULLS FIRST: the index is built in exactly that order, so an
+-- inbox load is an ordered index scan that stops at the page size instead of a sort of all
+-- the workspace's conversations (bench/inbox_query.py). A conversation's last_message_at is
+-- set in the transaction that creates it, so nulls first or last changes no result; `.asc`
+-- is served by the same index scanned backwards.
+create index conversations_inbox_idx on public.conversations (workspace_id, last_message_at desc);
+comment on index public.conversations_inbox_idx is
+  'The inbox: a workspace''s conversations by last_message_at DESC (NULLS FIRST), the order PostgREST '
+  'sends for order=last_message_at.desc.';
 create index conversations_contact_idx on public.conversations (contact_id);
 comment on table public.conversations is
   'The thread between one of the workspace''s numbers and one contact. Created by the messaging functions; '
@@ -535,6 +541,10 @@ end
 $$;
 comment on function private.purge_pending_message_statuses(interval) is
   'Drops parked status callbacks that never matched a message (e.g. sends made outside NumeraLoop).';
+
+-- Hourly, so the parked callbacks stay few; idempotent by job name.
+select cron.schedule('numeraloop-purge-parked-statuses', '23 * * * *',
+                     $$select private.purge_pending_message_statuses('7 days')$$);
 
 create function public.mark_conversation_read(p_conversation_id uuid)
 returns void

@@ -1,9 +1,10 @@
 -- Your data: a user exports everything they can see, and deletes their account.
 --
 --   public.data_requests          one row per export or deletion request; the user reads their own.
---   public.export_my_data()       the caller's profile, memberships, their workspaces' contacts,
---                                 conversations, messages (with media), calls, opt-outs, and their
---                                 requests, as JSON; records a completed `export` request.
+--   public.export_my_data()       everything the caller can read about themself and in their
+--                                 workspaces, as JSON (profile, memberships, their own access log
+--                                 and requests, and per workspace every table users read, billing
+--                                 included); records a completed `export` request.
 --   public.request_account_deletion() / public.cancel_account_deletion()
 --                                 one open deletion request per user, carried out after a 7-day
 --                                 grace period during which the user can cancel it.
@@ -268,6 +269,17 @@ select cron.schedule('numeraloop-account-deletion', '43 2 * * *', $$select priva
 
 -- ---------------------------------------------------------------------------------------
 -- Export
+--
+-- export_my_data() is security invoker: every read runs under the caller's RLS, so an agent's
+-- export has no invoices, payment methods, webhook endpoints or audit log (admins only), and
+-- no row of a workspace the caller is not a member of. A table the caller has no SELECT grant
+-- on at all yields an empty list, not an error.
+--
+-- The per-table reads are one helper over one list, private.export_workspace_tables(), instead
+-- of a hand-written sub-select per table. Secrets never leave: columns listed there as omitted
+-- (webhook_endpoints.secret) are removed from every row, and nothing is read from `private`.
+-- Tables are read by name when the export runs, so the list also names tables that later
+-- migrations create (campaigns, access log, billing).
 
 create function private.record_data_export(p_format text, p_counts jsonb)
 returns uuid
@@ -295,6 +307,65 @@ comment on function private.record_data_export(text, jsonb) is
 revoke all on function private.record_data_export(text, jsonb) from public, anon, service_role;
 grant execute on function private.record_data_export(text, jsonb) to authenticated;
 
+create function private.export_workspace_tables()
+returns table (table_name text, order_by text, omitted_columns text[])
+language sql immutable
+set search_path = ''
+as $$
+  values
+    ('phone_numbers',        'created_at', '{}'::text[]),
+    ('call_routing_rules',   'created_at', '{}'),
+    ('contacts',             'created_at', '{}'),
+    ('contact_lists',        'created_at', '{}'),
+    ('contact_list_members', 'added_at',   '{}'),
+    ('contact_imports',      'started_at', '{}'),
+    ('opt_outs',             'opted_out_at', '{}'),
+    ('conversations',        'created_at', '{}'),
+    -- messages are read separately, with their media nested (see export_my_data)
+    ('calls',                'created_at', '{}'),
+    ('canned_messages',      'created_at', '{}'),
+    ('keyword_triggers',     'created_at', '{}'),
+    ('auto_reply_rules',     'created_at', '{}'),
+    ('campaigns',            'created_at', '{}'),
+    ('campaign_recipients',  'id',         '{}'),
+    ('webhook_endpoints',    'created_at', '{secret}'),
+    ('audit_log',            'id',         '{}'),
+    ('billing_customers',    'created_at', '{}'),
+    ('subscriptions',        'created_at', '{}'),
+    ('invoices',             'stripe_created', '{}'),
+    ('payment_methods',      'created_at', '{}')
+$$;
+comment on function private.export_workspace_tables() is
+  'The public tables exported per workspace by export_my_data() (besides messages, which carry their media): '
+  'the key and table name, the column rows are ordered by, and columns never exported (secrets). '
+  'A table added to the product that users can read belongs here.';
+grant execute on function private.export_workspace_tables() to authenticated;
+
+create function private.export_rows(p_table text, p_owner_column text, p_owner uuid, p_order_by text,
+                                    p_omitted_columns text[] default '{}')
+returns jsonb
+language plpgsql stable security invoker
+set search_path = ''
+as $$
+declare
+  rows_ jsonb;
+begin
+  -- Without a SELECT grant the table simply has nothing this caller can export.
+  if not has_table_privilege(format('public.%I', p_table), 'select') then
+    return '[]'::jsonb;
+  end if;
+  execute format('select coalesce(jsonb_agg(to_jsonb(x) - $2 order by x.%I), ''[]''::jsonb) '
+                 'from public.%I x where x.%I = $1', p_order_by, p_table, p_owner_column)
+     into rows_ using p_owner, p_omitted_columns;
+  return rows_;
+end
+$$;
+comment on function private.export_rows(text, text, uuid, text, text[]) is
+  'The rows of public.<p_table> whose <p_owner_column> is p_owner, as a JSON array ordered by <p_order_by>, '
+  'without p_omitted_columns. Security invoker: RLS and grants decide what the caller gets; a table they '
+  'cannot SELECT yields []. Identifiers are quoted with %I; values are bound, never spliced.';
+grant execute on function private.export_rows(text, text, uuid, text, text[]) to authenticated;
+
 -- Security invoker: every read below runs under the caller's RLS, so the export is at most
 -- what the caller can already read, whatever the filters say.
 create function public.export_my_data(p_format text default 'json')
@@ -308,6 +379,7 @@ declare
   v_profile jsonb;
   v_memberships jsonb;
   v_workspaces jsonb;
+  v_access_log jsonb;
   v_counts jsonb;
   v_requests jsonb;
 begin
@@ -328,37 +400,30 @@ begin
   select coalesce(jsonb_agg(to_jsonb(m) order by m.created_at), '[]') into v_memberships
     from public.workspace_members m where m.user_id = uid;
 
-  select coalesce(jsonb_agg(to_jsonb(w) || jsonb_build_object(
-      'phone_numbers', (select coalesce(jsonb_agg(to_jsonb(x) order by x.created_at), '[]')
-                          from public.phone_numbers x where x.workspace_id = w.id),
-      'contacts', (select coalesce(jsonb_agg(to_jsonb(x) order by x.created_at, x.id), '[]')
-                     from public.contacts x where x.workspace_id = w.id),
-      'contact_lists', (select coalesce(jsonb_agg(to_jsonb(x) order by x.created_at), '[]')
-                          from public.contact_lists x where x.workspace_id = w.id),
-      'contact_list_members', (select coalesce(jsonb_agg(to_jsonb(x) order by x.added_at), '[]')
-                                 from public.contact_list_members x where x.workspace_id = w.id),
-      'conversations', (select coalesce(jsonb_agg(to_jsonb(x) order by x.created_at, x.id), '[]')
-                          from public.conversations x where x.workspace_id = w.id),
-      'messages', (select coalesce(jsonb_agg(to_jsonb(x) || jsonb_build_object('media',
-                          (select coalesce(jsonb_agg(to_jsonb(mm) order by mm.position), '[]')
-                             from public.message_media mm
-                            where mm.workspace_id = x.workspace_id and mm.message_id = x.id))
-                          order by x.created_at, x.id), '[]')
-                     from public.messages x where x.workspace_id = w.id),
-      'calls', (select coalesce(jsonb_agg(to_jsonb(x) order by x.created_at, x.id), '[]')
-                  from public.calls x where x.workspace_id = w.id),
-      'opt_outs', (select coalesce(jsonb_agg(to_jsonb(x) order by x.opted_out_at), '[]')
-                     from public.opt_outs x where x.workspace_id = w.id)
-    ) order by w.created_at), '[]') into v_workspaces
+  v_access_log := private.export_rows('access_log', 'user_id', uid, 'id');
+
+  select coalesce(jsonb_agg(to_jsonb(w)
+      || (select jsonb_object_agg(t.table_name,
+                                  private.export_rows(t.table_name, 'workspace_id', w.id, t.order_by, t.omitted_columns))
+            from private.export_workspace_tables() t)
+      || jsonb_build_object('messages',
+           (select coalesce(jsonb_agg(to_jsonb(x) || jsonb_build_object('media',
+                     (select coalesce(jsonb_agg(to_jsonb(mm) order by mm.position), '[]')
+                        from public.message_media mm
+                       where mm.workspace_id = x.workspace_id and mm.message_id = x.id))
+                     order by x.created_at, x.id), '[]')
+              from public.messages x where x.workspace_id = w.id))
+    order by w.created_at), '[]') into v_workspaces
     from public.workspaces w where w.id = any(ws_ids);
 
-  select jsonb_object_agg(t.key, t.n) into v_counts from (
-    select k.key, coalesce(sum(jsonb_array_length(ws -> k.key)), 0) as n
-      from unnest(array['phone_numbers', 'contacts', 'contact_lists', 'contact_list_members', 'conversations',
-                        'messages', 'calls', 'opt_outs']) as k(key)
-      left join jsonb_array_elements(v_workspaces) ws on true
-     group by k.key) t;
-  v_counts := v_counts || jsonb_build_object('workspaces', jsonb_array_length(v_workspaces));
+  -- Row counts per key, summed over the workspaces; never any content.
+  select jsonb_object_agg(k.key, (select coalesce(sum(jsonb_array_length(ws -> k.key)), 0)
+                                    from jsonb_array_elements(v_workspaces) ws))
+    into v_counts
+    from (select t.table_name as key from private.export_workspace_tables() t
+          union all select 'messages') k;
+  v_counts := v_counts || jsonb_build_object('workspaces', jsonb_array_length(v_workspaces),
+                                             'access_log', jsonb_array_length(v_access_log));
 
   perform private.record_data_export(p_format, v_counts);
 
@@ -373,14 +438,18 @@ begin
     'profile', v_profile,
     'memberships', v_memberships,
     'workspaces', v_workspaces,
+    'access_log', v_access_log,
     'data_requests', v_requests);
 end
 $$;
 comment on function public.export_my_data(text) is
-  'Everything the caller can read about themself and in their workspaces: profile, memberships, and per '
-  'workspace its phone numbers, contacts, contact lists, conversations, messages (with media), calls and '
-  'opt-outs; plus their data requests. Runs as the caller (RLS applies). Records a completed export '
-  'request and a data.export audit row; p_format (json|csv) is how the caller delivers it, recorded only.';
+  'Everything the caller can read about themself and in their workspaces: profile, memberships, their own '
+  'access log and data requests, and per workspace the tables listed by private.export_workspace_tables() '
+  '(phone numbers, routing rules, contacts, lists, imports, opt-outs, conversations, calls, canned messages, '
+  'keyword triggers, auto-replies, campaigns and recipients, webhook endpoints without secrets, audit log, '
+  'billing) plus messages with their media. Runs as the caller (RLS applies: admin-only tables are empty for '
+  'agents). Records a completed export request and a data.export audit row with row counts; p_format '
+  '(json|csv) is how the caller delivers it, recorded only.';
 
 revoke all on function public.export_my_data(text) from public, anon, service_role;
 grant execute on function public.export_my_data(text) to authenticated;

@@ -7,6 +7,8 @@
 -- per-campaign pace shared by all workers), create each message as an ordinary outbound
 -- message (source 'campaign') in the contact's conversation, send it, and record the outcome.
 -- Delivery statuses arrive through the same status callbacks as every other message.
+-- Campaigns count against the plan's monthly messages: launch is refused, and the claim pauses
+-- a campaign, when they run out (the allowance functions are in 20261128011000_entitlement_limits.sql).
 
 -- ---------------------------------------------------------------------------------------
 -- Tables
@@ -448,6 +450,9 @@ declare
   v_allow integer;
   v_ids bigint[];
   v_claimed integer;
+  v_new integer;
+  v_quota jsonb;
+  v_room bigint;
 begin
   -- Scheduled campaigns whose time has come start sending.
   update public.campaigns s set status = 'sending', started_at = coalesce(s.started_at, v_now)
@@ -507,6 +512,31 @@ begin
     update public.campaign_recipients r set status = 'skipped_removed'
      where r.id = any(v_ids) and r.status = 'pending' and r.contact_id is null;
 
+    -- Monthly messages (the functions are in 20261128011000_entitlement_limits.sql): a recipient
+    -- whose message is not made yet will take one of the plan's messages, so no more of them are
+    -- claimed than are left (a rate-limited retry already has its message and is not counted
+    -- again). Once the period's messages are used up, the campaign is paused with the reason.
+    select count(*) into v_new from public.campaign_recipients r
+     where r.id = any(v_ids) and r.status = 'pending' and r.message_id is null;
+    if v_new > 0 then
+      perform private.lock_message_allowance(k.workspace_id);
+      v_quota := private.message_allowance(k.workspace_id);
+      v_room := (v_quota ->> 'remaining')::bigint;
+      if v_room is not null and v_room < v_new then
+        if v_room = 0 and (v_quota ->> 'used')::bigint >= (v_quota ->> 'limit')::bigint then
+          perform private.halt_campaign(k.id, private.message_limit_reason(v_quota));
+          continue;
+        end if;
+        select array_agg(q.id) into v_ids
+          from (select r.id, r.message_id,
+                       row_number() over (partition by r.message_id is null order by r.id) as n
+                  from public.campaign_recipients r
+                 where r.id = any(v_ids) and r.status = 'pending') q
+         where q.message_id is not null or q.n <= v_room;
+        continue when v_ids is null;
+      end if;
+    end if;
+
     return query
     with claimed as (
       update public.campaign_recipients r
@@ -531,7 +561,9 @@ comment on function private.claim_campaign_recipients(integer, integer) is
   'Claims up to p_limit due recipients of sending campaigns for p_lease_seconds (skip locked: no two workers '
   'get one recipient), at most each campaign''s send_rate per second across all workers together. Starts due '
   'scheduled campaigns, skips recipients opted out since launch, re-queues expired leases, completes finished '
-  'campaigns. Returns what the worker needs, with the body rendered for the contact. service_role only.';
+  'campaigns, claims no more new messages than the workspace''s monthly messages have left and pauses a campaign '
+  'once they are used up (last_error says so). Returns what the worker needs, with the body rendered for the '
+  'contact. service_role only.';
 
 create function private.prepare_campaign_message(p_recipient_id bigint, p_body text, p_num_segments integer,
                                                  p_encoding text)

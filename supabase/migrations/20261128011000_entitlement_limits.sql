@@ -1,9 +1,9 @@
 -- Entitlement limits enforced in the database: seats and monthly messages.
 --
--- public.plans.limits has carried {phone_numbers, monthly_messages, seats} since billing; the
--- phone-number limit is checked by the service before Twilio is asked (402 plan_limit_reached).
--- This migration enforces the other two for every writer (PostgREST clients, the service,
--- SQL functions, the campaign workers):
+-- public.plans.limits holds {phone_numbers, monthly_messages, seats}; the phone-number limit
+-- is checked by the service before Twilio is asked (402 plan_limit_reached). The other two are
+-- enforced here for every writer (PostgREST clients, the service, SQL functions, the campaign
+-- workers):
 --
 --   seats             adding a member beyond the plan's `seats` is refused (P0402) by a trigger on
 --                     public.workspace_members. The first member of a workspace (the signup trigger's
@@ -12,7 +12,7 @@
 --   monthly_messages  outbound messages recorded in the workspace's message period count against
 --                     the plan's `monthly_messages`. The period is
 --                       * on a paid plan (an active, trialing or past_due subscription, the one
---                         public.workspace_entitlements chooses): monthly windows anchored at the
+--                         private.workspace_plan chooses): monthly windows anchored at the
 --                         subscription's current_period_start, which for a monthly plan is exactly
 --                         its billing period (a yearly plan gets twelve monthly windows);
 --                       * on free: the calendar month in UTC.
@@ -24,7 +24,8 @@
 --                         outbound message): P0402 once the period's messages are used up;
 --                       * campaigns: launch is refused (P0402) when the audience alone needs more
 --                         messages than are left in the period it starts in; while sending,
---                         private.claim_campaign_recipients claims no more new messages than are left
+--                         private.claim_campaign_recipients (20261128009500_campaigns.sql, using
+--                         the functions below) claims no more new messages than are left
 --                         and pauses the campaign (private.halt_campaign, reason in last_error) once
 --                         they are used up;
 --                       * automated replies (HELP, keywords, auto reply: compliance and conversation
@@ -42,29 +43,7 @@
 -- public.workspace_usage(workspace) shows members each limit with what is used.
 
 -- ---------------------------------------------------------------------------------------
--- The plan a workspace is on, for the database's own checks.
-
-create function private.workspace_plan(p_workspace_id uuid)
-returns table (plan_id text, plan_name text, limits jsonb, subscription_status text,
-               current_period_start timestamptz, current_period_end timestamptz)
-language sql stable security definer
-set search_path = ''
-as $$
-  -- The same choice as public.workspace_entitlements (pgTAP checks they agree), without its
-  -- membership check: triggers run for writers that are not members (signup, the service).
-  with sub as (
-    select s.plan_id, s.status, s.current_period_start, s.current_period_end
-      from public.subscriptions s join public.plans p on p.id = s.plan_id
-     where s.workspace_id = p_workspace_id and s.status in ('active', 'trialing', 'past_due')
-     order by p.sort_order desc, s.current_period_end desc nulls last
-     limit 1)
-  select p.id, p.name, p.limits, sub.status, sub.current_period_start, sub.current_period_end
-    from public.plans p left join sub on true
-   where p.id = coalesce((select sub.plan_id from sub), 'free')
-$$;
-comment on function private.workspace_plan(uuid) is
-  'The plan whose limits apply to a workspace now (its active, trialing or past_due subscription''s, else free), '
-  'with that subscription''s status and period. The choice public.workspace_entitlements makes, for internal checks.';
+-- The plan's limits. Which plan applies is private.workspace_plan's choice (billing).
 
 create function private.plan_limit(p_limits jsonb, p_name text) returns bigint
 language sql immutable
@@ -276,142 +255,6 @@ create trigger tg_campaigns__limit_monthly_messages before update of status on p
   for each row when (old.status = 'draft' and new.status in ('sending', 'scheduled'))
   execute function private.tg_campaigns__limit_monthly_messages();
 
--- While sending: the claim takes no more new messages than are left, and pauses the campaign
--- once they are used up. Replaced only to add that block; everything else is as in
--- 20261128009500_campaigns.sql.
-create or replace function private.claim_campaign_recipients(p_limit integer, p_lease_seconds integer default 120)
-returns table (recipient_id bigint, campaign_id uuid, workspace_id uuid, phone_number_id uuid, from_e164 text,
-               to_e164 text, contact_id uuid, body text, media_urls text[], attempts integer)
-language plpgsql security definer
-set search_path = ''
-as $$
-#variable_conflict use_column
-declare
-  v_left integer := greatest(coalesce(p_limit, 0), 0);
-  v_lease interval := make_interval(secs => greatest(coalesce(p_lease_seconds, 120), 1));
-  v_now timestamptz := now();
-  k public.campaigns;
-  x record;
-  v_burst integer;
-  v_tat timestamptz;
-  v_allow integer;
-  v_ids bigint[];
-  v_claimed integer;
-  v_new integer;
-  v_quota jsonb;
-  v_room bigint;
-begin
-  -- Scheduled campaigns whose time has come start sending.
-  update public.campaigns s set status = 'sending', started_at = coalesce(s.started_at, v_now)
-   where s.id in (select d.id from public.campaigns d
-                   where d.status = 'scheduled' and d.scheduled_at <= v_now
-                     for update skip locked);
-
-  -- One claimer per campaign at a time (skip locked): the pace below is shared by all workers.
-  for k in
-    select * from public.campaigns d
-     where d.status = 'sending' and d.next_send_at <= v_now + interval '1 second'
-     order by d.next_send_at, d.id
-       for update skip locked
-  loop
-    exit when v_left = 0;
-
-    -- Leases that ran out: a recipient whose message was never made goes back to pending; one
-    -- whose message was made may have reached Twilio, so it is not sent again (failed, unknown).
-    for x in
-      select r.id, r.message_id from public.campaign_recipients r
-       where r.campaign_id = k.id and r.status = 'claimed' and r.claimed_until < v_now
-         for update skip locked
-    loop
-      if x.message_id is null then
-        update public.campaign_recipients set status = 'pending', claimed_until = null where id = x.id;
-      else
-        update public.campaign_recipients
-           set status = 'failed', claimed_until = null,
-               error_message = 'the worker stopped during the send; not retried so nobody is texted twice'
-         where id = x.id;
-        perform private.advance_message_status(x.message_id, 'failed', null, 'send outcome unknown (worker stopped)');
-      end if;
-    end loop;
-
-    if private.complete_campaign_if_done(k.id) then
-      continue;
-    end if;
-
-    -- Pace (GCRA): each message costs 1/rate seconds; up to one second's worth may go at once.
-    v_burst := greatest(1, floor(k.send_rate))::integer;
-    v_tat := greatest(k.next_send_at, v_now);
-    v_allow := least(v_left, v_burst - ceil(extract(epoch from (v_tat - v_now)) * k.send_rate)::integer);
-    continue when v_allow < 1;
-
-    select array_agg(p.id) into v_ids
-      from (select r.id from public.campaign_recipients r
-             where r.campaign_id = k.id and r.status = 'pending' and r.next_attempt_at <= v_now
-             order by r.id
-             limit v_allow
-               for update skip locked) p;
-    continue when v_ids is null;
-
-    -- Opted out since launch, or the contact was deleted: skipped, never sent.
-    update public.campaign_recipients r set status = 'skipped_opted_out'
-     where r.id = any(v_ids)
-       and exists (select 1 from public.opt_outs o where o.workspace_id = k.workspace_id and o.phone_e164 = r.phone_e164);
-    update public.campaign_recipients r set status = 'skipped_removed'
-     where r.id = any(v_ids) and r.status = 'pending' and r.contact_id is null;
-
-    -- Monthly messages (new in 20261128011000_entitlement_limits): a recipient whose message is
-    -- not made yet will take one of the plan's messages, so no more of them are claimed than
-    -- are left (a rate-limited retry already has its message and is not counted again). Once
-    -- the period's messages are used up, the campaign is paused with the reason.
-    select count(*) into v_new from public.campaign_recipients r
-     where r.id = any(v_ids) and r.status = 'pending' and r.message_id is null;
-    if v_new > 0 then
-      perform private.lock_message_allowance(k.workspace_id);
-      v_quota := private.message_allowance(k.workspace_id);
-      v_room := (v_quota ->> 'remaining')::bigint;
-      if v_room is not null and v_room < v_new then
-        if v_room = 0 and (v_quota ->> 'used')::bigint >= (v_quota ->> 'limit')::bigint then
-          perform private.halt_campaign(k.id, private.message_limit_reason(v_quota));
-          continue;
-        end if;
-        select array_agg(q.id) into v_ids
-          from (select r.id, r.message_id,
-                       row_number() over (partition by r.message_id is null order by r.id) as n
-                  from public.campaign_recipients r
-                 where r.id = any(v_ids) and r.status = 'pending') q
-         where q.message_id is not null or q.n <= v_room;
-        continue when v_ids is null;
-      end if;
-    end if;
-
-    return query
-    with claimed as (
-      update public.campaign_recipients r
-         set status = 'claimed', claimed_until = v_now + v_lease, attempts = r.attempts + 1
-       where r.id = any(v_ids) and r.status = 'pending'
-      returning r.id, r.contact_id, r.phone_e164, r.attempts
-    )
-    select c.id, k.id, k.workspace_id, k.phone_number_id, n.e164, c.phone_e164, c.contact_id,
-           public.render_template(k.body, c.contact_id), k.media_urls, c.attempts
-      from claimed c join public.phone_numbers n on n.id = k.phone_number_id
-     order by c.id;
-    get diagnostics v_claimed = row_count;
-
-    update public.campaigns set next_send_at = v_tat + make_interval(secs => v_claimed / k.send_rate)
-     where id = k.id;
-    v_left := v_left - v_claimed;
-    perform private.complete_campaign_if_done(k.id);  -- all of them were skipped
-  end loop;
-end
-$$;
-comment on function private.claim_campaign_recipients(integer, integer) is
-  'Claims up to p_limit due recipients of sending campaigns for p_lease_seconds (skip locked: no two workers '
-  'get one recipient), at most each campaign''s send_rate per second across all workers together. Starts due '
-  'scheduled campaigns, skips recipients opted out since launch, re-queues expired leases, completes finished '
-  'campaigns, claims no more new messages than the workspace''s monthly messages have left and pauses a campaign '
-  'once they are used up (last_error says so). Returns what the worker needs, with the body rendered for the '
-  'contact. service_role only.';
-
 -- ---------------------------------------------------------------------------------------
 -- What members see
 
@@ -449,13 +292,13 @@ comment on function public.workspace_usage(uuid) is
   'monthly_messages (outbound messages this period, automated replies included; remaining also discounts campaign '
   'messages being sent) with the period. Members only (42501).';
 
-revoke all on function private.workspace_plan(uuid), private.plan_limit(jsonb, text),
+revoke all on function private.plan_limit(jsonb, text),
                        private.tg_workspace_members__limit_seats(), private.message_period(uuid, timestamptz),
                        private.lock_message_allowance(uuid), private.message_allowance(uuid, timestamptz),
                        private.message_limit_reason(jsonb), private.tg_messages__limit_monthly_messages(),
                        private.tg_campaigns__limit_monthly_messages()
   from public, anon, authenticated;
-grant execute on function private.workspace_plan(uuid), private.message_period(uuid, timestamptz),
+grant execute on function private.message_period(uuid, timestamptz),
                           private.message_allowance(uuid, timestamptz)
   to service_role;
 revoke all on function public.workspace_usage(uuid) from public, anon;
