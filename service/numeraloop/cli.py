@@ -21,11 +21,36 @@ def _cmd_db_migrate(args, config: Config) -> int:
         print(f"error: {exc}", file=sys.stderr)
         print("nothing from that file was applied; earlier files stay applied", file=sys.stderr)
         return 1
+    except migrations.MigrationDrift as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("nothing was applied. A development database can be rebuilt with `numeraloop db reset` "
+              "(every row is deleted); a production one needs its own migration plan.", file=sys.stderr)
+        return 1
     if applied:
         for m in applied:
             print(f"applied {m.path.name}")
     else:
         print("database is up to date; nothing to apply")
+    return 0
+
+
+def _cmd_db_reset(args, config: Config) -> int:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from . import migrations
+
+    url = args.database_url or config.database_url
+    dbname = conninfo_to_dict(url).get("dbname", "")
+    if args.yes != dbname:
+        print(f"error: this deletes every row of database {dbname!r}; to go ahead, run again with --yes {dbname}",
+              file=sys.stderr)
+        return 2
+    try:
+        applied = migrations.reset(url, config.migrations_dir)
+    except migrations.MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"emptied {dbname} and applied {len(applied)} migration(s)")
     return 0
 
 
@@ -99,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = db_sub.add_parser("migrate", help="apply pending supabase/migrations in order")
     migrate.add_argument("--database-url", help="defaults to DATABASE_URL")
     migrate.set_defaults(func=_cmd_db_migrate)
+    reset = db_sub.add_parser("reset", help="development only: empty the database and migrate it from scratch")
+    reset.add_argument("--database-url", help="defaults to DATABASE_URL")
+    reset.add_argument("--yes", metavar="DBNAME", default="", help="the database's name, to confirm every row goes")
+    reset.set_defaults(func=_cmd_db_reset)
     status = db_sub.add_parser("status", help="list migrations and whether each is applied")
     status.add_argument("--database-url", help="defaults to DATABASE_URL")
     status.set_defaults(func=_cmd_db_status)

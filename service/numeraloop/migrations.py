@@ -75,6 +75,35 @@ def pending(conn: psycopg.Connection, migrations_dir: Path) -> list[Migration]:
     return [m for m in discover(migrations_dir) if m.version not in done]
 
 
+def drift(conn: psycopg.Connection, migrations_dir: Path) -> list[str]:
+    """Applied migrations that the files no longer match: a version with no file, or a file
+    whose text changed since it was applied (recorded whole, as one statement, by `migrate`).
+
+    A database in this state was migrated under other files; applying the pending ones on
+    top would leave it half old, half new.
+    """
+    if not _first(conn.execute("select to_regclass('supabase_migrations.schema_migrations') is not null").fetchone()):
+        return []
+    files = {m.version: m for m in discover(migrations_dir)}
+    problems = []
+    for row in conn.execute("select version, name, statements from supabase_migrations.schema_migrations "
+                            "order by version"):
+        version, name, statements = (row["version"], row["name"], row["statements"]) if isinstance(row, dict) \
+            else row
+        migration = files.get(version)
+        if migration is None:
+            problems.append(f"{version}_{name}.sql was applied but no longer exists")
+        elif statements and len(statements) == 1 and statements[0] != migration.path.read_text():
+            problems.append(f"{migration.path.name} changed since it was applied")
+    return problems
+
+
+class MigrationDrift(RuntimeError):
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("the database was migrated under other migration files: " + "; ".join(problems))
+
+
 def _first(row):
     if row is None:
         return None
@@ -110,6 +139,9 @@ def migrate(database_url: str, migrations_dir: Path, with_local_standin: bool = 
             if with_local_standin:
                 apply_local_standin(conn)
             conn.execute(HISTORY_DDL)
+            problems = drift(conn, migrations_dir)
+            if problems:
+                raise MigrationDrift(problems)
             for migration in pending(conn, migrations_dir):
                 sql = migration.path.read_text()
                 try:
@@ -127,3 +159,37 @@ def migrate(database_url: str, migrations_dir: Path, with_local_standin: bool = 
         finally:
             conn.execute("select pg_advisory_unlock(hashtext('numeraloop.migrate'))")
     return applied
+
+
+# Extensions a reset keeps: pg_cron's scheduler stays attached to its database only while
+# the extension lives (pg_cron 1.4 runs no job after DROP EXTENSION until a server restart).
+KEPT_EXTENSIONS = ("plpgsql", "pg_cron")
+
+
+def empty_database(conn: psycopg.Connection) -> None:
+    """Drop every schema, extension and scheduled job of the database; pg_cron is emptied, not dropped."""
+    from psycopg import sql
+
+    with conn.transaction():
+        for (ext,) in conn.execute("select extname from pg_extension where extname <> all(%s)",
+                                   (list(KEPT_EXTENSIONS),)).fetchall():
+            conn.execute(sql.SQL("drop extension if exists {} cascade").format(sql.Identifier(ext)))
+        if conn.execute("select 1 from pg_extension where extname = 'pg_cron'").fetchone():
+            # Unscheduling through pg_cron's own function keeps its job cache in step.
+            conn.execute("select cron.unschedule(jobid) from cron.job")
+            conn.execute("delete from cron.job_run_details")
+        schemas = conn.execute(
+            "select nspname from pg_namespace where nspname not in ('pg_catalog', 'information_schema', 'cron') "
+            "and nspname not like 'pg\\_%'").fetchall()
+        for (schema,) in schemas:
+            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
+        # PostgreSQL 15's own public schema: owned by the database owner, usable by everyone.
+        conn.execute("create schema public authorization pg_database_owner")
+        conn.execute("grant usage on schema public to public")
+
+
+def reset(database_url: str, migrations_dir: Path) -> list[Migration]:
+    """Empty a development database and migrate it from scratch: every row is lost."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        empty_database(conn)
+    return migrate(database_url, migrations_dir)

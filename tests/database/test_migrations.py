@@ -73,3 +73,47 @@ def test_misnamed_migration_file_is_refused(tmp_path):
     (tmp_path / "add_things.sql").write_text("select 1;")
     with pytest.raises(ValueError, match="timestamp"):
         migrations.discover(tmp_path)
+
+
+def _cli(url, migrations_dir, *args):
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "numeraloop.cli", "db", *args, "--database-url", url],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        env={**os.environ, "NUMERALOOP_MIGRATIONS_DIR": str(migrations_dir)},
+    )
+
+
+def test_a_database_migrated_under_other_files_is_refused_and_reset_rebuilds_it(scratch_url, tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    (old / "20260101000000_things.sql").write_text("create table public.things (id int);")
+    (old / "20260101000100_patch.sql").write_text("alter table public.things add column name text;")
+    (new / "20260101000000_things.sql").write_text("create table public.things (id int, name text);")
+    assert _cli(scratch_url, old, "migrate").returncode == 0
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("insert into public.things values (1, 'kept until reset')")
+
+    refused = _cli(scratch_url, new, "migrate")
+    assert refused.returncode == 1
+    assert "20260101000100_patch.sql was applied but no longer exists" in refused.stderr
+    assert "numeraloop db reset" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    (new / "20260101000000_things.sql").write_text("create table public.things (id bigint, name text);")
+    assert "20260101000000_things.sql changed since it was applied" in _cli(scratch_url, new, "migrate").stderr
+
+    unconfirmed = _cli(scratch_url, new, "reset")
+    assert unconfirmed.returncode == 2 and "--yes numeraloop_scratch" in unconfirmed.stderr
+    with psycopg.connect(scratch_url) as conn:
+        assert conn.execute("select count(*) from public.things").fetchone()[0] == 1
+
+    done = _cli(scratch_url, new, "reset", "--yes", "numeraloop_scratch")
+    assert done.returncode == 0, done.stderr
+    with psycopg.connect(scratch_url) as conn:
+        assert conn.execute("select count(*) from public.things").fetchone()[0] == 0
+        assert conn.execute("select data_type from information_schema.columns "
+                            "where table_name = 'things' and column_name = 'id'").fetchone()[0] == "bigint"
+        versions = [r[0] for r in conn.execute("select version from supabase_migrations.schema_migrations")]
+    assert versions == ["20260101000000"]

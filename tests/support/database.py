@@ -75,31 +75,7 @@ def recreate_and_migrate(url: str) -> None:
         exists = admin.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone()
         if not exists:
             admin.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
-    with psycopg.connect(url, autocommit=True) as conn:
-        empty_database(conn)
-    migrations.migrate(url, ROOT / "supabase" / "migrations")
-
-
-KEPT_EXTENSIONS = ("plpgsql", "pg_cron")
-
-
-def empty_database(conn: psycopg.Connection) -> None:
-    with conn.transaction():
-        for (ext,) in conn.execute("select extname from pg_extension where extname <> all(%s)",
-                                   (list(KEPT_EXTENSIONS),)).fetchall():
-            conn.execute(sql.SQL("drop extension if exists {} cascade").format(sql.Identifier(ext)))
-        if conn.execute("select 1 from pg_extension where extname = 'pg_cron'").fetchone():
-            # Unscheduling through pg_cron's own function keeps its job cache in step.
-            conn.execute("select cron.unschedule(jobid) from cron.job")
-            conn.execute("delete from cron.job_run_details")
-        schemas = conn.execute(
-            "select nspname from pg_namespace where nspname not in ('pg_catalog', 'information_schema', 'cron') "
-            "and nspname not like 'pg\\_%'").fetchall()
-        for (schema,) in schemas:
-            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
-        # PostgreSQL 15's own public schema: owned by the database owner, usable by everyone.
-        conn.execute("create schema public authorization pg_database_owner")
-        conn.execute("grant usage on schema public to public")
+    migrations.reset(url, ROOT / "supabase" / "migrations")
 
 
 @dataclass(frozen=True)
