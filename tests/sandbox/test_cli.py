@@ -51,6 +51,7 @@ def test_sandbox_call_command_and_failures(root_logging, sandbox_server, receive
 
 
 def test_sandbox_serve_command_runs_with_a_seeded_account():
+    """From a clone with nothing beside it: Twilio's OpenAPI files are nowhere to be found."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -58,7 +59,8 @@ def test_sandbox_serve_command_runs_with_a_seeded_account():
     proc = subprocess.Popen([sys.executable, "-m", "numeraloop.cli", "sandbox", "serve", "--port", str(port),
                              "--seed-account", f"{sid}:{token}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "NUMERALOOP_DOTENV": os.devnull})
+                            env={**os.environ, "NUMERALOOP_DOTENV": os.devnull,
+                                 "NUMERALOOP_TWILIO_OAI_DIR": "/nonexistent"})
     try:
         url = f"http://127.0.0.1:{port}/2010-04-01/Accounts/{sid}.json"
         deadline = time.monotonic() + 15
@@ -70,6 +72,9 @@ def test_sandbox_serve_command_runs_with_a_seeded_account():
                 assert time.monotonic() < deadline and proc.poll() is None, "sandbox did not start"
                 time.sleep(0.05)
         assert response.status_code == 200 and response.json()["sid"] == sid
+        typo = requests.post(f"http://127.0.0.1:{port}/2010-04-01/Accounts/{sid}/Messages.json", auth=(sid, token),
+                             data={"To": CUSTOMER, "Body": "x", "Bodyy": "typo"}, timeout=5)
+        assert (typo.status_code, typo.json()["code"]) == (400, 20001)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

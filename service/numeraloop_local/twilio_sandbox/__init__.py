@@ -7,8 +7,9 @@
         account = control.create_account()       # {"sid": "AC...", "auth_token": "..."}
         # point TWILIO_API_BASE_URL (numeraloop.twilio_client) at server.url
 
-Modules: app (factory), rest (Twilio API), control (/_sandbox API), openapi (the rule
-book), messaging (send + delivery scenarios), inbound (injected SMS/calls), numbers
+Modules: app (factory), rest (Twilio API), control (/_sandbox API), description (what it
+serves of Twilio's API, as data), validation (requests checked and resources shaped from
+it), messaging (send + delivery scenarios), inbound (injected SMS/calls), numbers
 (inventory), webhooks (signing, dispatcher), state, resources, errors, ids, client, server.
 """
 

@@ -1,4 +1,4 @@
-"""The sandbox application factory: state, rule book, dispatcher and the two blueprints."""
+"""The sandbox application factory: state, dispatcher and the two blueprints."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from ..http_server import http_error_body, new_app
 from .control import bp as control_bp
 from .core import Sandbox, SandboxSettings
 from .errors import TwilioApiError, not_found
-from .openapi import OpenApi
 from .rest import PREFIX
 from .rest import bp as rest_bp
 from .state import SandboxState
@@ -20,7 +19,7 @@ log = logging.getLogger("numeraloop_local.twilio_sandbox")
 
 
 def create_sandbox_app(state: SandboxState | None = None, settings: SandboxSettings | None = None,
-                       spec: OpenApi | None = None, **setting_overrides) -> Flask:
+                       **setting_overrides) -> Flask:
     """A Flask app speaking Twilio's REST API under /2010-04-01 and the control API under /_sandbox.
 
     `setting_overrides` are SandboxSettings fields, e.g. `create_sandbox_app(step_delay=0.01)`.
@@ -32,7 +31,7 @@ def create_sandbox_app(state: SandboxState | None = None, settings: SandboxSetti
             raise TypeError(f"unknown sandbox setting {name!r}")
         setattr(settings, name, value)
     app = new_app("numeraloop_local.twilio_sandbox")
-    app.extensions["numeraloop_local.twilio_sandbox"] = Sandbox(state, settings, spec)
+    app.extensions["numeraloop_local.twilio_sandbox"] = Sandbox(state, settings)
     app.register_blueprint(rest_bp)
     app.register_blueprint(control_bp)
 

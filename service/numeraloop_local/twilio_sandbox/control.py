@@ -82,7 +82,7 @@ def add_number(sid):
         number = sandbox().state.add_number(sid, _number(data["phone_number"]), data.get("type", "local"), **settings)
     except ValueError as exc:
         raise ControlError(409, "number_owned", str(exc)) from None
-    return jsonify(resources.incoming_phone_number(sandbox().spec, number)), 201
+    return jsonify(resources.incoming_phone_number(number)), 201
 
 
 # -- opt-outs, scenarios, limits, faults ----------------------------------------------------
@@ -206,7 +206,7 @@ def list_messages():
     with sandbox().state.lock:
         out = []
         for m in sandbox().state.messages.values():
-            row = {**resources.message(sandbox().spec, m), "media_urls": m.media_urls, "scenario": m.scenario,
+            row = {**resources.message(m), "media_urls": m.media_urls, "scenario": m.scenario,
                    "status_callback": m.status_callback, "params": m.params}
             if all(str(row.get(k)) == v for k, v in filters.items()):
                 out.append(row)

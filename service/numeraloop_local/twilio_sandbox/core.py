@@ -1,12 +1,11 @@
-"""One running sandbox: its state, its timings, the rule book it checks requests against and
-the dispatcher that delivers what it schedules. Every module that acts takes this object."""
+"""One running sandbox: its state, its timings and the dispatcher that delivers what it
+schedules. Every module that acts takes this object."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 
-from .openapi import OpenApi, load_spec
 from .state import SandboxState
 from .webhooks import Dispatcher
 
@@ -24,13 +23,11 @@ class SandboxSettings:
 
 
 class Sandbox:
-    """One running sandbox: what it remembers, what it checks against, what it has scheduled."""
+    """One running sandbox: what it remembers and what it has scheduled."""
 
-    def __init__(self, state: SandboxState | None = None, settings: SandboxSettings | None = None,
-                 spec: OpenApi | None = None):
+    def __init__(self, state: SandboxState | None = None, settings: SandboxSettings | None = None):
         self.state = state or SandboxState()
         self.settings = settings or SandboxSettings()
-        self.spec = spec or load_spec()
         self.dispatcher = Dispatcher(self.settings.dispatcher_workers)
 
     def update_settings(self, **changes) -> SandboxSettings:

@@ -8,7 +8,7 @@ Codes are real Twilio codes (https://www.twilio.com/docs/api/errors), chosen so 
 service can branch on the same numbers it will see in production:
 
   20001  Unknown parameter. Twilio has no single "invalid value" code; the sandbox
-         uses 20001 for any parameter the OpenAPI description does not list for the
+         uses 20001 for any parameter its description does not list for the
          operation, and for a value of the wrong type/enum/pattern when no more
          specific code below applies. (Real Twilio silently ignores unknown
          parameters; the sandbox is stricter on purpose so a typo in the service

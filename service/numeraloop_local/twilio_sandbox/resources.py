@@ -1,16 +1,17 @@
-"""Resources rendered as Twilio's JSON, shaped by the OpenAPI response schemas.
+"""Resources rendered as Twilio's JSON, shaped by the fields in `description.RESOURCES`.
 
-Each function fills what the sandbox knows; `OpenApi.shape` adds every other declared
-property as null and rejects undeclared ones, so responses carry exactly the spec's keys.
+Each function fills what the sandbox knows; `validation.shape` adds every other field as
+null and rejects unknown ones, so responses carry exactly Twilio's keys.
 """
 
 from __future__ import annotations
 
 import math
 
+from .description import PAGE
 from .ids import API_VERSION, national_format, rfc2822
-from .openapi import OpenApi
 from .state import Account, ApiKey, Application, Call, Message, PhoneNumber
+from .validation import shape
 
 BASE = f"/{API_VERSION}/Accounts"
 ACCOUNT_SUBRESOURCES = ("AvailablePhoneNumbers", "Calls", "IncomingPhoneNumbers", "Messages", "Applications", "Keys")
@@ -39,9 +40,9 @@ def num_segments(body: str) -> int:
     return 1 if len(body) <= single else math.ceil(len(body) / multi)
 
 
-def account(spec: OpenApi, a: Account) -> dict:
+def account(a: Account) -> dict:
     uri = f"{BASE}/{a.sid}"
-    return spec.shape("api.v2010.account", {
+    return shape("account", {
         "auth_token": a.auth_token, "date_created": rfc2822(a.date_created), "date_updated": rfc2822(a.date_created),
         "friendly_name": a.friendly_name, "owner_account_sid": a.sid, "sid": a.sid, "status": a.status,
         "subresource_uris": {_SNAKE[s]: f"{uri}/{s}.json" for s in ACCOUNT_SUBRESOURCES},
@@ -49,7 +50,7 @@ def account(spec: OpenApi, a: Account) -> dict:
     })
 
 
-def incoming_phone_number(spec: OpenApi, n: PhoneNumber) -> dict:
+def incoming_phone_number(n: PhoneNumber) -> dict:
     values = {**NUMBER_SETTINGS_DEFAULTS, **n.settings}
     values.update({
         "account_sid": n.account_sid, "date_created": rfc2822(n.date_created),
@@ -57,11 +58,11 @@ def incoming_phone_number(spec: OpenApi, n: PhoneNumber) -> dict:
         "phone_number": n.phone_number, "sid": n.sid, "type": n.type,
         "uri": f"{BASE}/{n.account_sid}/IncomingPhoneNumbers/{n.sid}.json",
     })
-    return spec.shape("api.v2010.account.incoming_phone_number", values)
+    return shape("incoming_phone_number", values)
 
 
-def available_number(spec: OpenApi, schema: str, number: str, place: dict) -> dict:
-    return spec.shape(schema, {
+def available_number(resource: str, number: str, place: dict) -> dict:
+    return shape(resource, {
         "friendly_name": national_format(number), "phone_number": number, "lata": place.get("lata"),
         "locality": place.get("locality"), "rate_center": place.get("rate_center"),
         "latitude": place.get("latitude"), "longitude": place.get("longitude"), "region": place.get("region"),
@@ -71,9 +72,9 @@ def available_number(spec: OpenApi, schema: str, number: str, place: dict) -> di
     })
 
 
-def message(spec: OpenApi, m: Message) -> dict:
+def message(m: Message) -> dict:
     uri = f"{BASE}/{m.account_sid}/Messages/{m.sid}"
-    return spec.shape("api.v2010.account.message", {
+    return shape("message", {
         "body": m.body, "num_segments": str(num_segments(m.body)), "direction": m.direction,
         "from": m.from_, "to": m.to, "date_updated": rfc2822(m.date_updated), "price": None,
         "error_message": m.error_message, "uri": f"{uri}.json", "account_sid": m.account_sid,
@@ -84,9 +85,9 @@ def message(spec: OpenApi, m: Message) -> dict:
     })
 
 
-def call(spec: OpenApi, c: Call) -> dict:
+def call(c: Call) -> dict:
     uri = f"{BASE}/{c.account_sid}/Calls/{c.sid}"
-    return spec.shape("api.v2010.account.call", {
+    return shape("call", {
         "sid": c.sid, "date_created": rfc2822(c.date_created), "date_updated": rfc2822(c.date_updated),
         "account_sid": c.account_sid, "to": c.to, "to_formatted": national_format(c.to), "from": c.from_,
         "from_formatted": national_format(c.from_), "phone_number_sid": c.phone_number_sid, "status": c.status,
@@ -98,7 +99,7 @@ def call(spec: OpenApi, c: Call) -> dict:
     })
 
 
-def application(spec: OpenApi, a: Application) -> dict:
+def application(a: Application) -> dict:
     values = {"sms_method": "POST", "sms_fallback_method": "POST", "voice_method": "POST",
               "voice_fallback_method": "POST", "status_callback_method": "POST",
               "voice_caller_id_lookup": False, "public_application_connect_enabled": False,
@@ -106,12 +107,12 @@ def application(spec: OpenApi, a: Application) -> dict:
     values.update({"account_sid": a.account_sid, "date_created": rfc2822(a.date_created),
                    "date_updated": rfc2822(a.date_created), "friendly_name": a.friendly_name, "sid": a.sid,
                    "uri": f"{BASE}/{a.account_sid}/Applications/{a.sid}.json"})
-    return spec.shape("api.v2010.account.application", values)
+    return shape("application", values)
 
 
-def new_key(spec: OpenApi, k: ApiKey) -> dict:
+def new_key(k: ApiKey) -> dict:
     # The only response that ever carries the secret; Twilio shows it once, at creation.
-    return spec.shape("api.v2010.account.new_key", {
+    return shape("new_key", {
         "sid": k.sid, "friendly_name": k.friendly_name, "date_created": rfc2822(k.date_created),
         "date_updated": rfc2822(k.date_created), "secret": k.secret,
     })
@@ -126,7 +127,7 @@ def page(items: list[dict], key: str, path: str, query: dict, page_no: int, page
 
     start = page_no * page_size
     has_next = start + len(items) < total
-    return {
+    envelope = {
         "end": start + len(items) - 1 if items else start,
         "first_page_uri": uri(0),
         "next_page_uri": uri(page_no + 1) if has_next else None,
@@ -135,5 +136,5 @@ def page(items: list[dict], key: str, path: str, query: dict, page_no: int, page
         "previous_page_uri": uri(page_no - 1) if page_no > 0 else None,
         "start": start,
         "uri": uri(page_no),
-        key: items,
     }
+    return {**{name: envelope[name] for name in PAGE}, key: items}

@@ -2,8 +2,8 @@
 
 Order of checks per request, as Twilio does it: credentials (401/20003), then any rate
 limit or fault a test switched on (429/20429 ...), then the parameters against the
-OpenAPI description (400), then the resource's own rules. Every request is recorded
-with its parameters and the status it got, for tests to inspect.
+operation in `description` (400), then the resource's own rules. Every request is
+recorded with its parameters and the status it got, for tests to inspect.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import time
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from . import ids, messaging, numbers, resources
+from . import description, ids, messaging, numbers, resources
 from .errors import TwilioApiError, authenticate_error, invalid_parameter, not_found
 from .state import Account, ApiKey, Application
+from .validation import validate_request
 
 PREFIX = f"/{ids.API_VERSION}"
 bp = Blueprint("twilio_rest", __name__, url_prefix=PREFIX)
@@ -69,14 +70,14 @@ def _record(response):
     return response
 
 
-def operation(spec_path: str):
-    """Validate the request against the OpenAPI operation, then call the view with parsed params."""
+def operation(path: str):
+    """Validate the request against the described operation, then call the view with parsed params."""
 
     def decorate(view):
         @functools.wraps(view)
         def wrapper(**path_values):
             values = request.form if request.method == "POST" else request.args
-            params = sandbox().spec.validate_request(spec_path, request.method, path_values, values)
+            params = validate_request(description.operation(request.method, path), path_values, values)
             return view(g.twilio_account, params, **path_values)
 
         return wrapper
@@ -94,7 +95,7 @@ def _json(body: dict, status: int = 200):
 @bp.get("/Accounts/<Sid>.json")
 @operation("/2010-04-01/Accounts/{Sid}.json")
 def fetch_account(account: Account, params, Sid):
-    return _json(resources.account(sandbox().spec, account))
+    return _json(resources.account(account))
 
 
 # -- IncomingPhoneNumbers ---------------------------------------------------------------------
@@ -121,7 +122,7 @@ def list_numbers(account: Account, params, AccountSid):
                  and params.get("Origin") in (None, "twilio")]
         found.sort(key=lambda n: n.date_created)
         page_no, size = params.get("Page", 0), params.get("PageSize", 50)
-        chunk = [resources.incoming_phone_number(sandbox().spec, n) for n in found[page_no * size:(page_no + 1) * size]]
+        chunk = [resources.incoming_phone_number(n) for n in found[page_no * size:(page_no + 1) * size]]
     query = {k: v for k, v in request.args.items() if k not in {"Page", "PageSize", "PageToken"}}
     return _json(resources.page(chunk, "incoming_phone_numbers", request.path, query, page_no, size, len(found)))
 
@@ -131,13 +132,13 @@ def list_numbers(account: Account, params, AccountSid):
 def buy_number(account: Account, params, AccountSid):
     settings = {snake(k): v for k, v in params.items() if k not in {"PhoneNumber", "AreaCode"}}
     number = numbers.buy(sandbox().state, account.sid, params.get("PhoneNumber"), params.get("AreaCode"), settings)
-    return _json(resources.incoming_phone_number(sandbox().spec, number), 201)
+    return _json(resources.incoming_phone_number(number), 201)
 
 
 @bp.get("/Accounts/<AccountSid>/IncomingPhoneNumbers/<Sid>.json")
 @operation(_NUMBER)
 def fetch_number(account: Account, params, AccountSid, Sid):
-    return _json(resources.incoming_phone_number(sandbox().spec, _owned_number(account, Sid)))
+    return _json(resources.incoming_phone_number(_owned_number(account, Sid)))
 
 
 @bp.post("/Accounts/<AccountSid>/IncomingPhoneNumbers/<Sid>.json")
@@ -154,7 +155,7 @@ def update_number(account: Account, params, AccountSid, Sid):
         number.settings.update({snake(k): v for k, v in params.items()})
         number.account_sid = target
         number.date_updated = ids.now()
-        body = resources.incoming_phone_number(sandbox().spec, number)
+        body = resources.incoming_phone_number(number)
     return _json(body)
 
 
@@ -168,14 +169,14 @@ def release_number(account: Account, params, AccountSid, Sid):
 
 
 # -- AvailablePhoneNumbers ------------------------------------------------------------------
-def _available(account: Account, params, country: str, kind: str, schema: str):
+def _available(account: Account, params, country: str, kind: str, resource: str):
     if country not in numbers.SUPPORTED_COUNTRIES:
         raise not_found(request.path)  # Twilio: a country it does not sell numbers in is a 404
     area = params.get("AreaCode")
     size = params.get("PageSize", 50)
     found = numbers.search(sandbox().state, country, kind, str(area) if area is not None else None,
                            params.get("Contains"), size)
-    items = [resources.available_number(sandbox().spec, schema, n, place) for n, place in found]
+    items = [resources.available_number(resource, n, place) for n, place in found]
     query = {k: v for k, v in request.args.items() if k not in {"Page", "PageSize", "PageToken"}}
     # Search results are one page: Twilio returns "up to PageSize" matches, never a next page.
     return _json(resources.page(items, "available_phone_numbers", request.path, query, 0, size, len(items)))
@@ -184,15 +185,13 @@ def _available(account: Account, params, country: str, kind: str, schema: str):
 @bp.get("/Accounts/<AccountSid>/AvailablePhoneNumbers/<CountryCode>/Local.json")
 @operation("/2010-04-01/Accounts/{AccountSid}/AvailablePhoneNumbers/{CountryCode}/Local.json")
 def available_local(account: Account, params, AccountSid, CountryCode):
-    return _available(account, params, CountryCode, "local",
-                      "api.v2010.account.available_phone_number_country.available_phone_number_local")
+    return _available(account, params, CountryCode, "local", "available_phone_number_local")
 
 
 @bp.get("/Accounts/<AccountSid>/AvailablePhoneNumbers/<CountryCode>/TollFree.json")
 @operation("/2010-04-01/Accounts/{AccountSid}/AvailablePhoneNumbers/{CountryCode}/TollFree.json")
 def available_toll_free(account: Account, params, AccountSid, CountryCode):
-    return _available(account, params, CountryCode, "toll-free",
-                      "api.v2010.account.available_phone_number_country.available_phone_number_toll_free")
+    return _available(account, params, CountryCode, "toll-free", "available_phone_number_toll_free")
 
 
 # -- Messages ------------------------------------------------------------------------------
@@ -201,7 +200,7 @@ def available_toll_free(account: Account, params, AccountSid, CountryCode):
 def create_message(account: Account, params, AccountSid):
     raw = {k: request.form.getlist(k) for k in request.form}
     message = messaging.create(sandbox(), account, params, raw)
-    return _json(resources.message(sandbox().spec, message), 201)
+    return _json(resources.message(message), 201)
 
 
 @bp.get("/Accounts/<AccountSid>/Messages/<Sid>.json")
@@ -212,7 +211,7 @@ def fetch_message(account: Account, params, AccountSid, Sid):
         message = state.messages.get(Sid)
         if message is None or message.account_sid != account.sid:
             raise not_found(request.path)
-        return _json(resources.message(sandbox().spec, message))
+        return _json(resources.message(message))
 
 
 # -- Calls ---------------------------------------------------------------------------------
@@ -224,7 +223,7 @@ def fetch_call(account: Account, params, AccountSid, Sid):
         call = state.calls.get(Sid)
         if call is None or call.account_sid != account.sid:
             raise not_found(request.path)
-        return _json(resources.call(sandbox().spec, call))
+        return _json(resources.call(call))
 
 
 # -- Applications and Keys -------------------------------------------------------------------
@@ -235,7 +234,7 @@ def create_application(account: Account, params, AccountSid):
                       {snake(k): v for k, v in params.items()})
     with sandbox().state.lock:
         sandbox().state.applications[app.sid] = app
-    return _json(resources.application(sandbox().spec, app), 201)
+    return _json(resources.application(app), 201)
 
 
 @bp.post("/Accounts/<AccountSid>/Keys.json")
@@ -244,4 +243,4 @@ def create_key(account: Account, params, AccountSid):
     key = ApiKey(ids.new_sid("SK"), account.sid, params.get("FriendlyName"), ids.new_secret(), ids.now())
     with sandbox().state.lock:
         sandbox().state.keys[key.sid] = key
-    return _json(resources.new_key(sandbox().spec, key), 201)
+    return _json(resources.new_key(key), 201)
