@@ -25,7 +25,7 @@ from ..twilio.signature import verify
 bp = Blueprint("messaging_inbound", __name__)
 
 log = logging.getLogger(__name__)
-MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
+MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}\Z")
 MAX_MEDIA = 10
 
 

@@ -21,7 +21,7 @@ from ..twilio.signature import verify
 bp = Blueprint("messaging_status", __name__)
 
 log = logging.getLogger(__name__)
-MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
+MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}\Z")
 KNOWN_STATUSES = {"accepted", "scheduled", "queued", "sending", "sent", "delivered", "undelivered",
                   "failed", "read", "canceled", "receiving", "received", "partially_delivered"}
 

@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ..twilio import webhook_urls
 
-CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
+CALL_SID = re.compile(r"^CA[0-9a-f]{32}\Z")
 VOICEMAIL_MAX_SECONDS = 120
 
 

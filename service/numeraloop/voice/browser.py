@@ -26,8 +26,8 @@ from . import CALL_SID, apology, status_url, twiml_response
 bp = Blueprint("voice_browser", __name__)
 
 log = logging.getLogger(__name__)
-IDENTITY = re.compile(r"^client:user_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+IDENTITY = re.compile(r"^client:user_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\Z")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
 DIAL_TIMEOUT = 30
 
 REFUSALS = {
