@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
-.PHONY: dev test install db-dev db-test bench clean
+.PHONY: dev test install browser lint db-dev db-test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +16,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The web application's browser packages, exactly as the lockfile pins them.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
+
+# Debian's Chromium for the real-browser tests.
+browser:
+	scripts/install-browser.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 db-dev:
 	scripts/provision-db.sh dev
@@ -26,11 +40,11 @@ db-test:
 dev: install db-dev
 	$(BIN)/numeraloop dev
 
-test: install db-test
+test: install browser db-test
 	$(BIN)/pytest
 
 bench: install db-test
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache node_modules
