@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             user = database.create_user(conn, "bench")
-        config = dataclasses.replace(Config.from_env(env={}), database_url=url, supabase_jwt_secret=TEST_JWT_SECRET,
-                                     log_level="WARNING", db_pool_max=4)
+        config = dataclasses.replace(Config.from_env(env={"NUMERALOOP_ENV": "test"}), database_url=url,
+                                     supabase_jwt_secret=TEST_JWT_SECRET, log_level="WARNING", db_pool_max=4)
         with serve_factory(lambda base: create_app(dataclasses.replace(config, public_base_url=base))) as (base_url, app):
             before = rss_mb()
             peak = [before]

@@ -231,6 +231,7 @@ def drive(name: str, port: int, requests, processes: int, threads: int) -> RunRe
 def server_env(url: str, port: int, log_level: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
+        "NUMERALOOP_ENV": "test",
         "DATABASE_URL": url,
         "NUMERALOOP_ENCRYPTION_KEY": ENCRYPTION_KEY,
         "SUPABASE_JWT_SECRET": JWT_SECRET,

@@ -50,7 +50,7 @@ def sandbox(twilio_sandbox) -> SandboxControl:
 @pytest.fixture(scope="session")
 def service_config(database_url, twilio_sandbox) -> Config:
     return dataclasses.replace(
-        Config.from_env(env={}),
+        Config.from_env(env={"NUMERALOOP_ENV": "test"}),
         database_url=database_url,
         supabase_jwt_secret=TEST_JWT_SECRET,
         encryption_key=TEST_ENCRYPTION_KEY,

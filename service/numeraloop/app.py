@@ -33,6 +33,7 @@ class JSONProvider(DefaultJSONProvider):
 
 def create_app(config: Config | None = None, pool=None) -> Flask:
     config = config or Config.from_env()
+    config.require_servable()
     request_log.configure_logging(config.log_level)
 
     app = Flask("numeraloop", static_folder=None)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 from gunicorn.app.base import BaseApplication
 
-from .config import Config
+from .config import Config, ConfigError
 
 
 class _Gunicorn(BaseApplication):
@@ -24,6 +26,12 @@ class _Gunicorn(BaseApplication):
 
 
 def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, workers: int = 2) -> int:
+    try:
+        # Checked here too: create_app's refusal inside a gunicorn worker is a boot loop, not a message.
+        config.require_servable()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,

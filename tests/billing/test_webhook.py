@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import time
 
 import pytest
+import requests
+import stripe
 
+from numeraloop import server
+from numeraloop.app import create_app
 from numeraloop.billing.webhook import HANDLED_EVENT_TYPES
+from numeraloop.config import Config, ConfigError
 from tests.billing import events as ev
 from tests.billing.conftest import STRIPE_TEST_WEBHOOK_SECRET as SECRET
+from tests.support.live_server import serve
 
 
 @pytest.fixture
@@ -67,6 +75,81 @@ def test_bad_or_missing_signature_is_400_and_records_nothing(billing_service, cu
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "invalid_signature"
     assert recorded(db, evt["id"]) is None and sub_row(db, sub) is None
+
+
+def test_an_event_signed_with_an_empty_key_is_refused(billing_service, customer, db):
+    ws, cus = customer
+    sub = ev.new_id("sub_")
+    evt = ev.event("customer.subscription.created", ev.subscription(sub, cus))
+    r = post(billing_service, evt, secret="")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_signature"
+    assert recorded(db, evt["id"]) is None and sub_row(db, sub) is None
+
+
+def stripe_10_verify_header(payload, header, secret, tolerance=None):
+    """stripe-python 10.x's check (the pin allows it): the HMAC is compared under whatever secret it is given,
+    the empty one included; only recent releases refuse an empty secret themselves."""
+    payload = payload.decode() if isinstance(payload, bytes) else payload
+    try:
+        timestamp, signatures = stripe.WebhookSignature._get_timestamp_and_signatures(header or "", "v1")
+    except Exception:
+        raise stripe.SignatureVerificationError("bad header", header, payload) from None
+    if stripe.WebhookSignature._compute_signature(f"{timestamp}.{payload}", secret) not in signatures:
+        raise stripe.SignatureVerificationError("no match", header, payload)
+    return True
+
+
+@pytest.mark.parametrize("library", ["installed", "stripe-10"])
+@pytest.mark.parametrize("unset", ["", "   "])
+def test_without_a_webhook_secret_every_stripe_request_is_refused_and_logged(service_config, customer, db, caplog,
+                                                                            monkeypatch, unset, library):
+    """Outside production the service starts without STRIPE_WEBHOOK_SECRET; it still verifies nothing as valid,
+    not even a signature computed with the empty key, whichever stripe-python checks it."""
+    if library == "stripe-10":
+        monkeypatch.setattr(stripe.WebhookSignature, "verify_header", staticmethod(stripe_10_verify_header))
+    ws, cus = customer
+    app = create_app(dataclasses.replace(service_config, stripe_webhook_secret=unset))
+    try:
+        with serve(app) as base, caplog.at_level(logging.ERROR, logger="numeraloop.stripe.signature"):
+            for secret in ("", unset, SECRET, None):
+                sub = ev.new_id("sub_")
+                evt = ev.event("customer.subscription.created", ev.subscription(sub, cus))
+                body, headers = ev.signed(evt, secret or "")
+                if secret is None:
+                    headers.pop("Stripe-Signature")
+                r = requests.post(base + "/stripe/webhook", data=body, headers=headers, timeout=10)
+                assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_signature", (secret, r.text)
+                assert recorded(db, evt["id"]) is None and sub_row(db, sub) is None
+    finally:
+        app.extensions["numeraloop.pool"].close()
+    refusals = [rec for rec in caplog.records if rec.name == "numeraloop.stripe.signature"]
+    assert len(refusals) == 4 and all(rec.levelno == logging.ERROR and "STRIPE_WEBHOOK_SECRET" in rec.getMessage()
+                                      for rec in refusals)
+
+
+def test_production_does_not_start_without_a_webhook_secret(service_config, capsys):
+    production = dataclasses.replace(service_config, environment="production", stripe_webhook_secret="")
+    with pytest.raises(ConfigError, match="STRIPE_WEBHOOK_SECRET"):
+        create_app(production)
+    assert server.serve(production) == 2, "numeraloop serve exits before starting gunicorn"
+    assert "STRIPE_WEBHOOK_SECRET" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="STRIPE_WEBHOOK_SECRET"):
+        create_app(dataclasses.replace(production, stripe_webhook_secret="  "))
+    app = create_app(dataclasses.replace(production, stripe_webhook_secret=SECRET))
+    app.extensions["numeraloop.pool"].close()
+
+
+@pytest.mark.parametrize("env,expected", [({}, "production"), ({"NUMERALOOP_ENV": ""}, "production"),
+                                          ({"NUMERALOOP_ENV": "production"}, "production"),
+                                          ({"NUMERALOOP_ENV": "Development"}, "development"),
+                                          ({"NUMERALOOP_ENV": "test"}, "test")])
+def test_numeraloop_env_is_production_unless_it_says_otherwise(env, expected):
+    assert Config.from_env(env=env).environment == expected
+
+
+def test_an_unknown_numeraloop_env_is_a_configuration_error():
+    with pytest.raises(ConfigError, match="NUMERALOOP_ENV"):
+        Config.from_env(env={"NUMERALOOP_ENV": "prod"})
 
 
 def test_signed_body_that_is_not_an_event_is_400(billing_service, db):

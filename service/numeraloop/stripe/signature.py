@@ -12,16 +12,20 @@ from ..errors import ApiError
 
 log = logging.getLogger(__name__)
 
+
 def verified_event() -> dict:
     """The event Stripe sent, as plain JSON, once its signature is valid; 400 otherwise.
 
     The signature covers the exact bytes received, so they are read raw and verified
-    before anything parses them; an event older than Stripe's 5-minute tolerance is refused.
+    before anything parses them; an event older than Stripe's 5-minute tolerance is refused,
+    and so is every event when no signing secret is configured.
     """
     payload = request.get_data(cache=True)
     secret = current_app.config["NUMERALOOP"].stripe_webhook_secret
-    if not secret:
-        log.error("STRIPE_WEBHOOK_SECRET is not set; refusing Stripe webhooks")
+    if not secret.strip():
+        # construct_event would check the signature against an empty key, which anyone can compute.
+        log.error("STRIPE_WEBHOOK_SECRET is not set: refusing the Stripe request to %s", request.path)
+        raise ApiError(400, "invalid_signature", "Missing or invalid Stripe-Signature.")
     try:
         stripe.Webhook.construct_event(payload=payload, sig_header=request.headers.get("Stripe-Signature"),
                                        secret=secret)
