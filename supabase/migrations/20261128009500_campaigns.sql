@@ -3,8 +3,8 @@
 -- delivery report. Admins write drafts through PostgREST (column-listed grants, drafts only);
 -- launch_campaign() snapshots the audience into campaign_recipients (opted-out numbers are
 -- kept as skipped_opted_out so the report counts them); any number of workers claim due
--- recipients through private.claim_campaign_recipients() (skip locked, a lease, and a
--- per-campaign pace shared by all workers), create each message as an ordinary outbound
+-- recipients through private.claim_campaign_recipients() (skip locked, a lease, an owner token
+-- and a per-campaign pace shared by all workers), create each message as an ordinary outbound
 -- message (source 'campaign') in the contact's conversation, send it, and record the outcome.
 -- Delivery statuses arrive through the same status callbacks as every other message.
 -- Campaigns count against the plan's monthly messages: launch is refused, and the claim pauses
@@ -100,6 +100,7 @@ create table public.campaign_recipients (
   attempts integer not null default 0 check (attempts >= 0),
   next_attempt_at timestamptz not null default now(),
   claimed_until timestamptz,
+  claim_token uuid,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   sent_at timestamptz,
@@ -123,6 +124,9 @@ comment on table public.campaign_recipients is
   'since), skipped_removed (contact deleted), canceled. Members read; only the campaign functions write.';
 comment on column public.campaign_recipients.status is
   '''sent'' means Twilio accepted the message; its delivery status is the linked message''s.';
+comment on column public.campaign_recipients.claim_token is
+  'The current claim''s owner token, fresh at each claim and cleared when the claim ends. Every worker call for '
+  'the recipient presents it, so a worker whose lease ran out cannot act for the one that claimed it since.';
 
 create trigger tg_campaign_recipients__updated_at before update on public.campaign_recipients
   for each row execute function private.tg_set_updated_at();
@@ -348,7 +352,7 @@ begin
     -- (claimed, message row made) is left to that worker to record.
     for r in
       update public.campaign_recipients
-         set status = 'canceled', claimed_until = null
+         set status = 'canceled', claimed_until = null, claim_token = null
        where campaign_id = k.id and (status = 'pending' or (status = 'claimed' and message_id is null))
       returning id, message_id
     loop
@@ -434,7 +438,7 @@ comment on function public.campaign_report(uuid) is
 
 create function private.claim_campaign_recipients(p_limit integer, p_lease_seconds integer default 120)
 returns table (recipient_id bigint, campaign_id uuid, workspace_id uuid, phone_number_id uuid, from_e164 text,
-               to_e164 text, contact_id uuid, body text, media_urls text[], attempts integer)
+               to_e164 text, contact_id uuid, body text, media_urls text[], attempts integer, claim_token uuid)
 language plpgsql security definer
 set search_path = ''
 as $$
@@ -477,10 +481,11 @@ begin
          for update skip locked
     loop
       if x.message_id is null then
-        update public.campaign_recipients set status = 'pending', claimed_until = null where id = x.id;
+        update public.campaign_recipients set status = 'pending', claimed_until = null, claim_token = null
+         where id = x.id;
       else
         update public.campaign_recipients
-           set status = 'failed', claimed_until = null,
+           set status = 'failed', claimed_until = null, claim_token = null,
                error_message = 'the worker stopped during the send; not retried so nobody is texted twice'
          where id = x.id;
         perform private.advance_message_status(x.message_id, 'failed', null, 'send outcome unknown (worker stopped)');
@@ -540,12 +545,13 @@ begin
     return query
     with claimed as (
       update public.campaign_recipients r
-         set status = 'claimed', claimed_until = v_now + v_lease, attempts = r.attempts + 1
+         set status = 'claimed', claimed_until = v_now + v_lease, attempts = r.attempts + 1,
+             claim_token = gen_random_uuid()
        where r.id = any(v_ids) and r.status = 'pending'
-      returning r.id, r.contact_id, r.phone_e164, r.attempts
+      returning r.id, r.contact_id, r.phone_e164, r.attempts, r.claim_token
     )
     select c.id, k.id, k.workspace_id, k.phone_number_id, n.e164, c.phone_e164, c.contact_id,
-           public.render_template(k.body, c.contact_id), k.media_urls, c.attempts
+           public.render_template(k.body, c.contact_id), k.media_urls, c.attempts, c.claim_token
       from claimed c join public.phone_numbers n on n.id = k.phone_number_id
      order by c.id;
     get diagnostics v_claimed = row_count;
@@ -563,10 +569,10 @@ comment on function private.claim_campaign_recipients(integer, integer) is
   'scheduled campaigns, skips recipients opted out since launch, re-queues expired leases, completes finished '
   'campaigns, claims no more new messages than the workspace''s monthly messages have left and pauses a campaign '
   'once they are used up (last_error says so). Returns what the worker needs, with the body rendered for the '
-  'contact. service_role only.';
+  'contact and the claim''s owner token, which every later call for the recipient presents. service_role only.';
 
-create function private.prepare_campaign_message(p_recipient_id bigint, p_body text, p_num_segments integer,
-                                                 p_encoding text)
+create function private.prepare_campaign_message(p_recipient_id bigint, p_claim_token uuid, p_body text,
+                                                 p_num_segments integer, p_encoding text)
 returns jsonb
 language plpgsql security definer
 set search_path = ''
@@ -586,20 +592,30 @@ begin
   if r.status <> 'claimed' then
     return jsonb_build_object('send', false, 'reason', 'recipient_' || r.status);
   end if;
+  if r.claim_token is distinct from p_claim_token then  -- another worker holds it now
+    return jsonb_build_object('send', false, 'reason', 'claim_lost');
+  end if;
+  -- Out of time: the next claim may settle the recipient (re-queue it) while this worker sends.
+  if r.claimed_until < now() then
+    return jsonb_build_object('send', false, 'reason', 'claim_expired');
+  end if;
   select * into k from public.campaigns where id = r.campaign_id;
   if k.status <> 'sending' then  -- paused since the claim: back in the queue
-    update public.campaign_recipients set status = 'pending', claimed_until = null where id = r.id;
+    update public.campaign_recipients set status = 'pending', claimed_until = null, claim_token = null
+     where id = r.id;
     return jsonb_build_object('send', false, 'reason', 'campaign_' || k.status);
   end if;
   if exists (select 1 from public.opt_outs o where o.workspace_id = r.workspace_id and o.phone_e164 = r.phone_e164) then
-    update public.campaign_recipients set status = 'skipped_opted_out', claimed_until = null where id = r.id;
+    update public.campaign_recipients set status = 'skipped_opted_out', claimed_until = null, claim_token = null
+     where id = r.id;
     return jsonb_build_object('send', false, 'reason', 'opted_out');
   end if;
   if r.message_id is not null then  -- a retry after a rate limit: its message row is reused
     return jsonb_build_object('send', true, 'message_id', r.message_id);
   end if;
   if r.contact_id is null then
-    update public.campaign_recipients set status = 'skipped_removed', claimed_until = null where id = r.id;
+    update public.campaign_recipients set status = 'skipped_removed', claimed_until = null, claim_token = null
+     where id = r.id;
     return jsonb_build_object('send', false, 'reason', 'contact_removed');
   end if;
   select * into v_number from public.phone_numbers where id = k.phone_number_id;
@@ -608,7 +624,7 @@ begin
   end if;
   if char_length(v_body) > 1600 or (btrim(v_body) = '' and cardinality(k.media_urls) = 0) then
     update public.campaign_recipients
-       set status = 'failed', claimed_until = null,
+       set status = 'failed', claimed_until = null, claim_token = null,
            error_message = case when char_length(v_body) > 1600 then 'the rendered body is over 1600 characters'
                                 else 'the rendered message is empty' end
      where id = r.id;
@@ -629,12 +645,14 @@ begin
   return jsonb_build_object('send', true, 'message_id', v_message);
 end
 $$;
-comment on function private.prepare_campaign_message(bigint, text, integer, text) is
-  'Before a worker calls Twilio: re-checks the claim, the campaign (paused -> recipient back to pending) and the '
-  'opt-out, then records the message (queued, source campaign) in the contact''s conversation. {"send": true, '
-  '"message_id"} or {"send": false, "reason"}. 22023 when the sender number is no longer active. service_role only.';
+comment on function private.prepare_campaign_message(bigint, uuid, text, integer, text) is
+  'Before a worker calls Twilio: re-checks the claim (the owner token and the lease: otherwise "claim_lost" or '
+  '"claim_expired", changing nothing), the campaign (paused -> recipient back to pending) and the opt-out, then '
+  'records the message (queued, source campaign) in the contact''s conversation. {"send": true, "message_id"} or '
+  '{"send": false, "reason"}. 22023 when the sender number is no longer active. service_role only.';
 
-create function private.record_campaign_send(p_recipient_id bigint, p_twilio_sid text, p_status text)
+create function private.record_campaign_send(p_recipient_id bigint, p_claim_token uuid, p_twilio_sid text,
+                                             p_status text)
 returns jsonb
 language plpgsql security definer
 set search_path = ''
@@ -644,23 +662,29 @@ declare
 begin
   perform private.lock_campaign_outcomes(p_recipient_id);
   select * into r from public.campaign_recipients where id = p_recipient_id for update;
+  if found and (r.status <> 'claimed' or r.claim_token is distinct from p_claim_token) then
+    return jsonb_build_object('recipient_id', r.id, 'campaign_id', r.campaign_id, 'status', 'claim_lost',
+                              'campaign_completed', false);
+  end if;
   if not found or r.message_id is null then
     raise exception 'campaign recipient % has no message to record', p_recipient_id using errcode = 'P0002';
   end if;
   perform private.mark_message_submitted(r.message_id, p_twilio_sid, p_status);
   update public.campaign_recipients
-     set status = 'sent', claimed_until = null, sent_at = now(), error_code = null, error_message = null
+     set status = 'sent', claimed_until = null, claim_token = null, sent_at = now(), error_code = null,
+         error_message = null
    where id = r.id;
   return jsonb_build_object('recipient_id', r.id, 'campaign_id', r.campaign_id, 'status', 'sent',
                             'campaign_completed', private.complete_campaign_if_done(r.campaign_id));
 end
 $$;
-comment on function private.record_campaign_send(bigint, text, text) is
+comment on function private.record_campaign_send(bigint, uuid, text, text) is
   'Twilio accepted the recipient''s message: records its SID and status (mark_message_submitted) and the recipient '
-  'as sent; completes the campaign when it was the last. service_role only.';
+  'as sent; completes the campaign when it was the last. Changes nothing and answers status "claim_lost" unless '
+  'p_claim_token is the current claim''s. service_role only.';
 
-create function private.record_campaign_failure(p_recipient_id bigint, p_error_code integer, p_error_message text,
-                                                p_retry_after_seconds integer default null)
+create function private.record_campaign_failure(p_recipient_id bigint, p_claim_token uuid, p_error_code integer,
+                                                p_error_message text, p_retry_after_seconds integer default null)
 returns jsonb
 language plpgsql security definer
 set search_path = ''
@@ -682,23 +706,30 @@ begin
   if not found then
     raise exception 'no campaign recipient %', p_recipient_id using errcode = 'P0002';
   end if;
+  if r.status <> 'claimed' or r.claim_token is distinct from p_claim_token then
+    return jsonb_build_object('recipient_id', r.id, 'campaign_id', r.campaign_id, 'status', 'claim_lost',
+                              'attempts', r.attempts, 'campaign_completed', false);
+  end if;
 
   if p_retry_after_seconds is not null and r.attempts < max_attempts and v_campaign_status <> 'canceled' then
     v_status := 'pending';
     update public.campaign_recipients
-       set status = 'pending', claimed_until = null, error_code = p_error_code, error_message = left(p_error_message, 1000),
+       set status = 'pending', claimed_until = null, claim_token = null, error_code = p_error_code,
+           error_message = left(p_error_message, 1000),
            next_attempt_at = now() + make_interval(secs => greatest(p_retry_after_seconds, 1))
      where id = r.id;
   elsif p_retry_after_seconds is not null and v_campaign_status = 'canceled' then
     v_status := 'canceled';
-    update public.campaign_recipients set status = 'canceled', claimed_until = null where id = r.id;
+    update public.campaign_recipients set status = 'canceled', claimed_until = null, claim_token = null
+     where id = r.id;
     if r.message_id is not null then
       perform private.advance_message_status(r.message_id, 'canceled', null, 'campaign canceled');
     end if;
   else
     v_status := 'failed';
     update public.campaign_recipients
-       set status = 'failed', claimed_until = null, error_code = p_error_code, error_message = left(p_error_message, 1000)
+       set status = 'failed', claimed_until = null, claim_token = null, error_code = p_error_code,
+           error_message = left(p_error_message, 1000)
      where id = r.id;
     if r.message_id is not null then  -- 21610 also records the opt-out here
       perform private.mark_message_failed(r.message_id, p_error_code, left(p_error_message, 1000));
@@ -711,12 +742,13 @@ begin
                             'campaign_completed', private.complete_campaign_if_done(r.campaign_id));
 end
 $$;
-comment on function private.record_campaign_failure(bigint, integer, text, integer) is
+comment on function private.record_campaign_failure(bigint, uuid, integer, text, integer) is
   'A send did not go out. With p_retry_after_seconds (Twilio rate limit) the recipient goes back to pending after '
   'that wait, up to 8 attempts; otherwise it fails with the error, its message fails too (21610 records the '
-  'opt-out). service_role only.';
+  'opt-out). Changes nothing and answers status "claim_lost" unless p_claim_token is the current claim''s. '
+  'service_role only.';
 
-create function private.halt_campaign(p_campaign_id uuid, p_reason text, p_release bigint[] default '{}')
+create function private.halt_campaign(p_campaign_id uuid, p_reason text, p_release uuid[] default '{}')
 returns jsonb
 language plpgsql security definer
 set search_path = ''
@@ -729,31 +761,32 @@ begin
   returning * into k;
   if found then
     -- Back in the queue: what no worker has started on, and what the halting worker names as unsent.
-    update public.campaign_recipients set status = 'pending', claimed_until = null
+    update public.campaign_recipients set status = 'pending', claimed_until = null, claim_token = null
      where campaign_id = p_campaign_id and status = 'claimed'
-       and (message_id is null or id = any(coalesce(p_release, '{}')));
+       and (message_id is null or claim_token = any(coalesce(p_release, '{}')));
     perform private.write_audit_log(k.workspace_id, null, 'campaign.halted', 'campaign', k.id::text,
                                     jsonb_build_object('reason', left(p_reason, 500)));
   end if;
   return private.campaign_state(p_campaign_id);
 end
 $$;
-comment on function private.halt_campaign(uuid, text, bigint[]) is
+comment on function private.halt_campaign(uuid, text, uuid[]) is
   'A worker pauses a campaign it cannot send (Twilio not connected or refusing the account, sender number gone), '
-  'with the reason in last_error; claimed recipients not yet sent (p_release: the halting worker''s own) go back '
-  'to pending. An admin resumes it once fixed. service_role only.';
+  'with the reason in last_error; claimed recipients not yet sent go back to pending: those without a message, '
+  'and those the halting worker names by their claims'' owner tokens (p_release). An admin resumes it once fixed. '
+  'service_role only.';
 
 revoke all on function
   private.tg_campaigns__validate(), private.lock_campaign_outcomes(bigint), private.campaign_for_caller(uuid, public.workspace_role),
   private.campaign_state(uuid), private.complete_campaign_if_done(uuid),
-  private.claim_campaign_recipients(integer, integer), private.prepare_campaign_message(bigint, text, integer, text),
-  private.record_campaign_send(bigint, text, text), private.record_campaign_failure(bigint, integer, text, integer),
-  private.halt_campaign(uuid, text, bigint[])
+  private.claim_campaign_recipients(integer, integer), private.prepare_campaign_message(bigint, uuid, text, integer, text),
+  private.record_campaign_send(bigint, uuid, text, text), private.record_campaign_failure(bigint, uuid, integer, text, integer),
+  private.halt_campaign(uuid, text, uuid[])
   from public, anon, authenticated;
 grant execute on function
-  private.claim_campaign_recipients(integer, integer), private.prepare_campaign_message(bigint, text, integer, text),
-  private.record_campaign_send(bigint, text, text), private.record_campaign_failure(bigint, integer, text, integer),
-  private.halt_campaign(uuid, text, bigint[])
+  private.claim_campaign_recipients(integer, integer), private.prepare_campaign_message(bigint, uuid, text, integer, text),
+  private.record_campaign_send(bigint, uuid, text, text), private.record_campaign_failure(bigint, uuid, integer, text, integer),
+  private.halt_campaign(uuid, text, uuid[])
   to service_role;
 revoke all on function public.launch_campaign(uuid, timestamptz), public.pause_campaign(uuid),
                        public.resume_campaign(uuid), public.cancel_campaign(uuid), public.campaign_report(uuid)

@@ -1,10 +1,12 @@
 -- public.campaigns and campaign_recipients: admins write drafts (only granted columns, only drafts),
 -- members read, nobody writes recipients; launch snapshots the audience (lists, tags, exclusions,
 -- one per number, opted-out kept as skipped) once; the claim skips opt-outs made since launch,
--- renders each body, keeps each campaign's pace and settles expired leases; pause/resume/cancel;
--- the report counts outcomes, delivery statuses and error codes.
+-- renders each body, keeps each campaign's pace and settles expired leases; each claim's owner
+-- token is required by every later worker call, so a worker whose lease ran out changes nothing
+-- once another holds the recipient; pause/resume/cancel; the report counts outcomes, delivery
+-- statuses and error codes.
 begin;
-select plan(56);
+select plan(76);
 
 select tests.create_user('alice');
 select tests.create_user('bob');
@@ -122,33 +124,38 @@ select is((select status from public.campaign_recipients where campaign_id = :'c
   'skipped_opted_out', 'the number opted out since launch is recorded as skipped');
 select is((select count(*)::int from private.claim_campaign_recipients(10, 60)), 0, 'claimed recipients are not claimed twice');
 
-select id as r1 from public.campaign_recipients where campaign_id = :'camp' and phone_e164 = '+447700900001' \gset
-select id as r2 from public.campaign_recipients where campaign_id = :'camp' and phone_e164 = '+447700900002' \gset
-select private.prepare_campaign_message(:r1, 'Hi Ann, 20% off this week', 1, 'gsm7') ->> 'message_id' as m1 \gset
+select id as r1, claim_token as t1 from public.campaign_recipients
+ where campaign_id = :'camp' and phone_e164 = '+447700900001' \gset
+select id as r2, claim_token as t2 from public.campaign_recipients
+ where campaign_id = :'camp' and phone_e164 = '+447700900002' \gset
+select isnt(:'t1'::uuid, :'t2'::uuid, 'each claim carries its own owner token');
+select private.prepare_campaign_message(:r1, :'t1', 'Hi Ann, 20% off this week', 1, 'gsm7') ->> 'message_id' as m1 \gset
 select is((select row(m.source, m.status, m.direction, m.body, m.sent_by, c.phone_number_id, ct.phone_e164)::text
              from public.messages m join public.conversations c on c.id = m.conversation_id
              join public.contacts ct on ct.id = c.contact_id where m.id = :'m1'),
   row('campaign', 'queued', 'outbound', 'Hi Ann, 20% off this week', tests.user_id('alice'), :'num'::uuid,
       '+447700900001')::text,
   'the campaign message is an ordinary outbound message in the contact''s conversation');
-select private.record_campaign_send(:r1, 'SM' || repeat('e', 32), 'queued');
+select private.record_campaign_send(:r1, :'t1', 'SM' || repeat('e', 32), 'queued');
 select is((select row(r.status, m.twilio_sid)::text from public.campaign_recipients r
              join public.messages m on m.id = r.message_id where r.id = :r1),
   row('sent', 'SM' || repeat('e', 32))::text, 'a send records the SID and the recipient as sent');
 select tests.clear_authentication();
 select private.advance_message_status(:'m1', 'delivered', null, null);  -- its status callback
 select tests.authenticate_as_service_role();
-select private.prepare_campaign_message(:r2, 'Hi there, 20% off this week', 1, 'gsm7');
-select is(private.record_campaign_failure(:r2, 20429, 'Too Many Requests', 5) ->> 'status', 'pending',
+select private.prepare_campaign_message(:r2, :'t2', 'Hi there, 20% off this week', 1, 'gsm7');
+select is(private.record_campaign_failure(:r2, :'t2', 20429, 'Too Many Requests', 5) ->> 'status', 'pending',
   'a rate-limited send goes back to pending');
 select is((select count(*)::int from private.claim_campaign_recipients(10, 60)), 0, '... and waits for its backoff');
 select tests.clear_authentication();
 update public.campaign_recipients set next_attempt_at = now() - interval '1 second' where id = :r2;
 select tests.authenticate_as_service_role();
 select is((select attempts from private.claim_campaign_recipients(10, 60)), 2, 'then it is claimed again');
-select is(private.prepare_campaign_message(:r2, 'Hi there', 1, 'gsm7') ->> 'message_id',
+select claim_token as t2b from public.campaign_recipients where id = :r2 \gset
+select isnt(:'t2b'::uuid, :'t2'::uuid, '... under a fresh owner token');
+select is(private.prepare_campaign_message(:r2, :'t2b', 'Hi there', 1, 'gsm7') ->> 'message_id',
   (select message_id::text from public.campaign_recipients where id = :r2), 'the retry reuses its message row');
-select is(private.record_campaign_failure(:r2, 21610, 'unsubscribed', null) ->> 'campaign_completed', 'true',
+select is(private.record_campaign_failure(:r2, :'t2b', 21610, 'unsubscribed', null) ->> 'campaign_completed', 'true',
   'a 21610 fails the recipient, and the last outcome completes the campaign');
 select is((select source from public.opt_outs where workspace_id = :'ws' and phone_e164 = '+447700900002'),
   'twilio_21610', '21610 records the opt-out');
@@ -203,6 +210,8 @@ select is((select count(*)::int from private.claim_campaign_recipients(50, 60) w
 
 select tests.authenticate_as('alice');
 select is(public.cancel_campaign(:'slow') ->> 'status', 'canceled', 'an admin cancels');
+select is((select count(*)::int from public.campaign_recipients where campaign_id = :'slow' and claim_token is not null),
+  0, 'a canceled claim keeps no owner token');
 select is((select count(*)::int from public.campaign_recipients where campaign_id = :'slow' and status = 'canceled'), 10,
   'every unsent recipient is canceled');
 select throws_ok(format($$ select public.resume_campaign(%L) $$, :'slow'), '55000', null, 'a canceled campaign stays canceled');
@@ -214,6 +223,61 @@ select is(public.launch_campaign(:'later', now() + interval '1 hour') ->> 'statu
   'a launch with a future time is scheduled');
 select tests.authenticate_as_service_role();
 select is((select count(*)::int from private.claim_campaign_recipients(50, 60)), 0, 'a scheduled campaign waits for its time');
+
+-- ---------------------------------------------------------------------------------------
+-- Owner tokens: a worker whose lease ran out, once another worker holds the recipient, changes nothing.
+-- (now() is the transaction's start, so the lease is put in the past rather than slept through.)
+select tests.clear_authentication();
+insert into public.contacts (workspace_id, phone_e164, first_name, tags) values (:'ws', '+447700902001', 'Lee', '{lease}');
+select tests.authenticate_as('alice');
+insert into public.campaigns (workspace_id, name, phone_number_id, body, include_tags, send_rate)
+values (:'ws', 'Leases', :'num', 'Hi {{first_name}}', '{lease}', 10) returning id as lease \gset
+select public.launch_campaign(:'lease');
+select tests.authenticate_as_service_role();
+select recipient_id as lr, claim_token as lt1 from private.claim_campaign_recipients(50, 1)
+ where campaign_id = :'lease' \gset
+select is((select claim_token from public.campaign_recipients where id = :lr), :'lt1'::uuid,
+  'the claim returns the owner token stored on the recipient');
+
+select tests.clear_authentication();
+update public.campaign_recipients set claimed_until = now() - interval '1 second' where id = :lr;  -- the 1 s lease ran out
+select tests.authenticate_as_service_role();
+select is(private.prepare_campaign_message(:lr, :'lt1', 'Hi Lee', 1, 'gsm7') ->> 'reason', 'claim_expired',
+  'once its lease has run out, the holder makes no message');
+select is((select message_id from public.campaign_recipients where id = :lr), null, '... and none is made');
+
+select recipient_id as lr2, claim_token as lt2 from private.claim_campaign_recipients(50, 60)
+ where campaign_id = :'lease' \gset
+select is(:lr2, :lr, 'a second worker claims the recipient whose lease ran out');
+select isnt(:'lt2'::uuid, :'lt1'::uuid, '... under a fresh owner token');
+
+select is(private.prepare_campaign_message(:lr, :'lt1', 'Hi Lee', 1, 'gsm7') ->> 'reason', 'claim_lost',
+  'the first worker cannot make the message for the recipient the second one holds');
+select is(private.prepare_campaign_message(:lr, null, 'Hi Lee', 1, 'gsm7') ->> 'reason', 'claim_lost',
+  '... nor can a call without a token');
+select is(private.record_campaign_send(:lr, :'lt1', 'SM' || repeat('f', 32), 'queued') ->> 'status', 'claim_lost',
+  'the first worker cannot record a send for it');
+select is(private.record_campaign_failure(:lr, :'lt1', 20429, 'Too Many Requests', 5) ->> 'status', 'claim_lost',
+  'the first worker cannot put it back for a retry');
+select is(private.record_campaign_failure(:lr, :'lt1', 30007, 'Carrier violation', null) ->> 'status', 'claim_lost',
+  'the first worker cannot fail it');
+select is((select row(status, claim_token, message_id, attempts, error_code, next_attempt_at <= now())::text
+             from public.campaign_recipients where id = :lr),
+  row('claimed', :'lt2'::uuid, null::uuid, 2, null::integer, true)::text,
+  'none of the first worker''s calls changed the recipient');
+select is((select count(*)::int from public.messages where to_e164 = '+447700902001'), 0,
+  'and no message was made for it');
+
+select is(private.prepare_campaign_message(:lr, :'lt2', 'Hi Lee', 1, 'gsm7') ->> 'send', 'true',
+  'the second worker makes the message');
+select is(private.record_campaign_send(:lr, :'lt2', 'SM' || repeat('a', 32), 'queued') ->> 'campaign_completed', 'true',
+  'the second worker records the send, which completes the campaign');
+select is((select row(r.status, r.claim_token, m.twilio_sid)::text from public.campaign_recipients r
+             join public.messages m on m.id = r.message_id where r.id = :lr),
+  row('sent', null::uuid, 'SM' || repeat('a', 32))::text, 'the recipient is sent and its claim ended');
+select is(private.record_campaign_failure(:lr, :'lt2', 30007, 'late', null) ->> 'status', 'claim_lost',
+  'an ended claim''s token is refused too');
+select is((select count(*)::int from public.messages where to_e164 = '+447700902001'), 1, 'one message in all');
 
 select * from finish();
 rollback;

@@ -255,7 +255,7 @@ select tests.clear_authentication();
 select tests.authenticate_as_service_role();
 select is((select count(*)::int from public.campaign_recipients r
             where r.campaign_id = :'summer' and r.status = 'claimed'
-              and (private.prepare_campaign_message(r.id, 'Summer sale', 1, 'gsm7') ->> 'send')::boolean), 2,
+              and (private.prepare_campaign_message(r.id, r.claim_token, 'Summer sale', 1, 'gsm7') ->> 'send')::boolean), 2,
   'the worker makes the two claimed messages');
 select is((select count(*)::int from private.claim_campaign_recipients(50, 60) c where c.campaign_id = :'summer'), 0,
   'with the messages used up, the next claim takes nothing');

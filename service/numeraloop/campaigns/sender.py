@@ -1,6 +1,8 @@
 """Sends campaign messages. Any number of senders can run, in any number of worker processes:
 each claims due recipients through private.claim_campaign_recipients() (skip locked, with a
-lease, at each campaign's send_rate shared by all of them), then per recipient
+lease, at each campaign's send_rate shared by all of them), then per recipient, presenting the
+claim's owner token at every step (a sender whose lease ran out is refused, "claim_lost", once
+another holds the recipient, so two never both text it)
 
 1. records the message row (private.prepare_campaign_message: an ordinary outbound message,
    source 'campaign', in the contact's conversation), so a status callback always finds it;
@@ -23,12 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from ..twilio import credentials
 from ..config import Config
 from ..db import as_service
 from ..errors import ApiError
-from ..twilio import webhook_urls
 from ..messaging.segments import count
+from ..twilio import credentials, webhook_urls
 from ..twilio.access import client_for, twilio_call
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class CampaignSender:
             reason = "Twilio is not connected to this workspace; connect it, then resume"
         if creds is None:
             for campaign_id in {str(row["campaign_id"]) for row in batch}:
-                self.halt(campaign_id, reason, [row["recipient_id"] for row in batch
+                self.halt(campaign_id, reason, [row["claim_token"] for row in batch
                                                 if str(row["campaign_id"]) == campaign_id])
         return creds
 
@@ -120,13 +121,17 @@ class CampaignSender:
         info = count(body)
         try:
             with as_service(self.pool) as conn:
-                prepared = conn.execute("select private.prepare_campaign_message(%s, %s, %s, %s) as r",
-                                        (row["recipient_id"], body, info.segments, info.encoding)).fetchone()["r"]
+                prepared = conn.execute("select private.prepare_campaign_message(%s, %s, %s, %s, %s) as r",
+                                        (row["recipient_id"], row["claim_token"], body, info.segments,
+                                         info.encoding)).fetchone()["r"]
         except psycopg.errors.InvalidParameterValue:  # 22023: the sender number is no longer active
             self.halt(str(row["campaign_id"]), "the campaign's sender number is no longer active",
-                      [row["recipient_id"]])
+                      [row["claim_token"]])
             return "halted"
         if not prepared["send"]:
+            if prepared["reason"] in ("claim_lost", "claim_expired"):
+                log.warning("campaign %s: recipient %s not sent, its claim ran out before the send (%s)",
+                            row["campaign_id"], row["recipient_id"], prepared["reason"])
             return prepared["reason"]
 
         options = {"to": row["to_e164"], "from_": row["from_e164"],
@@ -141,8 +146,14 @@ class CampaignSender:
         except ApiError as exc:
             return self._failed(row, exc)
         with as_service(self.pool) as conn:
-            result = conn.execute("select private.record_campaign_send(%s, %s, %s) as r",
-                                  (row["recipient_id"], sent.sid, str(sent.status or "queued"))).fetchone()["r"]
+            result = conn.execute("select private.record_campaign_send(%s, %s, %s, %s) as r",
+                                  (row["recipient_id"], row["claim_token"], sent.sid,
+                                   str(sent.status or "queued"))).fetchone()["r"]
+        if result["status"] == "claim_lost":
+            # The lease ran out while Twilio took the message, and a claim settled the recipient meanwhile.
+            log.error("campaign %s: recipient %s was sent (%s) after its claim ended; the send is not recorded",
+                      row["campaign_id"], row["recipient_id"], sent.sid)
+            return "claim_lost"
         if result["campaign_completed"]:
             log.info("campaign %s completed", row["campaign_id"])
         return "sent"
@@ -153,8 +164,9 @@ class CampaignSender:
         if exc.status == 429 or code == 20429 or code in HALTING_TWILIO_CODES:
             retry = backoff_seconds(row["attempts"])
         with as_service(self.pool) as conn:
-            result = conn.execute("select private.record_campaign_failure(%s, %s, %s, %s) as r",
-                                  (row["recipient_id"], code, exc.message[:1000], retry)).fetchone()["r"]
+            result = conn.execute("select private.record_campaign_failure(%s, %s, %s, %s, %s) as r",
+                                  (row["recipient_id"], row["claim_token"], code, exc.message[:1000],
+                                   retry)).fetchone()["r"]
         if code in HALTING_TWILIO_CODES:
             self.halt(str(row["campaign_id"]), HALTING_TWILIO_CODES[code])
             return "halted"
@@ -164,7 +176,8 @@ class CampaignSender:
             return "retry"
         return result["status"]
 
-    def halt(self, campaign_id: str, reason: str, release: list[int] | None = None) -> None:
+    def halt(self, campaign_id: str, reason: str, release: list | None = None) -> None:
+        """Pause the campaign; `release`: the owner tokens of this sender's claims that go back to pending."""
         with as_service(self.pool) as conn:
             conn.execute("select private.halt_campaign(%s, %s, %s)", (campaign_id, reason, release or []))
         log.error("campaign %s paused: %s", campaign_id, reason)
