@@ -11,6 +11,9 @@ from dotenv import load_dotenv
 TWILIO_DEFAULT_API_BASE_URL = "https://api.twilio.com"
 STRIPE_DEFAULT_API_BASE_URL = "https://api.stripe.com"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/numeraloop"
+# NUMERALOOP_ENV: production unless a deployment says otherwise, so a server set up without it
+# gets every production check; `make dev` says development, the tests say test.
+ENVIRONMENTS = ("production", "development", "test")
 
 
 class ConfigError(RuntimeError):
@@ -25,6 +28,7 @@ def _bool(value: str | None, default: bool = False) -> bool:
 
 @dataclass(frozen=True)
 class Config:
+    environment: str = "production"
     database_url: str = DEFAULT_DATABASE_URL
     supabase_url: str = ""
     supabase_jwt_secret: str = ""
@@ -75,8 +79,12 @@ class Config:
             previous_version = int(env.get("NUMERALOOP_PREVIOUS_ENCRYPTION_KEY_VERSION", "0") or 0)
         except ValueError as exc:
             raise ConfigError(f"a numeric setting is not a number: {exc}") from None
+        environment = (env.get("NUMERALOOP_ENV") or "production").strip().lower()
+        if environment not in ENVIRONMENTS:
+            raise ConfigError(f"NUMERALOOP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}")
         migrations = env.get("NUMERALOOP_MIGRATIONS_DIR")
         return cls(
+            environment=environment,
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             supabase_url=env.get("SUPABASE_URL", ""),
             supabase_jwt_secret=env.get("SUPABASE_JWT_SECRET", ""),
@@ -101,6 +109,12 @@ class Config:
         )
 
 
+    def require_servable(self) -> None:
+        """ConfigError unless the service may start with this configuration (checked by create_app)."""
+        if self.environment == "production" and not self.stripe_webhook_secret.strip():
+            raise ConfigError("STRIPE_WEBHOOK_SECRET is not set: without it no Stripe event can be verified, and in "
+                              "production (NUMERALOOP_ENV unset or 'production') the service does not start without it")
+
     def keyring(self) -> dict[str, str]:
         """Encryption keys by version, as the SQL decryption functions take them."""
         ring = {}
@@ -111,7 +125,8 @@ class Config:
         return ring
 
     def __repr__(self) -> str:  # never print keys or secrets
-        return f"Config(database_url=<set>, public_base_url={self.public_base_url!r}, twilio_api_base_url={self.twilio_api_base_url!r})"
+        return (f"Config(environment={self.environment!r}, database_url=<set>, "
+                f"public_base_url={self.public_base_url!r}, twilio_api_base_url={self.twilio_api_base_url!r})")
 
 
 def default_project_root() -> Path:
