@@ -1,8 +1,23 @@
-"""For every table in `public` that holds workspace rows, a member of another workspace can
-read none of them and change none of them. Walks the catalog, so a new table is covered
-as soon as a fixture puts a row in it (and the test says which tables it could not check)."""
+"""For every table in `public`, a member of another workspace reads none of a workspace's rows
+and changes none of them, and nobody else reads or changes a user's own rows.
+
+The tables come from the catalog, not from a list kept here: a table with a `workspace_id`
+column is checked as soon as it exists, and the test fails until the fixture below puts a row
+in it. A table without that column must be named below: reached through something else
+(OWNER_COLUMN), one user's rows (USER_TABLES), or owned by nobody (NO_OWNER, with the reason).
+A table in none of them fails the test.
+
+Each check runs as PostgREST runs a request (role `authenticated`, the outsider's claims) and
+names A's rows by primary key, fetched beforehand by the superuser, so no check passes only
+because a sub-select on some other table was filtered by RLS. The statements are built to get
+past the table grants where the outsider has any (a column they may update, the columns they
+may insert), so what answers is the row-level policy, not a missing grant.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import json
 
 import psycopg
 import pytest
@@ -11,19 +26,39 @@ from psycopg import sql
 from tests.billing.events import give_workspace_billing
 from tests.support.database import acting_as
 
-# Tables the populated workspace below is expected to have rows in; a new workspace table
-# should be added to the fixture and here.
-MUST_BE_CHECKED = {
-    "workspace_members", "twilio_accounts", "phone_numbers", "call_routing_rules", "audit_log", "contacts",
-    "contact_lists", "contact_list_members", "conversations", "messages", "message_media", "opt_outs",
-    "keyword_triggers", "auto_reply_rules", "canned_messages", "webhook_endpoints", "webhook_deliveries",
-    "calls", "contact_imports", "billing_customers", "subscriptions", "invoices", "payment_methods",
+# Tables without a workspace_id column whose rows still belong to one workspace: the column
+# that holds the workspace's id.
+OWNER_COLUMN = {
+    "workspaces": "id",  # the workspace itself
 }
+
+# One user's rows, in no workspace: checked the same way, one user against another.
+USER_TABLES = {
+    "profiles": "id",
+    "access_log": "user_id",
+    "data_requests": "user_id",
+}
+
+# Owned by nobody, so there is no other owner to hide rows from.
+NO_OWNER = {
+    # The price list: the same for everyone, read by any signed-in user, written only by migrations.
+    "plans": "the same price list for every workspace",
+    # Stripe's event ids, kept so a redelivered event is applied once: no grant to anon or
+    # authenticated at all (test_rls_everywhere and the export catalog test check the grants).
+    "stripe_events": "service-only idempotency log of Stripe events",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Populated:
+    workspace_id: str
+    user_id: str
 
 
 @pytest.fixture
 def populated(inbox, sandbox, service, db):
-    """One workspace with a row in (nearly) every table, made through the product's own paths."""
+    """One workspace with a row in every workspace table, and its owner with a row in every
+    user table, made through the product's own paths wherever the product has one."""
     ws = inbox.workspace_id
     list_id = db.execute("insert into public.contact_lists (workspace_id, name) values (%s, 'VIP') returning id",
                          (ws,)).fetchone()["id"]
@@ -36,12 +71,12 @@ def populated(inbox, sandbox, service, db):
     db.execute("insert into public.webhook_endpoints (workspace_id, url) values (%s, 'https://hooks.example.com/x')", (ws,))
     db.execute("insert into public.call_routing_rules (workspace_id, phone_number_id, action) values (%s, %s, 'voicemail')",
                (ws, inbox.number["id"]))
-    sandbox.inject_sms("+16285558001", inbox.e164, "JOIN", media=["https://media.example.com/p.jpg"])
-    sandbox.inject_sms("+16285558002", inbox.e164, "STOP")
+    assert sandbox.inject_sms("+16285558001", inbox.e164, "JOIN", media=["https://media.example.com/p.jpg"])["status"] == 200
+    assert sandbox.inject_sms("+16285558002", inbox.e164, "STOP")["status"] == 200  # opt_outs, opt_out_events
     assert sandbox.inject_call("+16285558004", inbox.e164, duration=5)["status"] == 200
     r = service.post("/api/v1/messages", user=inbox.user,
                      json={"workspace_id": ws, "from": inbox.e164, "to": "+16285558003", "body": "hello"})
-    assert r.status_code == 201
+    assert r.status_code == 201, r.text
     r = service.post("/api/v1/contacts/import", user=inbox.user,
                      files={"file": ("contacts.csv", b"phone,first_name\n+16285558005,Ann\n", "text/csv")},
                      data={"workspace_id": ws, "consent_source": "website form", "list_id": str(list_id)})
@@ -52,48 +87,186 @@ def populated(inbox, sandbox, service, db):
                           (ws, inbox.number["id"], [list_id])).fetchone()["id"]
     r = service.post(f"/api/v1/campaigns/{campaign}/launch", user=inbox.user, json={"scheduled_at": "2099-01-01T00:00:00Z"})
     assert r.status_code == 201 and r.json()["recipients_total"] >= 1, r.text
-    sandbox.wait_idle()  # status callbacks (and the webhook deliveries they queue) have landed
+    assert sandbox.wait_idle(), "status callbacks (and the webhook deliveries they queue) have landed"
     give_workspace_billing(db, ws)  # through private.apply_stripe_event, as the Stripe webhook writes
-    return ws
+    r = service.post(f"/api/v1/workspaces/{ws}/invitations", user=inbox.user,
+                     json={"email": "invitee@example.test", "role": "agent"})
+    assert r.status_code == 201, r.text
+    r = service.get("/api/v1/me/export", user=inbox.user)  # a data_request; every API call is in access_log
+    assert r.status_code == 200, r.text
+    return Populated(workspace_id=ws, user_id=inbox.user.id)
 
 
-def workspace_tables(db) -> list[str]:
-    return [r["table_name"] for r in db.execute(
-        "select c.table_name from information_schema.columns c join information_schema.tables t "
-        "on t.table_schema = c.table_schema and t.table_name = c.table_name "
-        "where c.table_schema = 'public' and c.column_name = 'workspace_id' and t.table_type = 'BASE TABLE' "
-        "order by 1")]
+def public_tables(db) -> list[str]:
+    return [r["relname"] for r in db.execute(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition order by 1")]
 
 
-def test_other_workspace_reads_and_changes_nothing(populated, make_user, db, database_url):
+def has_workspace_id(db, table: str) -> bool:
+    return db.execute("select exists (select 1 from pg_attribute where attrelid = %s::regclass "
+                      "and attname = 'workspace_id' and attnum > 0 and not attisdropped) as e",
+                      (f"public.{table}",)).fetchone()["e"]
+
+
+def primary_key(db, table: str) -> list[str]:
+    return [r["attname"] for r in db.execute(
+        "select a.attname from pg_index i cross join unnest(i.indkey) with ordinality k(attnum, ord) "
+        "join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum "
+        "where i.indrelid = %s::regclass and i.indisprimary order by k.ord", (f"public.{table}",))]
+
+
+def granted_columns(db, table: str, privilege: str) -> list[str]:
+    """Columns `authenticated` holds `privilege` on (table-wide or per column), in table order."""
+    return [r["attname"] for r in db.execute(
+        "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 and not attisdropped "
+        "and has_column_privilege('authenticated', attrelid, attnum, %s) order by attnum",
+        (f"public.{table}", privilege))]
+
+
+def owner_column(db, table: str) -> str | None:
+    if table in OWNER_COLUMN:
+        return OWNER_COLUMN[table]
+    if table in USER_TABLES:
+        return USER_TABLES[table]
+    return "workspace_id" if has_workspace_id(db, table) else None
+
+
+def test_every_public_table_is_owned_or_listed_as_unowned(db):
+    tables = set(public_tables(db))
+    assert tables, "expected tables in public"
+    unaccounted = sorted(t for t in tables if t not in NO_OWNER and owner_column(db, t) is None)
+    assert unaccounted == [], (
+        "tables with no workspace_id column: map them to their owner in OWNER_COLUMN / USER_TABLES, "
+        f"or add them to NO_OWNER with the reason nobody owns their rows: {unaccounted}")
+    stale = sorted((set(OWNER_COLUMN) | set(USER_TABLES) | set(NO_OWNER)) - tables)
+    assert stale == [], f"listed here but no longer tables in public: {stale}"
+    both = sorted(t for t in NO_OWNER if t in OWNER_COLUMN or t in USER_TABLES or has_workspace_id(db, t))
+    assert both == [], f"listed as unowned but they have an owner column: {both}"
+    no_key = sorted(t for t in tables - set(NO_OWNER) if not primary_key(db, t))
+    assert no_key == [], f"owned tables without a primary key (this test names rows by it): {no_key}"
+
+
+@dataclasses.dataclass
+class Target:
+    """One table's rows of the owner, and the statements the outsider tries on them."""
+    table: str
+    owner_col: str
+    keys: list[str]
+    key_rows: str  # JSON array of the owner's rows' primary keys
+    sample: str  # JSON of one of the owner's rows, for the insert
+
+    @property
+    def ident(self):
+        return sql.Identifier("public", self.table)
+
+    def by_key(self):
+        """`where (pk...) in (the owner's keys)`, bound to one parameter."""
+        cols = sql.SQL(", ").join(sql.Identifier("t", k) for k in self.keys)
+        picked = sql.SQL(", ").join(sql.Identifier("k", k) for k in self.keys)
+        return sql.SQL("({}) in (select {} from jsonb_populate_recordset(null::{}, %s::jsonb) k)").format(
+            cols, picked, self.ident)
+
+
+def target(db, table: str, owner_col: str, owner: str) -> Target:
+    keys = primary_key(db, table)
+    ident = sql.Identifier("public", table)
+    key_obj = sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(
+        sql.SQL("{}, t.{}").format(sql.Literal(k), sql.Identifier(k)) for k in keys))
+    row = db.execute(sql.SQL("select coalesce(jsonb_agg({}), '[]') as keys, (array_agg(to_jsonb(t)))[1] as sample "
+                             "from {} t where t.{} = %s").format(key_obj, ident, sql.Identifier(owner_col)),
+                     (owner,)).fetchone()
+    return Target(table, owner_col, keys, json.dumps(row["keys"]), json.dumps(row["sample"]))
+
+
+def check_outsider_is_kept_out(database_url, db, t: Target, owner_claims: dict, outsider_claims: dict) -> list[str]:
+    """What the outsider managed on the owner's rows of `t.table`; [] when nothing."""
+    problems = []
+    where = t.by_key()
+    readable = db.execute("select has_table_privilege('authenticated', %s, 'select') as r",
+                          (f"public.{t.table}",)).fetchone()["r"]
+
+    def count_as(claims):
+        with acting_as(database_url, "authenticated", claims) as conn:
+            try:
+                return conn.execute(sql.SQL("select count(*) as n from {} t where {}").format(t.ident, where),
+                                    (t.key_rows,)).fetchone()["n"]
+            except psycopg.errors.InsufficientPrivilege:
+                return 0
+
+    # The owner reads them through the very same statement, so the outsider's 0 means something.
+    if readable and count_as(owner_claims) == 0:
+        problems.append(f"{t.table}: the owner reads none of their own rows (the check would prove nothing)")
+    if (seen := count_as(outsider_claims)):
+        problems.append(f"{t.table}: the outsider reads {seen} row(s)")
+
+    # A column the outsider may update, if any, so the grant lets the statement through to the policy.
+    updatable = granted_columns(db, t.table, "update")
+    column = sql.Identifier(updatable[0] if updatable else t.owner_col)
+    statements = {
+        "update": sql.SQL("update {} t set {} = t.{} where {}").format(t.ident, column, column, where),
+        "delete": sql.SQL("delete from {} t where {}").format(t.ident, where),
+    }
+    for verb, statement in statements.items():
+        with acting_as(database_url, "authenticated", outsider_claims) as conn:
+            try:
+                changed = conn.execute(statement, (t.key_rows,)).rowcount
+            except psycopg.errors.InsufficientPrivilege:
+                changed = 0
+        if changed:
+            problems.append(f"{t.table}: the outsider's {verb} reached {changed} row(s)")
+
+    # A copy of one of the owner's rows, in every column the outsider may insert (at least the
+    # owner column): only the policy (or the missing grant) stands between it and the table.
+    columns = sorted(set(granted_columns(db, t.table, "insert")) | {t.owner_col})
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
+    insert = sql.SQL("insert into {} ({}) select {} from jsonb_populate_record(null::{}, %s::jsonb)").format(
+        t.ident, names, names, t.ident)
+    with acting_as(database_url, "authenticated", outsider_claims) as conn:
+        try:
+            conn.execute(insert, (t.sample,))
+        except psycopg.errors.InsufficientPrivilege:
+            pass
+        except psycopg.Error as exc:
+            problems.append(f"{t.table}: the outsider's insert was refused, but not by grants or RLS "
+                            f"({exc.sqlstate}: {exc.diag.message_primary})")
+        else:
+            problems.append(f"{t.table}: the outsider inserted a row owned by someone else")
+    return problems
+
+
+def report(empty: list[str], problems: list[str]) -> str:
+    lines = [f"the fixture made no row in {t} (add one to `populated`)" for t in empty] + problems
+    return "\n".join(lines)
+
+
+def claims_of(user_id: str, email: str = "x@example.test") -> dict:
+    return {"sub": user_id, "role": "authenticated", "aud": "authenticated", "email": email}
+
+
+def test_another_workspace_reads_and_changes_none_of_a_workspaces_rows(populated, make_user, db, database_url):
+    outsider = make_user("outsider")  # owner of their own workspace: the most any other member can be
+    # Tables no owner column was found for fail test_every_public_table_is_owned_or_listed_as_unowned.
+    tables = [t for t in public_tables(db) if t not in USER_TABLES and t not in NO_OWNER and owner_column(db, t)]
+    assert "messages" in tables and "workspaces" in tables
+
+    empty, problems = [], []
+    for table in tables:
+        t = target(db, table, owner_column(db, table), populated.workspace_id)
+        if t.key_rows == "[]":
+            empty.append(table)
+            continue
+        problems += check_outsider_is_kept_out(database_url, db, t, claims_of(populated.user_id), outsider.claims)
+    assert not (empty or problems), report(empty, problems)
+
+
+def test_another_user_reads_and_changes_none_of_a_users_own_rows(populated, make_user, db, database_url):
     outsider = make_user("outsider")
-    tables = workspace_tables(db)
-    counts = {t: db.execute(sql.SQL("select count(*) as n from public.{} where workspace_id = %s").format(
-        sql.Identifier(t)), (populated,)).fetchone()["n"] for t in tables}
-    checked = {t for t, n in counts.items() if n}
-    assert MUST_BE_CHECKED <= checked, f"no rows to check in: {sorted(MUST_BE_CHECKED - checked)}"
-
-    for table in sorted(checked):
-        ident = sql.Identifier(table)
-        with acting_as(database_url, "authenticated", outsider.claims) as conn:
-            seen = conn.execute(sql.SQL("select count(*) as n from public.{} where workspace_id = %s").format(ident),
-                                (populated,)).fetchone()["n"]
-            assert seen == 0, f"outsider reads {table}"
-        for statement in (sql.SQL("update public.{} set workspace_id = workspace_id where workspace_id = %s"),
-                          sql.SQL("delete from public.{} where workspace_id = %s")):
-            with acting_as(database_url, "authenticated", outsider.claims) as conn:
-                try:
-                    changed = conn.execute(statement.format(ident), (populated,)).rowcount
-                except psycopg.errors.InsufficientPrivilege:
-                    changed = 0
-                assert changed == 0, f"outsider changes {table}"
-        with acting_as(database_url, "authenticated", outsider.claims) as conn:
-            # Inserting a row into the other workspace: refused by grants or by RLS (42501),
-            # whatever else the row lacks.
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(sql.SQL("insert into public.{} (workspace_id) values (%s)").format(ident), (populated,))
-
-    # Nothing changed for real either.
-    after = {t: db.execute(sql.SQL("select count(*) as n from public.{} where workspace_id = %s").format(
-        sql.Identifier(t)), (populated,)).fetchone()["n"] for t in tables}
-    assert after == counts
+    empty, problems = [], []
+    for table, column in USER_TABLES.items():
+        t = target(db, table, column, populated.user_id)
+        if t.key_rows == "[]":
+            empty.append(table)
+            continue
+        problems += check_outsider_is_kept_out(database_url, db, t, claims_of(populated.user_id), outsider.claims)
+    assert not (empty or problems), report(empty, problems)

@@ -46,6 +46,16 @@ def test_anon_reads_no_row_of_any_table(db, database_url, make_user):
     assert leaked == {}
 
 
+def test_anon_holds_no_privilege_on_any_public_table(db):
+    # Supabase's default privileges grant anon everything in public; each migration revokes it.
+    granted = [r["relname"] for r in db.execute(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f') "
+        "and (has_any_column_privilege('anon', c.oid, 'select, insert, update, references') "
+        "     or has_table_privilege('anon', c.oid, 'delete, truncate, trigger')) order by 1")]
+    assert granted == []
+
+
 def test_anon_can_write_no_table(db, database_url):
     for table in public_tables(db):
         with psycopg.connect(database_url) as conn:
