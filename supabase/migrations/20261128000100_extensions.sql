@@ -10,9 +10,12 @@ create schema if not exists private;
 revoke all on schema private from public;
 grant usage on schema private to authenticated, service_role;
 
--- Functions are executable by PUBLIC by default; NumeraLoop grants EXECUTE explicitly.
-alter default privileges in schema private revoke execute on functions from public;
-alter default privileges in schema public revoke execute on functions from public;
+-- Supabase's per-schema default privileges let the API roles execute every new function in
+-- public; take that back, so EXECUTE is granted per function. PUBLIC's EXECUTE on a new
+-- function is a global default that no per-schema statement can revoke (per-schema default
+-- privileges only add to the global ones): the migrations that create functions in `private`
+-- end with `revoke execute on all functions in schema private from public, anon`, and
+-- supabase/tests/private_functions.test.sql holds every function there to it.
 alter default privileges in schema public revoke execute on functions from anon, authenticated, service_role;
 
 comment on schema private is

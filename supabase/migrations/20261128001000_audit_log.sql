@@ -39,4 +39,12 @@ as $$
 $$;
 comment on function private.write_audit_log(uuid, uuid, text, text, text, jsonb, text) is
   'The one way rows enter audit_log. Callers pass no secrets in details.';
+revoke all on function private.write_audit_log(uuid, uuid, text, text, text, jsonb, text)
+  from public, anon, authenticated;
 grant execute on function private.write_audit_log(uuid, uuid, text, text, text, jsonb, text) to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here, also from the tenancy migration's policy helpers and
+-- triggers (created before this file); a role calls only what is granted to it by name.
+revoke execute on all functions in schema private from public, anon;

@@ -107,3 +107,8 @@ grant select, insert, update, delete on public.phone_numbers, public.call_routin
 
 -- Check constraints run with the writer's privileges, so the writers need this helper.
 grant execute on function private.is_e164_list(text[]) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;

@@ -30,3 +30,8 @@ revoke all on function private.webhook_credentials_for_number(text, jsonb),
   private.webhook_credentials_for_account(text, jsonb) from public, anon, authenticated;
 grant execute on function private.webhook_credentials_for_number(text, jsonb),
   private.webhook_credentials_for_account(text, jsonb) to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;

@@ -367,3 +367,8 @@ grant select on public.opt_outs, public.opt_out_events to authenticated;
 grant select, insert, update, delete on public.contacts, public.contact_lists, public.contact_list_members,
   public.opt_outs to service_role;
 grant select on public.opt_out_events to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;

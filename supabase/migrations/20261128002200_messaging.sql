@@ -627,3 +627,8 @@ grant update (title, body) on public.canned_messages to authenticated;
 
 grant select, insert, update, delete on public.conversations, public.messages, public.message_media,
   public.canned_messages to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;

@@ -355,3 +355,8 @@ grant update (name, kind, reply_text, business_hours, cooldown_minutes, priority
   on public.auto_reply_rules to authenticated;
 
 grant select, insert, update, delete on public.keyword_triggers, public.auto_reply_rules to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;

@@ -460,3 +460,8 @@ create policy contact_imports_select_member on public.contact_imports for select
 
 revoke all on public.contact_imports from anon, authenticated, service_role;
 grant select on public.contact_imports to authenticated;
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;

@@ -526,3 +526,8 @@ create policy calls_select_member on public.calls for select to authenticated
 revoke all on public.calls from anon, authenticated, service_role;
 grant select on public.calls to authenticated;
 grant select on public.calls to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;

@@ -70,3 +70,8 @@ grant execute on function private.purge_expired_logs(timestamptz) to service_rol
 -- inbound message's insert (messages already carry several).
 
 select cron.schedule('numeraloop-retention', '17 3 * * *', $$select private.purge_expired_logs()$$);
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;

@@ -453,3 +453,8 @@ comment on function public.export_my_data(text) is
 
 revoke all on function public.export_my_data(text) from public, anon, service_role;
 grant execute on function public.export_my_data(text) to authenticated;
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;

@@ -460,3 +460,8 @@ revoke all on function private.purge_expired_billing_records(timestamptz) from p
 grant execute on function private.purge_expired_billing_records(timestamptz) to service_role;
 
 select cron.schedule('numeraloop-billing-retention', '41 3 * * *', $$select private.purge_expired_billing_records()$$);
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;

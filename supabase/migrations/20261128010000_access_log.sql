@@ -60,3 +60,8 @@ revoke all on function private.purge_expired_access_log(timestamptz) from public
 grant execute on function private.purge_expired_access_log(timestamptz) to service_role;
 
 select cron.schedule('numeraloop-access-log-retention', '27 3 * * *', $$select private.purge_expired_access_log()$$);
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;

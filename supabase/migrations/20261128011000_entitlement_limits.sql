@@ -303,3 +303,8 @@ grant execute on function private.message_period(uuid, timestamptz),
   to service_role;
 revoke all on function public.workspace_usage(uuid) from public, anon;
 grant execute on function public.workspace_usage(uuid) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
+-- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
+revoke execute on all functions in schema private from public, anon;
