@@ -15,6 +15,7 @@ from .billing import api as billing_api
 from .billing import webhook as billing_webhook
 from .campaigns import api as campaigns_api
 from .contacts import api as contacts_api
+from .invitations import api as invitations_api
 from .messaging import inbound as messaging_inbound
 from .messaging import send as messaging_send
 from .messaging import status as messaging_status
@@ -32,6 +33,7 @@ from .voice import whisper as voice_whisper
 
 API_ROUTES = (
     account_api.bp,
+    invitations_api.bp,
     twilio_connection_api.bp,
     numbers_api.bp,
     messaging_send.bp,

@@ -42,7 +42,8 @@ create table public.workspace_members (
 -- The policies look members up by user; the primary key covers lookups by workspace.
 create index workspace_members_user_id_idx on public.workspace_members (user_id, workspace_id);
 comment on table public.workspace_members is
-  'Who belongs to which workspace, and as what. A workspace always keeps at least one owner.';
+  'Who belongs to which workspace, and as what. A workspace always keeps at least one owner. Rows are made by '
+  'workspace creation and by accepting an invitation (public.workspace_invitations), never inserted by clients.';
 
 -- ---------------------------------------------------------------------------------------
 -- Helpers for policies. Security definer so that a policy on workspace_members can read
@@ -230,8 +231,8 @@ create policy workspaces_delete_owner on public.workspaces for delete to authent
 
 create policy workspace_members_select_member on public.workspace_members for select to authenticated
   using (workspace_id = any(array(select private.workspace_ids_for_current_user())));
-create policy workspace_members_insert_admin on public.workspace_members for insert to authenticated
-  with check (workspace_id = any(array(select private.workspace_ids_for_current_user('admin'))));
+-- No insert policy (and no INSERT grant below): a member joins only through
+-- public.accept_workspace_invitation() or as the creator of a workspace.
 create policy workspace_members_update_admin on public.workspace_members for update to authenticated
   using (workspace_id = any(array(select private.workspace_ids_for_current_user('admin'))))
   with check (workspace_id = any(array(select private.workspace_ids_for_current_user('admin'))));
@@ -254,7 +255,6 @@ grant update (name, timezone) on public.workspaces to authenticated;
 grant delete on public.workspaces to authenticated;
 
 grant select on public.workspace_members to authenticated;
-grant insert (workspace_id, user_id, role) on public.workspace_members to authenticated;
 grant update (role) on public.workspace_members to authenticated;
 grant delete on public.workspace_members to authenticated;
 

@@ -7,8 +7,9 @@ create extension if not exists pgtap with schema extensions;
 create schema if not exists tests;
 grant usage on schema tests to anon, authenticated, service_role;
 
--- A user identified in tests by a short handle; the signup trigger gives them a profile
--- and a personal workspace, exactly as a real signup does.
+-- A user identified in tests by a short handle, with a confirmed e-mail address as GoTrue
+-- leaves one who can sign in; the signup trigger gives them a profile and a personal
+-- workspace, exactly as a real signup does.
 create or replace function tests.create_user(handle text, full_name text default null)
 returns uuid
 language plpgsql
@@ -16,10 +17,10 @@ as $$
 declare
   uid uuid := gen_random_uuid();
 begin
-  insert into auth.users (id, email, raw_user_meta_data, aud, role)
+  insert into auth.users (id, email, raw_user_meta_data, aud, role, email_confirmed_at)
   values (uid, handle || '@example.test',
           jsonb_build_object('full_name', coalesce(full_name, initcap(handle)), 'test_handle', handle),
-          'authenticated', 'authenticated');
+          'authenticated', 'authenticated', now());
   return uid;
 end
 $$;
@@ -88,6 +89,23 @@ begin
 end
 $$;
 
+-- An invitation from `inviter` to `invitee`'s address, made as the inviter through
+-- public.invite_to_workspace(); returns its token. Leaves nobody authenticated.
+create or replace function tests.invite(workspace uuid, inviter text, invitee text,
+                                        invited_role public.workspace_role default 'agent')
+returns text
+language plpgsql
+as $$
+declare
+  token text;
+begin
+  perform tests.authenticate_as(inviter);
+  token := public.invite_to_workspace(workspace, invitee || '@example.test', invited_role) ->> 'token';
+  perform tests.clear_authentication();
+  return token;
+end
+$$;
+
 -- One assertion that every table in a schema has RLS on, so a new table cannot slip through.
 create or replace function tests.rls_enabled(schema_name text)
 returns text
@@ -121,13 +139,14 @@ $$;
 grant execute on all functions in schema tests to anon, authenticated, service_role;
 
 begin;
-select plan(7);
+select plan(8);
 select has_function('tests', 'create_user', array['text', 'text'], 'tests.create_user exists');
 select has_function('tests', 'authenticate_as', array['text'], 'tests.authenticate_as exists');
 select has_function('tests', 'authenticate_as_anon', 'tests.authenticate_as_anon exists');
 select has_function('tests', 'clear_authentication', 'tests.clear_authentication exists');
 select has_function('tests', 'rls_enabled', array['text'], 'tests.rls_enabled exists');
 select has_function('tests', 'attempt', array['text'], 'tests.attempt exists');
+select has_function('tests', 'invite', array['uuid', 'text', 'text', 'workspace_role'], 'tests.invite exists');
 select has_extension('pg_cron', 'pg_cron is installed in the test database');
 select * from finish();
 rollback;

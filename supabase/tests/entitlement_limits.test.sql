@@ -1,10 +1,10 @@
 -- Plan limits enforced in the database. Seats: a member beyond the plan's seats is refused
--- (P0402) whoever adds them (a client, the service, SQL), the first owner always gets in, and a
--- downgrade removes nobody. Monthly messages: manual sends are refused once the period's
--- messages are used up, automated replies count but are never blocked, inbound is never
--- limited, a campaign is refused at launch when its audience needs more than is left and is
--- paused at claim time when the messages run out; public.workspace_usage; a paid plan raises
--- the limits.
+-- (P0402) whoever adds them (a client accepting an invitation, the service, SQL), the first
+-- owner always gets in, and a downgrade removes nobody. Monthly messages: manual sends are
+-- refused once the period's messages are used up, automated replies count but are never
+-- blocked, inbound is never limited, a campaign is refused at launch when its audience needs
+-- more than is left and is paused at claim time when the messages run out;
+-- public.workspace_usage; a paid plan raises the limits.
 begin;
 select plan(44);
 
@@ -65,14 +65,16 @@ $$;
 select is((select count(*)::int from public.workspace_members where workspace_id = :'ws'), 1,
   'signup: the first owner always gets in');
 
-select tests.authenticate_as('alice');
-select lives_ok(format($$ insert into public.workspace_members (workspace_id, user_id, role) values (%L, %L, 'agent') $$,
-                       :'ws', tests.user_id('bob')),
-  'an owner adds a second member within the free plan''s 2 seats');
-select throws_ok(format($$ insert into public.workspace_members (workspace_id, user_id, role) values (%L, %L, 'agent') $$,
-                        :'ws', tests.user_id('carol')),
+-- Clients add members only by invitation: the invitee accepts.
+select tests.invite(:'ws', 'alice', 'bob') as bob_token, tests.invite(:'ws', 'alice', 'carol') as carol_token \gset
+select tests.authenticate_as('bob');
+select lives_ok(format($$ select public.accept_workspace_invitation(%L) $$, :'bob_token'),
+  'a second member joins within the free plan''s 2 seats');
+select tests.authenticate_as('carol');
+select throws_ok(format($$ select public.accept_workspace_invitation(%L) $$, :'carol_token'),
   'P0402', 'the Free plan allows 2 seats and this workspace has 2 members; upgrade to add more',
-  'a client adding a third member to a free workspace is refused');
+  'a client joining a free workspace as its third member is refused');
+select tests.authenticate_as('alice');
 select lives_ok($$ select public.create_workspace('Alice Team') $$,
   'create_workspace: its creator is always its first member');
 select is((select count(*)::int from public.workspace_members m join public.workspaces w on w.id = m.workspace_id

@@ -1,6 +1,6 @@
 -- Tenancy: who sees and changes profiles, workspaces and memberships.
 begin;
-select plan(29);
+select plan(31);
 
 select tests.create_user('alice');
 select tests.create_user('bob');
@@ -12,9 +12,12 @@ select is((select role::text from public.workspace_members
             where workspace_id = tests.personal_workspace('alice') and user_id = tests.user_id('alice')),
           'owner', 'signup creates a personal workspace owned by the user');
 
--- Alice invites Bob to her workspace as an agent (as the service would, on her behalf).
-insert into public.workspace_members (workspace_id, user_id, role)
-values (tests.personal_workspace('alice'), tests.user_id('bob'), 'agent');
+-- Alice invites Bob to her workspace as an agent, and he accepts.
+select tests.invite(tests.personal_workspace('alice'), 'alice', 'bob') as bob_token \gset
+select tests.authenticate_as('bob');
+select lives_ok(format($$ select public.accept_workspace_invitation(%L) $$, :'bob_token'),
+  'an invited user joins by accepting the invitation');
+select tests.clear_authentication();
 
 -- Profiles: only your own.
 select tests.authenticate_as('bob');
@@ -43,6 +46,12 @@ select throws_ok(
   '42501', null, 'a non-member cannot add themself to a workspace');
 select is_empty($$ delete from public.workspace_members where workspace_id = tests.personal_workspace('alice') returning user_id $$,
   'a non-member cannot remove a workspace''s members');
+select tests.authenticate_as('alice');
+select throws_ok(
+  format($$ insert into public.workspace_members (workspace_id, user_id, role) values (%L, %L, 'agent') $$,
+         tests.personal_workspace('alice'), tests.user_id('mallory')),
+  '42501', null, 'not even an owner adds a user id to a workspace: members join by invitation');
+select tests.authenticate_as('mallory');
 select throws_ok($$ insert into public.workspaces (name) values ('sneaky') $$, '42501', null,
   'workspaces are created only through create_workspace()');
 

@@ -1,11 +1,12 @@
 """Seats and monthly messages enforced (supabase/migrations/20261128011000_entitlement_limits.sql):
 over HTTP a send past the period's messages is a 402 plan_limit_reached that never reaches
 Twilio, a campaign whose audience needs more than is left is not launched, GET /api/v1/billing
-shows the usage, and a client adding a member past the plan's seats is refused."""
+shows the usage, and a client joining a workspace past the plan's seats is refused."""
 
 from __future__ import annotations
 
 import itertools
+import json
 
 import psycopg
 import pytest
@@ -102,13 +103,18 @@ def test_billing_shows_the_usage_of_each_limit(service, inbox, db, make_user):
     assert messages["period_start"] < messages["period_end"]
 
 
-def test_a_client_adding_a_member_past_the_seats_is_refused(make_user, db, database_url):
+def test_a_client_joining_past_the_seats_is_refused(make_user, db, database_url):
     owner, first, second = make_user("owner"), make_user("first"), make_user("second")
     add_member(db, owner.workspace_id, first, "agent")
-    with acting_as(database_url, "authenticated", owner.claims) as conn:
+    # Clients join only by accepting an invitation (PostgREST RPCs, as here, or the API).
+    with psycopg.connect(database_url, autocommit=True) as setup, setup.transaction():
+        setup.execute("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+                      (json.dumps(owner.claims),))
+        token = setup.execute("select public.invite_to_workspace(%s, %s) ->> 'token'",
+                              (owner.workspace_id, second.email)).fetchone()[0]
+    with acting_as(database_url, "authenticated", second.claims) as conn:
         with pytest.raises(psycopg.Error) as refused:
-            conn.execute("insert into public.workspace_members (workspace_id, user_id, role) values (%s, %s, 'agent')",
-                         (owner.workspace_id, second.id))
+            conn.execute("select public.accept_workspace_invitation(%s)", (token,))
     assert refused.value.sqlstate == "P0402"
     assert refused.value.diag.message_primary == ("the Free plan allows 2 seats and this workspace has 2 members; "
                                                   "upgrade to add more")

@@ -15,6 +15,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from numeraloop.app import create_app
+from tests.support.database import add_member
 from tests.support.live_server import serve
 from tests.support.tokens import access_token
 
@@ -29,8 +30,7 @@ def assert_401(response, code=None):
 
 def test_valid_token_sees_own_profile_and_workspaces(service, make_user, db):
     alice, bob = make_user("alice"), make_user("bob")
-    db.execute("insert into public.workspace_members (workspace_id, user_id, role) values (%s, %s, 'agent')",
-               (alice.workspace_id, bob.id))
+    add_member(db, alice.workspace_id, bob, "agent")
     r = service.get("/api/v1/me", user=bob)
     assert r.status_code == 200, r.text
     body = r.json()

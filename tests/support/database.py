@@ -90,12 +90,13 @@ class User:
 
 
 def create_user(conn: psycopg.Connection, handle: str | None = None, full_name: str | None = None) -> User:
-    """A signed-up user (the signup trigger gives them a profile and a personal workspace)."""
+    """A signed-up user with a confirmed e-mail address, as GoTrue leaves one who can sign in
+    (the signup trigger gives them a profile and a personal workspace)."""
     uid = str(uuid.uuid4())
     email = f"{handle or 'user'}-{uid[:8]}@example.test"
     conn.execute(
-        "insert into auth.users (id, email, raw_user_meta_data, aud, role) "
-        "values (%s, %s, %s, 'authenticated', 'authenticated')",
+        "insert into auth.users (id, email, raw_user_meta_data, aud, role, email_confirmed_at) "
+        "values (%s, %s, %s, 'authenticated', 'authenticated', now())",
         (uid, email, json.dumps({"full_name": full_name or (handle or "Test User").title()})),
     )
     row = conn.execute(
@@ -105,6 +106,8 @@ def create_user(conn: psycopg.Connection, handle: str | None = None, full_name: 
 
 
 def add_member(conn: psycopg.Connection, workspace_id: str, user: User, role: str = "agent") -> None:
+    """Arrange a membership directly (`conn` is the superuser's). Clients cannot: a user joins
+    a workspace only by accepting an invitation (tests/workspaces/test_invitations.py)."""
     conn.execute(
         "insert into public.workspace_members (workspace_id, user_id, role) values (%s, %s, %s)",
         (workspace_id, user.id, role),

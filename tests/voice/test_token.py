@@ -7,6 +7,8 @@ import time
 
 import jwt
 
+from tests.support.database import add_member
+
 
 def api_key(db, service_config, workspace_id):
     return db.execute("select api_key_sid, api_key_secret, twiml_app_sid, account_sid "
@@ -30,8 +32,7 @@ def test_member_gets_a_voice_token(inbox, service, db, service_config):
 
 def test_agent_gets_their_own_identity(inbox, service, db, make_user):
     agent = make_user("agent")
-    db.execute("insert into public.workspace_members (workspace_id, user_id, role) values (%s, %s, 'agent')",
-               (inbox.workspace_id, agent.id))
+    add_member(db, inbox.workspace_id, agent, "agent")
     r = service.post("/api/v1/voice/token", user=agent, json={"workspace_id": inbox.workspace_id})
     assert r.status_code == 200 and r.json()["identity"] == f"user_{agent.id}"
 
