@@ -42,6 +42,11 @@ class Config:
     previous_encryption_key: str = ""
     previous_encryption_key_version: int = 0
     public_base_url: str = "http://127.0.0.1:8000"
+    # The project's public (anon) key: GoTrue wants it as `apikey` on every call.
+    supabase_anon_key: str = ""
+    # Signs the web application's session and CSRF cookies.
+    session_secret: str = ""
+    smtp_url: str = ""
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     twilio_api_base_url: str = TWILIO_DEFAULT_API_BASE_URL
@@ -86,7 +91,10 @@ class Config:
         return cls(
             environment=environment,
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            supabase_url=env.get("SUPABASE_URL", ""),
+            supabase_url=env.get("SUPABASE_URL", "").rstrip("/"),
+            supabase_anon_key=env.get("SUPABASE_ANON_KEY", ""),
+            session_secret=env.get("NUMERALOOP_SESSION_SECRET", ""),
+            smtp_url=env.get("SMTP_URL", ""),
             supabase_jwt_secret=env.get("SUPABASE_JWT_SECRET", ""),
             supabase_jwks_url=jwks,
             jwt_algorithms=algorithms,
