@@ -20,6 +20,17 @@ class ConfigError(RuntimeError):
     """A required setting is missing or malformed; the message names it."""
 
 
+def _dependencies(raw: str) -> tuple[tuple[str, str], ...]:
+    """`name=url,name=url` -> ((name, url), ...); readiness waits for each url to answer 2xx."""
+    found = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, url = item.partition("=")
+        if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
+            raise ConfigError(f"NUMERALOOP_READY_DEPENDENCIES: {item!r} is not name=http(s)://...")
+        found.append((name.strip(), url.strip()))
+    return tuple(found)
+
+
 def _bool(value: str | None, default: bool = False) -> bool:
     if value is None or value == "":
         return default
@@ -59,6 +70,8 @@ class Config:
     log_level: str = "INFO"
     # Outbound webhooks to loopback/private addresses: only for local development.
     webhooks_allow_private_targets: bool = False
+    # (name, url) that must answer 2xx before /readyz says ready; none unless configured (`numeraloop dev` does).
+    ready_dependencies: tuple[tuple[str, str], ...] = ()
     migrations_dir: Path = field(default_factory=lambda: default_project_root() / "supabase" / "migrations")
 
     @classmethod
@@ -113,6 +126,7 @@ class Config:
             db_pool_max=pool_max,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             webhooks_allow_private_targets=_bool(env.get("NUMERALOOP_WEBHOOKS_ALLOW_PRIVATE")),
+            ready_dependencies=_dependencies(env.get("NUMERALOOP_READY_DEPENDENCIES", "")),
             migrations_dir=Path(migrations) if migrations else default_project_root() / "supabase" / "migrations",
         )
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import socket
 
+import pytest
 import requests
+from flask import Flask
 
 from numeraloop.app import create_app
+from numeraloop.config import Config, ConfigError
 from tests.support.database import ROOT
 from tests.support.live_server import serve
 
@@ -92,3 +96,54 @@ def test_proxy_fix_trusts_forwarded_headers_only_when_configured(service_config)
         app.extensions["numeraloop.pool"].close()
     assert seen[0].startswith("http://localhost/")
     assert seen[1] == "https://api.numeraloop.example/where"
+
+
+@pytest.fixture
+def dependency():
+    """A stand-in for something the service may be told to wait for: answers what the test sets."""
+    answer = {"status": 503}
+    app = Flask("dependency")
+
+    @app.get("/health")
+    def health():
+        return {"ok": answer["status"] == 200}, answer["status"]
+
+    with serve(app) as url:
+        yield url + "/health", answer
+
+
+def test_readyz_waits_for_every_configured_dependency(service_config, dependency):
+    url, answer = dependency
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{s.getsockname()[1]}/health"
+    config = dataclasses.replace(service_config, ready_dependencies=(("stand-in", url), ("worker", nowhere)))
+    app = create_app(config)
+    try:
+        with serve(app) as base:
+            r = requests.get(base + "/readyz", timeout=15)
+            assert r.status_code == 503
+            assert r.json() == {"status": "unavailable", "database": "ok",
+                                "dependencies": {"stand-in": "http 503", "worker": "unreachable"}}
+            answer["status"] = 200
+            r = requests.get(base + "/readyz", timeout=15)
+            assert r.status_code == 503 and r.json()["dependencies"] == {"stand-in": "ok", "worker": "unreachable"}
+        app.extensions["numeraloop.pool"].close()
+        app = create_app(dataclasses.replace(config, ready_dependencies=(("stand-in", url),)))
+        with serve(app) as base:
+            r = requests.get(base + "/readyz", timeout=15)
+        assert r.status_code == 200
+        assert r.json() == {"status": "ready", "database": "ok", "dependencies": {"stand-in": "ok"}}
+    finally:
+        app.extensions["numeraloop.pool"].close()
+
+
+def test_readiness_depends_on_nothing_but_the_database_unless_configured():
+    assert Config.from_env(env={}).ready_dependencies == ()
+    configured = Config.from_env(env={"NUMERALOOP_READY_DEPENDENCIES":
+                                      " sandbox=http://127.0.0.1:8010/_sandbox/health, worker=http://127.0.0.1:8030/healthz"})
+    assert configured.ready_dependencies == (("sandbox", "http://127.0.0.1:8010/_sandbox/health"),
+                                             ("worker", "http://127.0.0.1:8030/healthz"))
+    for bad in ("http://127.0.0.1:8010/health", "sandbox=", "=http://x", "sandbox=ftp://x"):
+        with pytest.raises(ConfigError, match="NUMERALOOP_READY_DEPENDENCIES"):
+            Config.from_env(env={"NUMERALOOP_READY_DEPENDENCIES": bad})
