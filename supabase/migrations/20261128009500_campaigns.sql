@@ -78,12 +78,15 @@ begin
                                  where cl.id = l and cl.workspace_id = new.workspace_id)) then
     raise exception 'list_ids must name lists of the campaign''s workspace' using errcode = '23503';
   end if;
-  return new;
+  return null;
 end
 $$;
 comment on function private.tg_campaigns__validate() is
-  'Media are http(s) URLs and every audience list belongs to the campaign''s workspace.';
-create trigger tg_campaigns__validate before insert or update of media_urls, list_ids on public.campaigns
+  'Media are http(s) URLs and every audience list belongs to the campaign''s workspace. Runs after RLS accepted '
+  'the row, so it never tells a caller outside the workspace whether a list id is one of the workspace''s.';
+-- AFTER, not BEFORE: a BEFORE trigger runs ahead of RLS's WITH CHECK, so an outsider inserting a
+-- campaign into another workspace would learn from 23503 (instead of 42501) which list ids are its.
+create trigger tg_campaigns__validate after insert or update of media_urls, list_ids on public.campaigns
   for each row execute function private.tg_campaigns__validate();
 
 create table public.campaign_recipients (

@@ -66,14 +66,13 @@ declare
   v_plan record;
   v_limit bigint;
 begin
-  -- Two additions at once must not both take the last seat.
+  -- Two additions at once must not both take the last seat: the second counts after the first commits.
   perform pg_advisory_xact_lock(hashtextextended('numeraloop.seats:' || new.workspace_id, 0));
-  select count(*) into v_used from public.workspace_members m where m.workspace_id = new.workspace_id;
-  -- The first member (signup's owner, create_workspace()'s creator) always gets in; a row that
-  -- is already there is left to the primary key (on conflict do nothing stays a no-op).
-  if v_used = 0 or exists (select 1 from public.workspace_members m
-                            where m.workspace_id = new.workspace_id and m.user_id = new.user_id) then
-    return new;
+  -- An AFTER trigger: the new row is counted, so the members besides it are one fewer.
+  select count(*) - 1 into v_used from public.workspace_members m where m.workspace_id = new.workspace_id;
+  -- The first member (signup's owner, create_workspace()'s creator) always gets in.
+  if v_used = 0 then
+    return null;
   end if;
   select * into v_plan from private.workspace_plan(new.workspace_id);
   v_limit := private.plan_limit(v_plan.limits, 'seats');
@@ -84,14 +83,18 @@ begin
             detail = jsonb_build_object('limit_name', 'seats', 'limit', v_limit, 'used', v_used,
                                         'plan', v_plan.plan_id)::text;
   end if;
-  return new;
+  return null;
 end
 $$;
 comment on function private.tg_workspace_members__limit_seats() is
   'Refuses (P0402) a new member beyond the plan''s seats, for every writer. The first member always gets in; '
-  'existing members are never removed by a downgrade.';
+  'existing members are never removed by a downgrade. Runs after the row passed RLS, so a caller who may not '
+  'add members to the workspace is refused by RLS and never learns its plan or member count.';
 
-create trigger tg_workspace_members__limit_seats before insert on public.workspace_members
+-- AFTER, not BEFORE: a BEFORE trigger runs ahead of RLS's WITH CHECK, so its P0402 would tell an
+-- outsider naming another workspace that workspace's plan and member count. A row skipped by
+-- ON CONFLICT DO NOTHING fires no AFTER INSERT trigger, so re-adding a member stays a no-op.
+create trigger tg_workspace_members__limit_seats after insert on public.workspace_members
   for each row execute function private.tg_workspace_members__limit_seats();
 
 -- ---------------------------------------------------------------------------------------
@@ -219,6 +222,8 @@ comment on function private.tg_messages__limit_monthly_messages() is
   'Refuses (P0402) a manual outbound message once the period''s monthly messages (used + reserved by campaign '
   'claims) reach the plan''s limit. Automated replies and campaign messages are not checked here (see the claim).';
 
+-- BEFORE is safe here, unlike for seats: no client role may insert messages (the missing INSERT
+-- privilege is refused before any trigger runs), and the functions that do check the caller first.
 create trigger tg_messages__limit_monthly_messages before insert on public.messages
   for each row when (new.direction = 'outbound' and new.source = 'manual')
   execute function private.tg_messages__limit_monthly_messages();
@@ -251,6 +256,8 @@ comment on function private.tg_campaigns__limit_monthly_messages() is
   'At launch (draft -> sending/scheduled, after launch_campaign snapshotted the audience): P0402 when the pending '
   'recipients alone need more messages than the period the campaign starts in has left. The launch rolls back.';
 
+-- Clients cannot update a campaign's status (no UPDATE privilege on the column), only
+-- launch_campaign() can, after checking the caller: so this BEFORE trigger reveals nothing to them.
 create trigger tg_campaigns__limit_monthly_messages before update of status on public.campaigns
   for each row when (old.status = 'draft' and new.status in ('sending', 'scheduled'))
   execute function private.tg_campaigns__limit_monthly_messages();
