@@ -77,7 +77,7 @@ def _cmd_serve(args, config: Config) -> int:
 def _cmd_worker(args, config: Config) -> int:
     from .worker import run_worker
 
-    return run_worker(config)
+    return run_worker(config, health_port=args.health_port)
 
 
 def _cmd_rotate_key(args, config: Config) -> int:
@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_cmd_serve)
 
     worker = sub.add_parser("worker", help="run the background worker (outbound webhooks)")
+    worker.add_argument("--health-port", type=int, default=0,
+                        help="answer GET /healthz on 127.0.0.1:PORT while every loop runs (default: off)")
     worker.set_defaults(func=_cmd_worker)
 
     rotate = sub.add_parser("rotate-key", help="re-encrypt every stored Twilio secret under a new key (resumable)")
