@@ -14,8 +14,8 @@ import logging
 import requests
 from flask import Blueprint, current_app, jsonify
 
-from .db import current_pool
 from . import migrations
+from .db import current_pool
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

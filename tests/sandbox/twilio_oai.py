@@ -25,7 +25,7 @@ def oai_dir() -> Path:
     return Path(configured) if configured else ROOT.parent / "shared" / "twilio-oai"
 
 
-def load_or_skip() -> "OpenApi":
+def load_or_skip() -> OpenApi:
     path = oai_dir() / SPEC_FILE
     if not path.is_file():
         pytest.skip(f"Twilio's OpenAPI description is not at {path}: get {SPEC_FILE} from "
@@ -35,7 +35,7 @@ def load_or_skip() -> "OpenApi":
 
 
 @functools.lru_cache(maxsize=2)
-def _load(path: str) -> "OpenApi":
+def _load(path: str) -> OpenApi:
     with open(path, encoding="utf-8") as fh:
         return OpenApi(json.load(fh))
 
