@@ -11,6 +11,7 @@ from flask import Flask
 
 from . import api, health
 from .account import api as account_api
+from .api import openapi as api_description
 from .billing import api as billing_api
 from .billing import webhook as billing_webhook
 from .campaigns import api as campaigns_api
@@ -60,5 +61,6 @@ STRIPE_ROUTES = (billing_webhook.bp,)
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.surface(API_ROUTES))
+    app.register_blueprint(api_description.bp)  # GET /api/v1/openapi.json, public: outside the surface's auth
     app.register_blueprint(twilio_webhooks.surface(TWILIO_ROUTES))
     app.register_blueprint(stripe_webhooks.surface(STRIPE_ROUTES))

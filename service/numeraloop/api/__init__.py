@@ -20,7 +20,8 @@ PREFIX = "/api/v1"
 def surface(routes: Iterable[Blueprint]) -> Blueprint:
     """A fresh /api/v1 blueprint (one per app) with the capabilities' routes under it."""
     bp = Blueprint("api", __name__, url_prefix=PREFIX)
-    # Every /api/v1 route runs for a verified user (g.claims, g.user_id); none is public.
+    # Every route of this surface runs for a verified user (g.claims, g.user_id). The one public
+    # /api/v1 route, the OpenAPI description, is a blueprint of its own (api/openapi.py) outside it.
     bp.before_request(authenticate_request)
     access_log.install(bp)
     for child in routes:
