@@ -2,14 +2,15 @@
 
 Each capability owns a blueprint with its routes; this file says which caller's surface it
 hangs under: /api/v1 (a signed-in user's token), /twilio (Twilio's signature), /stripe
-(Stripe's signature), or the root (health).
+(Stripe's signature), the web application (a session cookie and CSRF token), or the root
+(health).
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
-from . import api, health
+from . import api, health, web
 from .account import api as account_api
 from .api import openapi as api_description
 from .billing import api as billing_api
@@ -31,6 +32,9 @@ from .voice import inbound as voice_inbound
 from .voice import status as voice_status
 from .voice import token as voice_token
 from .voice import whisper as voice_whisper
+from .web import assets as web_assets
+from .web import inbox as web_inbox
+from .web import signin as web_signin
 
 API_ROUTES = (
     account_api.bp,
@@ -57,6 +61,13 @@ TWILIO_ROUTES = (
 
 STRIPE_ROUTES = (billing_webhook.bp,)
 
+# The web application's areas, each a blueprint with its pages.
+WEB_ROUTES = (
+    web_assets.bp,
+    web_signin.bp,
+    web_inbox.bp,
+)
+
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
@@ -64,3 +75,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_description.bp)  # GET /api/v1/openapi.json, public: outside the surface's auth
     app.register_blueprint(twilio_webhooks.surface(TWILIO_ROUTES))
     app.register_blueprint(stripe_webhooks.surface(STRIPE_ROUTES))
+    app.register_blueprint(web.surface(WEB_ROUTES))

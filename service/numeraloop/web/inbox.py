@@ -1,0 +1,141 @@
+"""The inbox page: the shared inbox's conversations, a thread, and the composer.
+
+Lists and threads are read as the signed-in user, so RLS decides what exists; a
+conversation of another workspace is simply not found (404). The open page converges by
+polling (`/inbox/updates`): it works behind Supabase's transaction pooler, where
+LISTEN/NOTIFY does not, and answers 204 when nothing changed, so an idle inbox costs one
+small query every couple of seconds.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, g, render_template, request
+
+from ..db import as_user, current_pool
+from ..messaging.error_codes import meaning
+from .signin import adult_required
+
+bp = Blueprint("inbox", __name__)
+
+PAGE = 50
+THREAD = 200
+VIEWS = {"all", "mine", "unassigned"}
+STATUSES = {"open", "closed"}
+
+
+def _filters() -> dict:
+    view = request.args.get("view", "all")
+    status = request.args.get("status", "open")
+    return {"view": view if view in VIEWS else "all", "status": status if status in STATUSES else "open",
+            "q": (request.args.get("q") or "").strip()[:100]}
+
+
+def _conversations(conn, filters: dict) -> list[dict]:
+    where = ["c.status = %(status)s"]
+    if filters["view"] == "mine":
+        where.append("c.assigned_to = auth.uid()")
+    elif filters["view"] == "unassigned":
+        where.append("c.assigned_to is null")
+    if filters["q"]:
+        where.append("(concat_ws(' ', ct.first_name, ct.last_name) ilike %(like)s or ct.phone_e164 ilike %(like)s "
+                     "or exists (select 1 from public.messages m where m.conversation_id = c.id "
+                     "and m.body ilike %(like)s))")
+    like = "%" + filters["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return conn.execute(
+        "select c.id, c.status, c.unread_count, c.last_message_at, c.last_message_preview, c.assigned_to, "
+        "       ct.phone_e164, nullif(concat_ws(' ', ct.first_name, ct.last_name), '') as contact_name, "
+        "       p.e164 as number_e164 "
+        "  from public.conversations c "
+        "  join public.contacts ct on ct.id = c.contact_id "
+        "  join public.phone_numbers p on p.id = c.phone_number_id "
+        f" where {' and '.join(where)} "
+        " order by c.last_message_at desc "
+        f" limit {PAGE}",
+        {**filters, "like": like},
+    ).fetchall()
+
+
+def _unread_total(conn) -> int:
+    row = conn.execute("select coalesce(sum(unread_count), 0)::int as n from public.conversations "
+                       "where status = 'open'").fetchone()
+    return row["n"]
+
+
+def _version(conn) -> str:
+    """Changes whenever anything the inbox shows changes: a new message, a status, an assignment."""
+    row = conn.execute(
+        "select coalesce((select max(updated_at) from public.conversations), 'epoch')::text || '/' || "
+        "coalesce((select max(status_updated_at) from public.messages "
+        "           where status_updated_at > now() - interval '1 day'), 'epoch')::text as v").fetchone()
+    return row["v"]
+
+
+def _thread(conn, conversation_id: str) -> tuple[dict, list[dict]]:
+    try:
+        conversation_id = str(uuid.UUID(conversation_id))
+    except ValueError:
+        abort(404)
+    conversation = conn.execute(
+        "select c.*, ct.phone_e164, nullif(concat_ws(' ', ct.first_name, ct.last_name), '') as contact_name, "
+        "       p.e164 as number_e164, p.id as number_id "
+        "  from public.conversations c join public.contacts ct on ct.id = c.contact_id "
+        "  join public.phone_numbers p on p.id = c.phone_number_id where c.id = %s", (conversation_id,)).fetchone()
+    if conversation is None:
+        abort(404)
+    messages = conn.execute(
+        "select * from (select m.id, m.direction, m.body, m.status, m.error_code, m.error_message, m.created_at, "
+        "        m.num_segments, m.encoding, m.source, "
+        "        coalesce((select array_agg(mm.url order by mm.position) from public.message_media mm "
+        "                   where mm.message_id = m.id), '{}') as media "
+        "   from public.messages m where m.conversation_id = %s order by m.created_at desc limit %s) recent "
+        " order by created_at", (conversation_id, THREAD)).fetchall()
+    for m in messages:
+        m["error_meaning"] = meaning(m["error_code"])
+    return conversation, messages
+
+
+@bp.get("/inbox")
+@adult_required
+def inbox_page():
+    filters = _filters()
+    with as_user(current_pool(), g.claims) as conn:
+        conversations = _conversations(conn, filters)
+        return render_template("inbox/inbox.html", conversations=conversations, filters=filters,
+                               unread=_unread_total(conn), version=_version(conn), current=None, messages=None)
+
+
+@bp.get("/inbox/<conversation_id>")
+@adult_required
+def thread_page(conversation_id: str):
+    filters = _filters()
+    with as_user(current_pool(), g.claims) as conn:
+        current, messages = _thread(conn, conversation_id)
+        if current["unread_count"]:
+            conn.execute("select public.mark_conversation_read(%s)", (current["id"],))
+            current["unread_count"] = 0
+        conversations = _conversations(conn, filters)
+        return render_template("inbox/inbox.html", conversations=conversations, filters=filters,
+                               unread=_unread_total(conn), version=_version(conn), current=current,
+                               messages=messages)
+
+
+@bp.get("/inbox/updates")
+@adult_required
+def updates():
+    """The parts of an open inbox that changed since `version`; 204 when nothing did."""
+    filters = _filters()
+    with as_user(current_pool(), g.claims) as conn:
+        version = _version(conn)
+        if request.args.get("version") == version:
+            return "", 204
+        conversations = _conversations(conn, filters)
+        current = messages = None
+        if request.args.get("conversation"):
+            current, messages = _thread(conn, request.args["conversation"])
+            if current["unread_count"]:
+                conn.execute("select public.mark_conversation_read(%s)", (current["id"],))
+                current["unread_count"] = 0
+        return render_template("inbox/_updates.html", conversations=conversations, filters=filters,
+                               unread=_unread_total(conn), version=version, current=current, messages=messages)
