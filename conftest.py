@@ -7,6 +7,8 @@ import pytest
 
 from tests.support import database, pgtap
 
+pytest_plugins = ("tests.support.api_contract",)  # /api/v1 answers held against the OpenAPI description
+
 
 def pytest_collect_file(parent, file_path):
     if file_path.suffix == ".sql" and "supabase" in file_path.parts and "tests" in file_path.parts:

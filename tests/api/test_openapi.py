@@ -1,8 +1,10 @@
 """The OpenAPI description of /api/v1: a valid 3.1 document, served without a token, describing
-every route (and only routes that exist) and every error code the API modules raise."""
+every route (and only routes that exist), every error code the API modules raise, and, at the
+end of a whole-suite run, answered by the suite with a 2xx and an error for every operation."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from pathlib import Path
@@ -11,7 +13,8 @@ import pytest
 from openapi_spec_validator import validate
 
 from numeraloop.api import PREFIX
-from numeraloop.api.openapi import document
+from numeraloop.api.openapi import TWILIO_CODE_PATTERN, document
+from tests.support import api_contract
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service" / "numeraloop"
 DESCRIPTION_PATH = "/openapi.json"
@@ -151,3 +154,86 @@ def test_every_other_api_route_still_needs_a_token(service, app):
         r = service.request(method, path)
         assert r.status_code == 401, f"{method} {path}: {r.status_code} {r.text}"
         assert r.json()["error"]["code"] == "missing_token", f"{method} {path}"
+
+
+# ---------------------------------------------------------------------------------------
+# The check every /api/v1 response of the suite goes through (tests/support/api_contract.py)
+
+
+@pytest.fixture
+def contract():
+    return api_contract.Contract(document())
+
+
+def problems(contract, method, path, status, body, content_type="application/json"):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return contract.check(method, PREFIX + path, status, content_type, data)
+
+
+def test_the_check_accepts_what_the_description_says(contract):
+    me = {
+        "profile": {"id": str(uuid.uuid4()), "email": None, "full_name": "", "age_confirmed_at": None},
+        "workspaces": [{"id": str(uuid.uuid4()), "name": "Mine", "is_personal": True, "role": "owner"}],
+    }
+    assert problems(contract, "GET", "/me", 200, me) == []
+    assert problems(contract, "GET", "/me", 401, {"error": {"code": "missing_token", "message": "m"}}) == []
+    assert (
+        problems(
+            contract,
+            "GET",
+            "/numbers/available",
+            400,
+            {"error": {"code": "twilio_21452", "message": "m", "twilio_code": 21452}},
+        )
+        == []
+    )
+    assert problems(contract, "GET", "/me/export", 200, b"PK\x03\x04...", "application/zip") == []
+    assert problems(contract, "GET", "/nowhere", 404, {"error": {"code": "not_found", "message": "m"}}) == []
+    assert contract.seen[("GET", "/me")] == {200, 401}
+
+
+def test_the_check_finds_what_the_description_does_not_allow(contract):
+    def one(*args, **kw):
+        found = problems(contract, *args, **kw)
+        assert len(found) == 1, found
+        return found[0]
+
+    assert "does not declare" in one("GET", "/me", 418, {"error": {"code": "teapot", "message": "m"}})
+    assert "'forbidden' is not one of" in one("GET", "/me", 401, {"error": {"code": "forbidden", "message": "m"}})
+    assert "'message' is a required property" in one("GET", "/me", 401, {"error": {"code": "missing_token"}})
+    assert "content type 'text/html'" in one("GET", "/me", 200, b"<html>", "text/html")
+    assert "not JSON" in one("GET", "/me", 200, b"{nope")
+    assert "is not of type 'array'" in one("GET", "/me", 200, {"profile": None, "workspaces": {}})
+    assert "Additional properties" in one("GET", "/me", 200, {"profile": None, "workspaces": [], "extra": 1})
+    assert "is not a 'uuid'" in one(
+        "GET",
+        "/me",
+        200,
+        {"profile": None, "workspaces": [{"id": "nope", "name": "n", "is_personal": False, "role": "agent"}]},
+    )
+    assert "not an operation" in one("PUT", "/me", 200, {})
+    assert "unhandled error" in one("GET", "/me", 500, {"error": {"code": "internal_error", "message": "m"}})
+    assert not re.fullmatch(TWILIO_CODE_PATTERN, "twilio_")
+    assert "is not valid" in one("POST", "/messages", 400, {"error": {"code": "twilio_", "message": "m"}})
+
+
+# ---------------------------------------------------------------------------------------
+# At the end of a whole-suite run
+
+
+@pytest.mark.api_coverage
+def test_every_operation_was_answered_with_a_2xx_and_an_error(request):
+    if not api_contract.whole_suite_ran(request.config):
+        pytest.skip("counts what the whole suite did; runs only when every test file runs with nothing deselected")
+    contract = api_contract.active()
+    gaps = []
+    for method, path, op in sorted(contract.described_operations()):
+        seen = contract.seen.get((method, path), set())
+        statuses = [int(s) for s in op["responses"]]
+        if any(s < 300 for s in statuses) and not any(s < 300 for s in seen):
+            gaps.append(f"{method} {path}: no 2xx answer (seen: {sorted(seen) or 'none'})")
+        # Every operation answers 401 to the token test above; one that can refuse otherwise must be seen to.
+        errors = {s for s in statuses if 400 <= s < 500 and s != 401} or {s for s in statuses if s >= 400}
+        if errors and not seen & errors:
+            gaps.append(f"{method} {path}: none of the errors {sorted(errors)} (seen: {sorted(seen) or 'none'})")
+    assert not gaps, "operations the suite never exercised so:\n" + "\n".join(gaps)

@@ -8,6 +8,8 @@ from typing import Callable
 
 from werkzeug.serving import make_server
 
+from . import api_contract
+
 
 @contextmanager
 def serve(app, host: str = "127.0.0.1"):
@@ -23,7 +25,8 @@ def serve_factory(factory: Callable[[str], object], host: str = "127.0.0.1"):
     def wsgi(environ, start_response):
         return holder["app"](environ, start_response)
 
-    server = make_server(host, 0, wsgi, threaded=True)
+    # /api/v1 answers are checked against the OpenAPI description while the suite runs.
+    server = make_server(host, 0, api_contract.checked(wsgi), threaded=True)
     base_url = f"http://{host}:{server.server_port}"
     holder["app"] = factory(base_url)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
