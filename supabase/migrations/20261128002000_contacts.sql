@@ -87,7 +87,15 @@ comment on table public.contact_list_members is
 -- ---------------------------------------------------------------------------------------
 -- Opt-outs. `opt_outs` is the current state (a row = do not text this number); re-opting
 -- in deletes the row. Every change is also appended to `opt_out_events`, so the history
--- (who, when, how: keyword, Twilio error 21610, manual, import) survives re-opt-ins.
+-- (who, when, how: keyword, Twilio error 21610, manual, import, documented consent) survives
+-- re-opt-ins.
+--
+-- Who may lift an opt-out depends on who made it. One the person made (an opt-out keyword such
+-- as STOP, or Twilio's 21610 after they unsubscribed at Twilio) is lifted only by the person
+-- (START and its synonyms, inbound), or by an admin recording the person's documented consent
+-- again (public.record_opt_in_consent, with the evidence, audited). One a member made (manual,
+-- import) any member may lift with public.opt_in. If the person opts out over a member's
+-- opt-out, the row becomes theirs.
 
 create table public.opt_outs (
   workspace_id uuid not null references public.workspaces (id) on delete cascade,
@@ -102,22 +110,37 @@ comment on table public.opt_outs is
   'Numbers that must not be texted by this workspace (current state; re-opt-in deletes the row, '
   'history stays in opt_out_events). Written only through opt_out()/opt_in() and the messaging functions.';
 comment on column public.opt_outs.source is
-  '''keyword:<WORD>'' (the recipient texted e.g. STOP), ''twilio_21610'' (Twilio refused: unsubscribed), ''manual'' or ''import''.';
+  '''keyword:<WORD>'' (the recipient texted e.g. STOP), ''twilio_21610'' (Twilio refused: unsubscribed), ''manual'' or ''import''. '
+  'The first two are the person''s own: only their START or an admin''s record_opt_in_consent() lifts them.';
 
 create table public.opt_out_events (
   id bigint generated always as identity primary key,
   workspace_id uuid not null references public.workspaces (id) on delete cascade,
   phone_e164 text not null,
   action text not null check (action in ('opted_out', 'opted_in')),
-  source text not null check (source ~ '^(keyword:[A-Z]+|twilio_21610|manual|import)$'),
+  -- 'consent': an admin recorded the person's documented consent (record_opt_in_consent).
+  source text not null check (source ~ '^(keyword:[A-Z]+|twilio_21610|manual|import|consent)$'),
   message_id uuid,
   actor_user_id uuid references auth.users (id) on delete set null,
-  occurred_at timestamptz not null default now()
+  evidence text check (char_length(evidence) between 1 and 1000),
+  occurred_at timestamptz not null default now(),
+  check ((source = 'consent') = (evidence is not null))
 );
 create index opt_out_events_workspace_phone_idx on public.opt_out_events (workspace_id, phone_e164, occurred_at desc);
 create index opt_out_events_message_idx on public.opt_out_events (message_id) where message_id is not null;
 comment on table public.opt_out_events is
   'Append-only history of opt-outs and re-opt-ins (consent records). Members read; nobody edits.';
+comment on column public.opt_out_events.evidence is
+  'For source ''consent'': how and when the person agreed again, as the admin who recorded it documented it.';
+
+create function private.opt_out_is_personal(p_source text) returns boolean
+language sql immutable
+set search_path = ''
+as $$
+  select p_source like 'keyword:%' or p_source = 'twilio_21610'
+$$;
+comment on function private.opt_out_is_personal(text) is
+  'Whether an opt-out came from the person (an opt-out keyword, Twilio''s 21610) rather than from a member.';
 
 create function private.record_opt_out(p_workspace_id uuid, p_phone text, p_source text,
                                        p_actor uuid default null, p_message_id uuid default null,
@@ -126,20 +149,31 @@ returns boolean
 language plpgsql security definer
 set search_path = ''
 as $$
+declare
+  v_new boolean;
 begin
   insert into public.opt_outs (workspace_id, phone_e164, source, opted_out_at, message_id, created_by)
   values (p_workspace_id, p_phone, p_source, p_at, p_message_id, p_actor)
   on conflict (workspace_id, phone_e164) do nothing;
-  if not found then
-    return false;
+  v_new := found;
+  if not v_new then
+    -- The person opting out over a member's opt-out makes it theirs, so no member can lift it.
+    update public.opt_outs
+       set source = p_source, message_id = p_message_id, created_by = p_actor
+     where workspace_id = p_workspace_id and phone_e164 = p_phone
+       and private.opt_out_is_personal(p_source) and not private.opt_out_is_personal(source);
+    if not found then
+      return false;
+    end if;
   end if;
   insert into public.opt_out_events (workspace_id, phone_e164, action, source, message_id, actor_user_id, occurred_at)
   values (p_workspace_id, p_phone, 'opted_out', p_source, p_message_id, p_actor, p_at);
-  return true;
+  return v_new;
 end
 $$;
 comment on function private.record_opt_out(uuid, text, text, uuid, uuid, timestamptz) is
-  'Opts a number out (idempotent) and records the change in opt_out_events. True if it was not opted out before.';
+  'Opts a number out (idempotent) and records the change in opt_out_events. True if it was not opted out before. '
+  'The person''s own opt-out (keyword, 21610) replaces a member''s (manual, import) on the same number.';
 
 create function private.record_opt_in(p_workspace_id uuid, p_phone text, p_source text,
                                       p_actor uuid default null, p_message_id uuid default null,
@@ -159,7 +193,8 @@ begin
 end
 $$;
 comment on function private.record_opt_in(uuid, text, text, uuid, uuid, timestamptz) is
-  'Removes an opt-out (idempotent) and records the re-opt-in in opt_out_events. True if the number was opted out.';
+  'Removes an opt-out (idempotent) and records the re-opt-in in opt_out_events. True if the number was opted out. '
+  'Whatever the opt-out''s source: callers decide who may lift which (public.opt_in, the inbound START).';
 
 revoke all on function private.record_opt_out(uuid, text, text, uuid, uuid, timestamptz),
                        private.record_opt_in(uuid, text, text, uuid, uuid, timestamptz)
@@ -192,6 +227,8 @@ returns boolean
 language plpgsql security definer
 set search_path = ''
 as $$
+declare
+  v_source text;
 begin
   perform private.require_membership(p_workspace_id);
   if p_phone is null or p_phone !~ '^\+[1-9][0-9]{6,14}$' then
@@ -200,11 +237,61 @@ begin
   if p_source is null or p_source not in ('manual', 'import') then
     raise exception 'source must be manual or import' using errcode = '22023';
   end if;
+  -- Locked, so a STOP arriving meanwhile is not lifted along with the member's opt-out.
+  select o.source into v_source from public.opt_outs o
+   where o.workspace_id = p_workspace_id and o.phone_e164 = p_phone for update;
+  if private.opt_out_is_personal(v_source) then
+    raise exception 'this number opted itself out (%); only the person texting START lifts that, or an admin '
+                    'recording their documented consent', case when v_source = 'twilio_21610'
+                                                               then 'unsubscribed at Twilio, error 21610'
+                                                               else 'texted ' || substr(v_source, 9) end
+      using errcode = '42501',
+            hint = 'An admin records renewed consent with public.record_opt_in_consent(workspace, phone, evidence).';
+  end if;
   return private.record_opt_in(p_workspace_id, p_phone, p_source, (select auth.uid()));
 end
 $$;
 comment on function public.opt_in(uuid, text, text) is
-  'A member re-opts a number in (the person gave consent again). True if it was opted out. History is kept.';
+  'A member lifts an opt-out a member made (manual, import). True if it was opted out. History is kept. '
+  'An opt-out the person made (keyword, 21610) is refused (42501): only their START lifts it, or '
+  'record_opt_in_consent().';
+
+create function public.record_opt_in_consent(p_workspace_id uuid, p_phone text, p_evidence text)
+returns boolean
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_evidence text := btrim(p_evidence);
+  v_opt_out public.opt_outs;
+  v_event bigint;
+begin
+  perform private.require_membership(p_workspace_id, 'admin');
+  if p_phone is null or p_phone !~ '^\+[1-9][0-9]{6,14}$' then
+    raise exception 'phone must be an E.164 number' using errcode = '22023';
+  end if;
+  if v_evidence is null or v_evidence = '' or char_length(v_evidence) > 1000 then
+    raise exception 'say how and when the person agreed again to be texted (the evidence, 1 to 1000 characters)'
+      using errcode = '22023';
+  end if;
+  delete from public.opt_outs o where o.workspace_id = p_workspace_id and o.phone_e164 = p_phone
+  returning * into v_opt_out;
+  if not found then
+    return false;
+  end if;
+  insert into public.opt_out_events (workspace_id, phone_e164, action, source, actor_user_id, evidence)
+  values (p_workspace_id, p_phone, 'opted_in', 'consent', v_uid, v_evidence)
+  returning id into v_event;
+  perform private.write_audit_log(p_workspace_id, v_uid, 'opt_out.consent_recorded', 'opt_out_event', v_event::text,
+                                  jsonb_build_object('previous_source', v_opt_out.source, 'evidence', v_evidence));
+  return true;
+end
+$$;
+comment on function public.record_opt_in_consent(uuid, text, text) is
+  'An admin lifts any opt-out, the person''s own included, on the person''s documented renewed consent: '
+  'p_evidence (required) says how and when they agreed. Recorded in opt_out_events (source consent) and the '
+  'audit log (opt_out.consent_recorded). True if the number was opted out.';
 
 create function public.is_opted_out(p_workspace_id uuid, p_phone text)
 returns boolean
@@ -219,11 +306,12 @@ $$;
 comment on function public.is_opted_out(uuid, text) is 'Whether the workspace must not text this number. Members only.';
 
 revoke all on function public.opt_out(uuid, text, text), public.opt_in(uuid, text, text),
-                       public.is_opted_out(uuid, text)
+                       public.is_opted_out(uuid, text), public.record_opt_in_consent(uuid, text, text)
   from public, anon;
 grant execute on function public.opt_out(uuid, text, text), public.opt_in(uuid, text, text),
                           public.is_opted_out(uuid, text)
   to authenticated, service_role;
+grant execute on function public.record_opt_in_consent(uuid, text, text) to authenticated;
 
 -- ---------------------------------------------------------------------------------------
 -- Templates: {{first_name}}, {{last_name}}, {{full_name}}, {{phone}}, {{email}},
@@ -361,7 +449,8 @@ grant update (name, description) on public.contact_lists to authenticated;
 grant select, delete on public.contact_list_members to authenticated;
 grant insert (workspace_id, list_id, contact_id) on public.contact_list_members to authenticated;
 
--- Opt-outs change only through opt_out()/opt_in() and the messaging functions, which keep the history.
+-- Opt-outs change only through opt_out()/opt_in()/record_opt_in_consent() and the messaging
+-- functions, which keep the history and decide who may lift which opt-out.
 grant select on public.opt_outs, public.opt_out_events to authenticated;
 
 grant select, insert, update, delete on public.contacts, public.contact_lists, public.contact_list_members,

@@ -62,6 +62,8 @@ EXECUTABLE = {
         SIGNED_IN, DEFINER, "members of the workspace, before the service sends"),
     "public.record_contact_import_progress(uuid, integer, jsonb, text[])": (
         SIGNED_IN, DEFINER, "the caller's own import"),
+    "public.record_opt_in_consent(uuid, text, text)": (
+        SIGNED_IN, DEFINER, "admins of the workspace, with the person's documented consent (audited)"),
     "public.render_template(text, uuid, jsonb)": (
         SIGNED_IN, INVOKER, "previews a message for a contact, reading the contact under the caller's RLS"),
     "public.request_account_deletion()": (SIGNED_IN, DEFINER, "the caller's own account"),
