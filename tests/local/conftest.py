@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.support.database import ROOT
 
 STARTED = re.compile(r"^dev: started (\S+) \(pid (\d+)\)$")
@@ -110,6 +111,9 @@ def dev_run(database_url):
         "NUMERALOOP_DOTENV": os.devnull, "DATABASE_URL": database_url, "PORT": str(free_port()),
         "NUMERALOOP_SANDBOX_PORT": str(free_port()), "NUMERALOOP_STRIPE_STANDIN_PORT": str(free_port()),
         "NUMERALOOP_WORKER_HEALTH_PORT": str(free_port()),
+        # The demo Twilio credentials it seeds stay in the test database: under the suite's key,
+        # so later tests (key rotation re-encrypts every row) can still decrypt them.
+        "NUMERALOOP_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
         # Two gunicorn workers and two stand-ins on a 2-core machine: keep the pool small.
         "NUMERALOOP_DB_POOL_MAX": "3",
     })

@@ -78,7 +78,7 @@ def test_status_events_reach_subscribed_endpoints(service, inbox, db, receiver, 
     r = service.post("/api/v1/messages", user=inbox.user,
                      json={"workspace_id": inbox.workspace_id, "from": inbox.e164, "to": "+16285559003", "body": "hi"})
     assert r.status_code == 201
-    sandbox.wait_idle()
+    assert sandbox.wait_idle()
     statuses = []
     for _ in range(50):  # the last callback's event may be committed just after wait_idle returns
         drain(worker, rounds=1)
