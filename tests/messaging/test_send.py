@@ -116,7 +116,7 @@ def test_status_never_moves_backwards_with_duplicates_and_out_of_order(service, 
         to = customer()
         sandbox.set_scenario(to, scenario)
         msg = send(service, inbox, to).json()
-        sandbox.wait_idle()
+        assert sandbox.wait_idle()
         assert wait_status(db, msg["id"], "delivered")["status"] == "delivered", scenario
 
 
@@ -124,14 +124,14 @@ def test_failed_delivery_keeps_the_error_code(service, inbox, sandbox, db):
     to = customer()
     sandbox.set_scenario(to, "undelivered", error_code=30003)
     msg = send(service, inbox, to).json()
-    sandbox.wait_idle()
+    assert sandbox.wait_idle()
     row = wait_status(db, msg["id"], "undelivered")
     assert row["status"] == "undelivered" and row["error_code"] == 30003
 
 
 def test_late_sent_after_delivered_changes_nothing(service, inbox, sandbox, db):
     msg = send(service, inbox, customer()).json()
-    sandbox.wait_idle()
+    assert sandbox.wait_idle()
     assert wait_status(db, msg["id"], "delivered")["status"] == "delivered"
     url = service.base_url + "/twilio/messaging/status"
     params = {"MessageSid": msg["twilio_sid"], "AccountSid": inbox.account["sid"], "MessageStatus": "sent"}

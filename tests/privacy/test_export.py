@@ -27,7 +27,7 @@ def arrange_inbox_traffic(inbox, sandbox, service):
     r = service.post("/api/v1/messages", user=inbox.user,
                      json={"workspace_id": inbox.workspace_id, "from": inbox.e164, "to": CUSTOMER, "body": "On the way!"})
     assert r.status_code == 201, r.text
-    sandbox.wait_idle()
+    assert sandbox.wait_idle()
 
 
 def messages_of(doc) -> list[dict]:

@@ -76,10 +76,13 @@ class Receiver:
             return [r for r in self.received if r.path == path]
 
     def wait_for(self, path: str, count: int, timeout: float = 5.0) -> list[Received]:
+        """The requests to `path` once at least `count` have arrived; fails the test if they do not in time."""
         deadline = time.monotonic() + timeout
         while len(self.at(path)) < count and time.monotonic() < deadline:
             time.sleep(0.01)
-        return self.at(path)
+        got = self.at(path)
+        assert len(got) >= count, f"{len(got)} of {count} requests to {path} arrived within {timeout} s"
+        return got
 
 
 @pytest.fixture

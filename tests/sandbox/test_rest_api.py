@@ -195,7 +195,7 @@ def test_send_sms_and_fetch_it(twilio, control, number, account):
     sent = twilio.messages.create(to=CUSTOMER, from_=OWNED, body="Your table is ready")
     assert sent.sid.startswith("SM") and sent.status == "queued" and sent.direction == "outbound-api"
     assert (sent.num_segments, sent.num_media, sent.api_version) == ("1", "0", "2010-04-01")
-    control.wait_idle()
+    assert control.wait_idle()
     fetched = twilio.messages(sent.sid).fetch()
     assert fetched.status == "delivered" and fetched.date_sent is not None
     recorded = control.messages(account_sid=account["sid"], direction="outbound-api")

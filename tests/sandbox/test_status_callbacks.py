@@ -31,7 +31,7 @@ def test_default_scenario_queued_sent_delivered_in_order_and_signed(twilio, cont
         "MessageSid": message.sid, "SmsSid": message.sid, "AccountSid": account["sid"], "From": OWNED,
         "To": CUSTOMER, "SmsStatus": "delivered", "ApiVersion": "2010-04-01"}
     assert "ErrorCode" not in last
-    control.wait_idle()
+    assert control.wait_idle()
     assert [c["status"] for c in control.callbacks(message.sid)] == [200, 200, 200]
 
 
@@ -51,7 +51,7 @@ def test_undelivered_scenario_per_destination(twilio, control, receiver, account
     assert statuses(got) == ["queued", "sent", "undelivered"]
     assert got[-1].form["ErrorCode"] == "30007"
     assert_signed(got, account, receiver)
-    control.wait_idle()
+    assert control.wait_idle()
     fetched = twilio.messages(message.sid).fetch()
     assert (fetched.status, fetched.error_code, fetched.error_message) == ("undelivered", 30007, "Message filtered")
 
@@ -88,7 +88,7 @@ def test_out_of_order_scenario_delivers_before_sent(twilio, control, receiver, a
     got = receiver.wait_for("/status", 3)
     assert statuses(got) == ["queued", "delivered", "sent"]
     assert_signed(got, account, receiver)
-    control.wait_idle()
+    assert control.wait_idle()
     assert twilio.messages(message.sid).fetch().status == "delivered"
 
 
@@ -105,7 +105,7 @@ def test_callbacks_are_retried_after_5xx_and_failures_never_crash(twilio, contro
     send(twilio, receiver, "/flaky")
     got = receiver.wait_for("/flaky", 5)
     assert statuses(got) == ["queued", "queued", "queued", "sent", "delivered"]
-    control.wait_idle()
+    assert control.wait_idle()
     first = control.callbacks()[0]
     assert [a["status"] for a in first["attempts"]] == [503, 500, 200] and first["delivered"]
 
@@ -121,6 +121,6 @@ def test_callbacks_are_retried_after_5xx_and_failures_never_crash(twilio, contro
 def test_4xx_from_the_application_is_final(twilio, control, receiver, number):
     receiver.answer("/forbidden", (403, "bad signature"), (403, "bad"), (403, "bad"))
     message = send(twilio, receiver, "/forbidden")
-    control.wait_idle()
+    assert control.wait_idle()
     assert [len(c["attempts"]) for c in control.callbacks(message.sid)] == [1, 1, 1]
     assert len(receiver.at("/forbidden")) == 3

@@ -13,7 +13,7 @@ def test_completed_with_duration_and_no_moving_back(inbox, sandbox, db, hooks):
     add_rule(db, inbox, action="forward", forward_to=["+14155550191"])
     r = sandbox.inject_call(caller(), inbox.e164, duration=37)
     assert r["status"] == 200
-    sandbox.wait_for_callbacks(r["call_sid"], 1)
+    assert sandbox.wait_for_callbacks(r["call_sid"], 1), "the call's status callback was delivered"
     row = call_row(db, r["call_sid"])
     assert row["status"] == "completed" and row["duration_seconds"] == 37 and row["ended_at"] is not None
 
