@@ -263,6 +263,26 @@ grant all on public.profiles, public.workspaces, public.workspace_members to ser
 -- ---------------------------------------------------------------------------------------
 -- Client-callable functions
 
+-- How many workspaces one user may create. Each workspace carries its plan's free allowance
+-- (numbers, messages, seats), so creating workspaces without bound would multiply it. Counted
+-- by creator, not by owner: handing ownership to another account frees no slot. The personal
+-- workspace counts; deleting a workspace frees its slot. Supabase Auth's app_metadata (which
+-- only the service role and the dashboard can write) may raise it for one user:
+-- {"max_created_workspaces": 20}.
+create function private.created_workspace_limit(p_user_id uuid) returns integer
+language sql stable security definer
+set search_path = ''
+as $$
+  select coalesce(
+    (select case when jsonb_typeof(u.raw_app_meta_data -> 'max_created_workspaces') = 'number'
+                 then (u.raw_app_meta_data ->> 'max_created_workspaces')::numeric::integer end
+       from auth.users u where u.id = p_user_id),
+    5)
+$$;
+comment on function private.created_workspace_limit(uuid) is
+  'The most workspaces the user may have created (and not deleted): 5, or app_metadata.max_created_workspaces.';
+revoke all on function private.created_workspace_limit(uuid) from public, anon, authenticated;
+
 create function public.create_workspace(workspace_name text)
 returns public.workspaces
 language plpgsql security definer
@@ -271,9 +291,21 @@ as $$
 declare
   uid uuid := (select auth.uid());
   ws public.workspaces;
+  v_limit integer;
+  v_created integer;
 begin
   if uid is null then
     raise exception 'sign in to create a workspace' using errcode = '42501';
+  end if;
+  -- Two creations at once by one user must not both take the last slot.
+  perform pg_advisory_xact_lock(hashtextextended('numeraloop.create_workspace:' || uid, 0));
+  v_limit := private.created_workspace_limit(uid);
+  select count(*) into v_created from public.workspaces w where w.created_by = uid;
+  if v_created >= v_limit then
+    raise exception 'you have created % workspaces, the most one account may; delete one to create another', v_created
+      using errcode = '42501',
+            detail = jsonb_build_object('code', 'workspace_limit_reached', 'limit_name', 'created_workspaces',
+                                        'limit', v_limit, 'used', v_created)::text;
   end if;
   insert into public.workspaces (name, created_by) values (btrim(workspace_name), uid) returning * into ws;
   insert into public.workspace_members (workspace_id, user_id, role) values (ws.id, uid, 'owner');
@@ -281,7 +313,9 @@ begin
 end
 $$;
 comment on function public.create_workspace(text) is
-  'Creates a workspace owned by the caller. Workspaces are created only through here so the creator is always its owner.';
+  'Creates a workspace owned by the caller. Workspaces are created only through here so the creator is always its '
+  'owner; a user may have created at most private.created_workspace_limit() of them (42501 beyond, with '
+  'DETAIL {"code": "workspace_limit_reached", "limit", "used"}).';
 grant execute on function public.create_workspace(text) to authenticated;
 
 create function public.confirm_adult_age()

@@ -12,11 +12,14 @@ create table public.twilio_accounts (
   twiml_app_sid text check (twiml_app_sid ~ '^AP[0-9a-f]{32}$'),
   connected_by uuid references auth.users (id) on delete set null,
   connected_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  -- One Twilio account serves one workspace: connecting it to several would multiply the free
+  -- allowances, and its webhooks could only find one of them. Also what webhooks look accounts up by.
+  constraint twilio_accounts_account_sid_key unique (account_sid)
 );
-create index twilio_accounts_account_sid_idx on public.twilio_accounts (account_sid);
 comment on table public.twilio_accounts is
-  'The Twilio account a workspace connected. No secrets here: members may read every column.';
+  'The Twilio account a workspace connected, at most one per workspace and one workspace per account. '
+  'No secrets here: members may read every column.';
 
 create trigger tg_twilio_accounts__updated_at before update on public.twilio_accounts
   for each row execute function private.tg_set_updated_at();
@@ -96,7 +99,14 @@ as $$
 declare
   acct public.twilio_accounts;
 begin
-  -- Connecting again replaces the previous account and its credentials.
+  -- Connecting again replaces the previous account and its credentials. An account already
+  -- connected to another workspace is refused here with the constraint's own name (the unique
+  -- constraint settles a race), never saying which workspace has it.
+  if exists (select 1 from public.twilio_accounts a
+              where a.account_sid = p_account_sid and a.workspace_id <> p_workspace_id) then
+    raise exception 'this Twilio account is connected to another workspace'
+      using errcode = '23505', constraint = 'twilio_accounts_account_sid_key';
+  end if;
   insert into public.twilio_accounts as t (workspace_id, account_sid, friendly_name, account_status,
                                            api_key_sid, twiml_app_sid, connected_by, connected_at)
   values (p_workspace_id, p_account_sid, p_friendly_name, p_account_status,

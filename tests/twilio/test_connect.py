@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from psycopg import sql
 
@@ -103,3 +104,39 @@ def test_status_when_not_connected(service, make_user):
     user = make_user()
     r = service.get("/api/v1/twilio/status", user=user)
     assert r.status_code == 200 and r.json() == {"connected": False, "workspace_id": user.workspace_id}
+
+
+def test_an_account_connected_to_one_workspace_cannot_connect_to_another(service, make_user, twilio_account,
+                                                                         sandbox, db):
+    first, second = make_user("first"), make_user("second")
+    assert connect(service, first, twilio_account).status_code == 201
+    created_before = len([q for q in sandbox.requests(twilio_account["sid"]) if q["method"] == "POST"])
+
+    r = connect(service, second, twilio_account)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "twilio_account_in_use"
+    assert first.workspace_id not in r.text and "First" not in r.text  # whose workspace has it is not said
+    assert db.execute("select count(*) as n from public.twilio_accounts where workspace_id = %s",
+                      (second.workspace_id,)).fetchone()["n"] == 0
+    # Refused before anything was made at Twilio for the second workspace.
+    assert len([q for q in sandbox.requests(twilio_account["sid"]) if q["method"] == "POST"]) == created_before
+    assert db.execute("select count(*) as n from public.audit_log where workspace_id = %s",
+                      (second.workspace_id,)).fetchone()["n"] == 0
+
+    # The first workspace still reconnects it (e.g. to rotate the auth token).
+    assert connect(service, first, twilio_account).status_code == 201
+
+
+def test_one_account_per_workspace_holds_in_the_database_too(make_user, twilio_account, db, database_url):
+    first, second = make_user("first"), make_user("second")
+    db.execute("insert into public.twilio_accounts (workspace_id, account_sid) values (%s, %s)",
+               (first.workspace_id, twilio_account["sid"]))
+    with pytest.raises(psycopg.errors.UniqueViolation) as refused:
+        db.execute("insert into public.twilio_accounts (workspace_id, account_sid) values (%s, %s)",
+                   (second.workspace_id, twilio_account["sid"]))
+    assert refused.value.diag.constraint_name == "twilio_accounts_account_sid_key"
+    # The function the service stores through refuses it with the same constraint, whoever's workspace it is.
+    with pytest.raises(psycopg.errors.UniqueViolation) as refused:
+        db.execute("select private.store_twilio_account(%s, %s, 'token', null, null, null, null, null, null, %s, 1)",
+                   (second.workspace_id, twilio_account["sid"], "k" * 32))
+    assert refused.value.diag.constraint_name == "twilio_accounts_account_sid_key"
+    assert str(first.workspace_id) not in refused.value.diag.message_primary

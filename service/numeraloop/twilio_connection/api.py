@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
+import psycopg
 from flask import Blueprint, current_app, g, jsonify
 
 from .. import audit, workspaces
@@ -20,6 +21,13 @@ bp = Blueprint("twilio_connection", __name__)
 
 log = logging.getLogger(__name__)
 ACCOUNT_SID = re.compile(r"^AC[0-9a-f]{32}$")
+ONE_WORKSPACE_PER_ACCOUNT = "twilio_accounts_account_sid_key"  # supabase/migrations/*_twilio_accounts.sql
+
+
+def _account_in_use() -> ApiError:
+    # Which workspace has it is not the caller's to know.
+    return ApiError(409, "twilio_account_in_use", "This Twilio account is already connected to another workspace; "
+                    "a Twilio account can serve one workspace only.")
 
 
 @bp.post("/twilio/connect")
@@ -45,6 +53,14 @@ def connect_twilio():
                            "Twilio did not accept this Account SID and auth token; nothing was stored.") from None
         raise
 
+    # Checked once the caller has shown the account's auth token, so nobody learns whether an
+    # Account SID is connected somewhere without it, and before anything is created at Twilio.
+    with as_service(current_pool()) as conn:
+        elsewhere = conn.execute("select 1 from public.twilio_accounts where account_sid = %s and workspace_id <> %s",
+                                 (account_sid, workspace_id)).fetchone()
+    if elsewhere is not None:
+        raise _account_in_use()
+
     public = config.public_base_url
     with twilio_call("create an API key"):
         key = client.api.v2010.accounts(account_sid).new_keys.create(friendly_name=f"NumeraLoop {workspace_id[:8]}")
@@ -54,19 +70,25 @@ def connect_twilio():
             voice_url=webhook_urls.browser_voice(public), voice_method="POST",
         )
 
-    with as_service(current_pool()) as conn:
-        previous = conn.execute("select account_sid from public.twilio_accounts where workspace_id = %s",
-                                (workspace_id,)).fetchone()
-        stored = credentials.store(
-            conn, config, workspace_id=workspace_id, account_sid=account_sid, auth_token=auth_token,
-            api_key_sid=key.sid, api_key_secret=key.secret, twiml_app_sid=app.sid,
-            friendly_name=account.friendly_name, account_status=account.status, actor=g.user_id,
-        )
-        audit.record(conn, workspace_id=workspace_id, actor=g.user_id,
-                     action="twilio.connect" if previous is None else "twilio.reconnect",
-                     target_type="twilio_account", target_id=account_sid,
-                     details={"api_key_sid": key.sid, "twiml_app_sid": app.sid,
-                              "replaced_account_sid": previous["account_sid"] if previous else None})
+    try:
+        with as_service(current_pool()) as conn:
+            previous = conn.execute("select account_sid from public.twilio_accounts where workspace_id = %s",
+                                    (workspace_id,)).fetchone()
+            stored = credentials.store(
+                conn, config, workspace_id=workspace_id, account_sid=account_sid, auth_token=auth_token,
+                api_key_sid=key.sid, api_key_secret=key.secret, twiml_app_sid=app.sid,
+                friendly_name=account.friendly_name, account_status=account.status, actor=g.user_id,
+            )
+            audit.record(conn, workspace_id=workspace_id, actor=g.user_id,
+                         action="twilio.connect" if previous is None else "twilio.reconnect",
+                         target_type="twilio_account", target_id=account_sid,
+                         details={"api_key_sid": key.sid, "twiml_app_sid": app.sid,
+                                  "replaced_account_sid": previous["account_sid"] if previous else None})
+    except psycopg.errors.UniqueViolation as exc:
+        # Another workspace connected the same account since the check above.
+        if exc.diag.constraint_name == ONE_WORKSPACE_PER_ACCOUNT:
+            raise _account_in_use() from None
+        raise
     log.info("workspace %s connected Twilio account %s", workspace_id, account_sid)
     return jsonify(_public_view(stored, connected=True)), 201
 
