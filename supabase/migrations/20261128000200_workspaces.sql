@@ -316,6 +316,8 @@ comment on function public.create_workspace(text) is
   'Creates a workspace owned by the caller. Workspaces are created only through here so the creator is always its '
   'owner; a user may have created at most private.created_workspace_limit() of them (42501 beyond, with '
   'DETAIL {"code": "workspace_limit_reached", "limit", "used"}).';
+-- PostgreSQL lets PUBLIC (so anon) execute a new function: only signed-in users may.
+revoke all on function public.create_workspace(text) from public, anon;
 grant execute on function public.create_workspace(text) to authenticated;
 
 create function public.confirm_adult_age()
@@ -329,4 +331,5 @@ as $$
 $$;
 comment on function public.confirm_adult_age() is
   'Records that the caller confirmed being an adult; the time is the server''s, never the client''s.';
+revoke all on function public.confirm_adult_age() from public, anon;
 grant execute on function public.confirm_adult_age() to authenticated;

@@ -260,6 +260,10 @@ comment on function public.revoke_workspace_invitation(uuid, uuid) is
 revoke all on function private.invitation_view(public.workspace_invitations), private.invitation_token_hash(text),
   private.raise_invitation_error(text, text, text)
   from public, anon, authenticated;
+-- PostgreSQL lets PUBLIC (so anon) execute a new function: only signed-in users may.
+revoke all on function public.invite_to_workspace(uuid, text, public.workspace_role),
+  public.accept_workspace_invitation(text), public.revoke_workspace_invitation(uuid, uuid)
+  from public, anon;
 grant execute on function public.invite_to_workspace(uuid, text, public.workspace_role),
   public.accept_workspace_invitation(text), public.revoke_workspace_invitation(uuid, uuid)
   to authenticated;

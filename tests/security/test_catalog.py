@@ -73,17 +73,11 @@ EXECUTABLE = {
     "public.workspace_entitlements(uuid)": (SIGNED_IN, DEFINER, "members of the workspace"),
     "public.workspace_usage(uuid)": (SIGNED_IN, DEFINER, "members of the workspace"),
 
-    # TODO security: executable by anon through the default EXECUTE to PUBLIC (nothing revokes it).
-    # Each refuses a caller without a user id, but anon should not reach them at all: revoke from public
-    # and anon, grant to authenticated. (invite_to_workspace and revoke_workspace_invitation also tell
-    # anon whether a workspace id exists: "no such workspace" versus "forbidden".)
-    "public.accept_workspace_invitation(text)": (BOTH, DEFINER, "the invitee accepts; TODO security: anon too"),
-    "public.confirm_adult_age()": (BOTH, DEFINER, "the caller's own profile; TODO security: anon too"),
-    "public.create_workspace(text)": (BOTH, DEFINER, "any signed-in user; TODO security: anon too"),
-    "public.invite_to_workspace(uuid, text, workspace_role)": (
-        BOTH, DEFINER, "admins of the workspace; TODO security: anon too"),
-    "public.revoke_workspace_invitation(uuid, uuid)": (
-        BOTH, DEFINER, "admins of the workspace; TODO security: anon too"),
+    "public.accept_workspace_invitation(text)": (SIGNED_IN, DEFINER, "the invitee accepts, with their own address"),
+    "public.confirm_adult_age()": (SIGNED_IN, DEFINER, "the caller's own profile"),
+    "public.create_workspace(text)": (SIGNED_IN, DEFINER, "any signed-in user, within their workspace limit"),
+    "public.invite_to_workspace(uuid, text, workspace_role)": (SIGNED_IN, DEFINER, "admins of the workspace"),
+    "public.revoke_workspace_invitation(uuid, uuid)": (SIGNED_IN, DEFINER, "admins of the workspace"),
 }
 
 # Schemas each client role may use (USAGE): the names a request can reach at all.
