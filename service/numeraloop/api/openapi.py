@@ -762,8 +762,8 @@ def _paths() -> dict:
             "post": operation(
                 "acceptInvitation",
                 "Accept an invitation",
-                "The invitee, signed in with the invited e-mail address "
-                "confirmed, joins the workspace with the invited role. Single use; the workspace's seats must have room.",
+                "The invitee, signed in with the invited e-mail address confirmed, joins the workspace with the "
+                "invited role. Single use; the workspace's seats must have room.",
                 "workspaces",
                 {200: json_response("Joined.", ref("AcceptedInvitation"))},
                 merge(
