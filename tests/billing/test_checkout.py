@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from numeraloop.billing import api as billing_api
 from tests.support.database import add_member
 
 
@@ -27,7 +28,8 @@ def test_full_checkout_ends_with_an_active_subscription_invoice_and_card(billing
                                                                           make_user, db, delivery):
     owner = make_user("owner")
     bystander = make_user("bystander")
-    r = checkout(billing_service, owner, success_url="https://app.example.com/billing?ok=1")
+    back = billing_service.base_url + "/billing?ok=1"
+    r = checkout(billing_service, owner, success_url=back)
     assert r.status_code == 201, r.text
     session_id = r.json()["session_id"]
     assert session_id.startswith("cs_test_") and r.json()["url"] == f"{stripe_server.url}/checkout/{session_id}"
@@ -36,6 +38,7 @@ def test_full_checkout_ends_with_an_active_subscription_invoice_and_card(billing
     at_stripe = stripe_server.state.checkout_sessions[session_id]
     assert at_stripe["customer"] == customer and at_stripe["client_reference_id"] == owner.workspace_id
     assert at_stripe["line_items"] == [{"price": "price_numeraloop_pro_monthly", "quantity": 1}]
+    assert at_stripe["success_url"] == back and at_stripe["cancel_url"] == billing_service.base_url + "/"
 
     done = stripe_control.complete_checkout(session_id, card={"brand": "mastercard", "last4": "4444"}, **delivery)
     types = [e["type"] for e in done["events"]]
@@ -102,12 +105,13 @@ def test_portal_gives_a_url_for_the_workspace_customer(billing_service, stripe_s
     r = billing_service.post("/api/v1/billing/portal", user=owner, json={"workspace_id": owner.workspace_id})
     assert r.status_code == 409 and r.json()["error"]["code"] == "no_billing_account"
     checkout(billing_service, owner)
+    back = billing_service.base_url + "/b"
     r = billing_service.post("/api/v1/billing/portal", user=owner,
-                             json={"workspace_id": owner.workspace_id, "return_url": "https://app.example.com/b"})
+                             json={"workspace_id": owner.workspace_id, "return_url": back})
     assert r.status_code == 201, r.text
     portal_id = r.json()["url"].rsplit("/", 1)[1]
     assert portal_id.startswith("bps_")
-    assert stripe_server.state.portal_sessions[portal_id]["return_url"] == "https://app.example.com/b"
+    assert stripe_server.state.portal_sessions[portal_id]["return_url"] == back
 
 
 def test_agents_get_403_and_other_workspaces_404(billing_service, make_user, db):
@@ -150,3 +154,49 @@ def test_stripe_refusing_our_key_is_a_clean_502(billing_service, stripe_server, 
         stripe_server.state.api_key = good
     assert r.status_code == 502 and r.json()["error"]["code"] == "stripe_misconfigured"
     assert "sk_test" not in r.text
+
+
+def other_origins(base: str) -> list[str]:
+    """URLs that read like the service's but are not on its scheme, host and port."""
+    scheme, _, hostport = base.partition("://")
+    host, _, port = hostport.partition(":")
+    other_scheme = "https" if scheme == "http" else "http"
+    return [
+        "https://evil.example.com/billing", f"{other_scheme}://{hostport}/billing", f"{scheme}://{host}:1/billing",
+        f"{scheme}://{host}.evil.example.com:{port}/", f"{scheme}://evil.example.com/{hostport}/",
+        f"{scheme}://{host}.evil.example.com:{port}/", f"{scheme}://user@{hostport}/", f"{scheme}://localhost:{port}/",
+    ]
+
+
+def test_checkout_and_portal_send_the_customer_back_only_to_this_service(billing_service, stripe_server, make_user):
+    owner = make_user("owner")
+    sessions, customers = len(stripe_server.state.checkout_sessions), len(stripe_server.state.customers)
+    for url in other_origins(billing_service.base_url):
+        for name in ("success_url", "cancel_url"):
+            r = checkout(billing_service, owner, **{name: url})
+            assert r.status_code == 400, (name, url, r.text)
+            assert r.json()["error"]["code"] == "url_not_allowed" and r.json()["error"]["field"] == name
+    base = billing_service.base_url
+    for url in (f"{base}\\@evil.example.com/", f"{base}/\n", "//evil.example.com/", base.replace("://", ":/"),
+                f"{base}:99999/"):
+        r = checkout(billing_service, owner, success_url=url)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_field", (url, r.text)
+    assert len(stripe_server.state.checkout_sessions) == sessions and len(stripe_server.state.customers) == customers, \
+        "nothing refused reached Stripe"
+
+    r = checkout(billing_service, owner, success_url=base + "/done?session={CHECKOUT_SESSION_ID}", cancel_url=base)
+    assert r.status_code == 201, r.text
+
+    for url in other_origins(billing_service.base_url):
+        r = billing_service.post("/api/v1/billing/portal", user=owner,
+                                 json={"workspace_id": owner.workspace_id, "return_url": url})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "url_not_allowed", (url, r.text)
+
+
+def test_an_origin_is_scheme_host_and_port_whatever_their_spelling():
+    assert billing_api._origin("https://App.Example.com:443/x?y=1") == billing_api._origin("https://app.example.com")
+    assert billing_api._origin("http://app.example.com:80") == ("http", "app.example.com", 80)
+    assert billing_api._origin("https://app.example.com:8443/") != billing_api._origin("https://app.example.com")
+    for not_one in ("javascript:alert(1)", "//app.example.com/", "https://:443/",
+                    "https://app.example.com:port/", "ftp://app.example.com/"):
+        assert billing_api._origin(not_one) is None, not_one

@@ -53,14 +53,35 @@ def plan_limit_error(exc: Exception) -> ApiError | None:
     return ApiError(402, "plan_limit_reached", text[0].upper() + text[1:] + ".", **extra)
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, None for anything else."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or DEFAULT_PORTS[parts.scheme]
+
+
 def _url(body: dict, name: str) -> str:
+    """Where Stripe sends the customer back to: a URL of this service (PUBLIC_BASE_URL's scheme, host and port),
+    so a checkout link cannot be made to land the customer on someone else's site."""
+    base = _config().public_base_url
     value = field(body, name, max_length=2000)
     if value is None:
         # The web client passes where to come back to; without one, the service's public URL.
-        return _config().public_base_url + "/"
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return base + "/"
+    # Browsers read a backslash as a slash and drop tabs and newlines, so such a URL may not go where it reads.
+    if any(c == "\\" or ord(c) < 0x21 or ord(c) == 0x7F for c in value) or _origin(value) is None:
         raise ApiError(422, "invalid_field", f"'{name}' must be an http(s) URL.", field=name)
+    # User info is refused outright: "https://ours@elsewhere/" reads as ours at a glance.
+    if "@" in urlsplit(value).netloc or _origin(value) != _origin(base):
+        raise ApiError(400, "url_not_allowed", f"'{name}' must be a URL on {base}.", field=name)
     return value
 
 
