@@ -98,6 +98,8 @@ set search_path = ''
 as $$
 declare
   acct public.twilio_accounts;
+  v_current_sid text;
+  v_numbers text;
 begin
   -- Connecting again replaces the previous account and its credentials. An account already
   -- connected to another workspace is refused here with the constraint's own name (the unique
@@ -106,6 +108,21 @@ begin
               where a.account_sid = p_account_sid and a.workspace_id <> p_workspace_id) then
     raise exception 'this Twilio account is connected to another workspace'
       using errcode = '23505', constraint = 'twilio_accounts_account_sid_key';
+  end if;
+  -- Another account only while no number still lives in the current one: Twilio signs a
+  -- number's webhooks with its own account's token, so after the switch they would all be
+  -- refused and its inbound traffic lost. Locking the row holds off numbers being added
+  -- meanwhile (their foreign key check waits for it).
+  select a.account_sid into v_current_sid from public.twilio_accounts a
+   where a.workspace_id = p_workspace_id for update;
+  if v_current_sid is distinct from p_account_sid then
+    select string_agg(n.e164, ', ' order by n.e164) into v_numbers from public.phone_numbers n
+     where n.workspace_id = p_workspace_id and n.status in ('active', 'releasing');
+    if v_numbers is not null then
+      raise exception 'the workspace''s numbers % are in the connected Twilio account; release or detach them first',
+                      v_numbers
+        using errcode = '55000';
+    end if;
   end if;
   insert into public.twilio_accounts as t (workspace_id, account_sid, friendly_name, account_status,
                                            api_key_sid, twiml_app_sid, connected_by, connected_at)

@@ -140,3 +140,48 @@ def test_one_account_per_workspace_holds_in_the_database_too(make_user, twilio_a
                    (second.workspace_id, twilio_account["sid"], "k" * 32))
     assert refused.value.diag.constraint_name == "twilio_accounts_account_sid_key"
     assert str(first.workspace_id) not in refused.value.diag.message_primary
+
+
+def test_another_account_is_refused_while_the_workspace_has_numbers(service, inbox, sandbox, db):
+    other = sandbox.create_account(friendly_name="Someone else's")
+    r = connect(service, inbox.user, other)
+    assert r.status_code == 409, r.text
+    error = r.json()["error"]
+    assert error["code"] == "twilio_numbers_attached"
+    assert error["numbers"] == [inbox.e164] and inbox.e164 in error["message"]
+    assert "release or detach" in error["message"]
+    stored = db.execute("select account_sid from public.twilio_accounts where workspace_id = %s",
+                        (inbox.workspace_id,)).fetchone()
+    assert stored["account_sid"] == inbox.account["sid"]
+    assert [q for q in sandbox.requests(other["sid"]) if q["method"] == "POST"] == []  # nothing made at Twilio
+
+    # Its inbound traffic still reaches the workspace, signed with the connected account's token.
+    assert sandbox.inject_sms("+16285559001", inbox.e164, "Still there?")["status"] == 200
+
+
+def test_the_same_account_reconnects_while_the_workspace_has_numbers(service, inbox, sandbox, db):
+    r = connect(service, inbox.user, inbox.account)
+    assert r.status_code == 201, r.text
+    actions = [a["action"] for a in db.execute(
+        "select action from public.audit_log where workspace_id = %s and action like 'twilio.%%' order by id",
+        (inbox.workspace_id,))]
+    assert actions == ["twilio.connect", "twilio.reconnect"]
+    assert sandbox.inject_sms("+16285559002", inbox.e164, "Hello again")["status"] == 200
+
+
+@pytest.mark.parametrize("mode", ["release", "detach"])
+def test_another_account_connects_once_the_numbers_are_released_or_detached(service, inbox, sandbox, db, mode):
+    r = service.delete(f"/api/v1/numbers/{inbox.number['id']}?mode={mode}", user=inbox.user)
+    assert r.status_code == 200, r.text
+    other = sandbox.create_account()
+    r = connect(service, inbox.user, other)
+    assert r.status_code == 201, r.text
+    assert r.json()["account_sid"] == other["sid"]
+
+
+def test_the_database_refuses_another_account_while_the_workspace_has_numbers(inbox, sandbox, db):
+    other = sandbox.create_account()
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as refused:
+        db.execute("select private.store_twilio_account(%s, %s, 'token', null, null, null, null, null, null, %s, 1)",
+                   (inbox.workspace_id, other["sid"], "k" * 32))
+    assert inbox.e164 in refused.value.diag.message_primary

@@ -30,6 +30,26 @@ def _account_in_use() -> ApiError:
                     "a Twilio account can serve one workspace only.")
 
 
+def _numbers_in_the_way(conn, workspace_id: str, account_sid: str) -> ApiError | None:
+    """409 naming the workspace's numbers when connecting `account_sid` would strand them in the
+    connected account: Twilio signs their webhooks with that account's token, so every inbound
+    message and call to them would be refused. The same account (a new auth token) is fine."""
+    current = conn.execute("select account_sid from public.twilio_accounts where workspace_id = %s",
+                           (workspace_id,)).fetchone()
+    if current is None or current["account_sid"] == account_sid:
+        return None
+    numbers = [r["e164"] for r in conn.execute(
+        "select e164 from public.phone_numbers where workspace_id = %s and status in ('active', 'releasing') "
+        "order by e164", (workspace_id,))]
+    if not numbers:
+        return None
+    shown = ", ".join(numbers[:10]) + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
+    return ApiError(409, "twilio_numbers_attached",
+                    f"This workspace's numbers {shown} are in the connected Twilio account "
+                    f"{current['account_sid']}; release or detach them before connecting another account.",
+                    numbers=numbers)
+
+
 @bp.post("/twilio/connect")
 def connect_twilio():
     config = current_app.config["NUMERALOOP"]
@@ -58,8 +78,11 @@ def connect_twilio():
     with as_service(current_pool()) as conn:
         elsewhere = conn.execute("select 1 from public.twilio_accounts where account_sid = %s and workspace_id <> %s",
                                  (account_sid, workspace_id)).fetchone()
+        stranded = _numbers_in_the_way(conn, workspace_id, account_sid)
     if elsewhere is not None:
         raise _account_in_use()
+    if stranded is not None:
+        raise stranded
 
     public = config.public_base_url
     with twilio_call("create an API key"):
@@ -88,6 +111,13 @@ def connect_twilio():
         # Another workspace connected the same account since the check above.
         if exc.diag.constraint_name == ONE_WORKSPACE_PER_ACCOUNT:
             raise _account_in_use() from None
+        raise
+    except psycopg.errors.ObjectNotInPrerequisiteState:
+        # A number was added since the check above.
+        with as_service(current_pool()) as conn:
+            stranded = _numbers_in_the_way(conn, workspace_id, account_sid)
+        if stranded is not None:
+            raise stranded from None
         raise
     log.info("workspace %s connected Twilio account %s", workspace_id, account_sid)
     return jsonify(_public_view(stored, connected=True)), 201
