@@ -311,8 +311,11 @@ comment on function private.touch_conversation(uuid, timestamptz, text, integer,
   'Bumps a conversation after a message: last_message_at/preview (newest wins), unread_count and reopening for inbound.';
 
 -- ---------------------------------------------------------------------------------------
--- Sending: the service calls prepare_outbound_message as the user, sends through Twilio,
--- then mark_message_submitted (accepted) or mark_message_failed (refused) as service_role.
+-- Sending: the service checks the caller (as the user, under RLS), records the message with
+-- private.prepare_outbound_message as service_role, sends it through Twilio, then records
+-- mark_message_submitted (accepted) or mark_message_failed (refused). Only the service records
+-- outbound messages: a queued message is a promise that it goes to Twilio, and one a client
+-- made (through PostgREST rpc, say) would sit queued forever, counted against the plan.
 
 create function private.outbound_result(p_message_id uuid, p_replayed boolean) returns jsonb
 language sql stable security definer
@@ -330,15 +333,14 @@ $$;
 comment on function private.outbound_result(uuid, boolean) is
   'The jsonb prepare_outbound_message returns for a message (also on replay).';
 
-create function public.prepare_outbound_message(
-  p_workspace_id uuid, p_from_number_id uuid, p_to text, p_body text, p_media_urls text[],
+create function private.prepare_outbound_message(
+  p_workspace_id uuid, p_sent_by uuid, p_from_number_id uuid, p_to text, p_body text, p_media_urls text[],
   p_num_segments integer, p_encoding text, p_idempotency_key text default null)
 returns jsonb
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := (select auth.uid());
   v_existing uuid;
   v_number public.phone_numbers;
   v_body text := coalesce(p_body, '');
@@ -347,7 +349,10 @@ declare
   v_conversation uuid;
   v_message uuid;
 begin
-  perform private.require_membership(p_workspace_id);
+  if p_sent_by is null or not exists (select 1 from public.workspace_members m
+                                       where m.workspace_id = p_workspace_id and m.user_id = p_sent_by) then
+    raise exception 'only a member of the workspace sends its messages' using errcode = '42501';
+  end if;
 
   if p_idempotency_key is not null then
     if char_length(p_idempotency_key) not between 1 and 200 then
@@ -391,7 +396,7 @@ begin
   insert into public.messages (workspace_id, conversation_id, direction, from_e164, to_e164, body, status,
                                num_segments, encoding, num_media, sent_by, source, idempotency_key)
   values (p_workspace_id, v_conversation, 'outbound', v_number.e164, p_to, v_body, 'queued',
-          p_num_segments, p_encoding, cardinality(v_media), v_uid, 'manual', p_idempotency_key)
+          p_num_segments, p_encoding, cardinality(v_media), p_sent_by, 'manual', p_idempotency_key)
   returning id into v_message;
 
   insert into public.message_media (workspace_id, message_id, url, position)
@@ -402,10 +407,11 @@ begin
   return private.outbound_result(v_message, false);
 end
 $$;
-comment on function public.prepare_outbound_message(uuid, uuid, text, text, text[], integer, text, text) is
-  'Records an outbound message (status queued, sent_by = caller) before the service hands it to Twilio: '
-  'checks membership (42501), the sender number (22023) and opt-out (P0409 ''recipient has opted out''), '
-  'threads it into the conversation. A repeated idempotency key returns the first message with replayed=true.';
+comment on function private.prepare_outbound_message(uuid, uuid, uuid, text, text, text[], integer, text, text) is
+  'Records an outbound message (status queued, sent_by = p_sent_by) just before the service hands it to Twilio: '
+  'checks that p_sent_by is a member (42501), the sender number (22023) and opt-out (P0409 ''recipient has opted '
+  'out''), threads it into the conversation. A repeated idempotency key returns the first message with '
+  'replayed=true. service_role only.';
 
 create function private.mark_message_submitted(p_message_id uuid, p_twilio_sid text, p_status text)
 returns jsonb
@@ -572,19 +578,17 @@ revoke all on function
   private.touch_conversation(uuid, timestamptz, text, integer, boolean), private.outbound_result(uuid, boolean),
   private.mark_message_submitted(uuid, text, text), private.apply_message_status(text, text, text, integer, text),
   private.mark_message_failed(uuid, integer, text), private.purge_pending_message_statuses(interval),
-  private.tg_conversations__assignee_is_member()
+  private.tg_conversations__assignee_is_member(),
+  private.prepare_outbound_message(uuid, uuid, uuid, text, text, text[], integer, text, text)
   from public, anon, authenticated;
 grant execute on function
   private.message_status_rank(text), private.message_status_can_advance(text, text),
   private.mark_message_submitted(uuid, text, text), private.apply_message_status(text, text, text, integer, text),
-  private.mark_message_failed(uuid, integer, text), private.purge_pending_message_statuses(interval)
+  private.mark_message_failed(uuid, integer, text), private.purge_pending_message_statuses(interval),
+  private.prepare_outbound_message(uuid, uuid, uuid, text, text, text[], integer, text, text)
   to service_role;
-revoke all on function public.prepare_outbound_message(uuid, uuid, text, text, text[], integer, text, text),
-                       public.mark_conversation_read(uuid)
-  from public, anon;
-grant execute on function public.prepare_outbound_message(uuid, uuid, text, text, text[], integer, text, text),
-                          public.mark_conversation_read(uuid)
-  to authenticated;
+revoke all on function public.mark_conversation_read(uuid) from public, anon;
+grant execute on function public.mark_conversation_read(uuid) to authenticated;
 
 -- ---------------------------------------------------------------------------------------
 -- Row-level security and grants

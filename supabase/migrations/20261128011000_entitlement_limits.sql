@@ -20,7 +20,7 @@
 --                     automated replies: help, keyword, auto_reply), whatever its later delivery status.
 --                     Inbound messages never count and are never limited.
 --                     Enforced where messages are created for sending:
---                       * manual sends (public.prepare_outbound_message, or any insert of a 'manual'
+--                       * manual sends (private.prepare_outbound_message, or any insert of a 'manual'
 --                         outbound message): P0402 once the period's messages are used up;
 --                       * campaigns: launch is refused (P0402) when the audience alone needs more
 --                         messages than are left in the period it starts in; while sending,

@@ -159,9 +159,12 @@ select throws_ok(format('select public.workspace_usage(%L)', :'ws_d'), '42501', 
 select tests.clear_authentication();
 
 select pg_temp.sent(:'ws_c', :'num_c', 248);
-select tests.authenticate_as('carol');
-select lives_ok(format($$ select public.prepare_outbound_message(%L, %L, '+15551230001', 'Number 249', null, 1, 'gsm7', 'k-249') $$,
-                       :'ws_c', :'num_c'),
+select tests.user_id('carol') as carol, tests.user_id('dave') as dave \gset
+-- Manual sends as the service records them for a member (private.prepare_outbound_message).
+select tests.authenticate_as_service_role();
+select lives_ok(format($$ select private.prepare_outbound_message(%L, %L, %L, '+15551230001', 'Number 249', null, 1, 'gsm7',
+                                                                  'k-249') $$,
+                       :'ws_c', :'carol', :'num_c'),
   'a manual send within the limit is recorded');
 select tests.clear_authentication();
 
@@ -170,20 +173,22 @@ select is(jsonb_array_length(private.receive_inbound_message(:'ws_c', :'num_c', 
                                                              '+15550003333', 'HELP', 1, '[]') -> 'replies'), 1,
   'the HELP reply is recorded');
 
-select tests.authenticate_as('carol');
-select is(pg_temp.limit_detail(format($$ select public.prepare_outbound_message(%L, %L, '+15551230001', 'One more', null, 1,
-                                                                                'gsm7', 'k-251') $$, :'ws_c', :'num_c'))
+select tests.authenticate_as_service_role();
+select is(pg_temp.limit_detail(format($$ select private.prepare_outbound_message(%L, %L, %L, '+15551230001', 'One more', null,
+                                                                                 1, 'gsm7', 'k-251') $$,
+                                      :'ws_c', :'carol', :'num_c'))
             - 'period_start' - 'period_end',
   '{"limit_name": "monthly_messages", "limit": 250, "used": 250, "reserved": 0, "remaining": 0, "plan": "free",
     "plan_name": "Free"}'::jsonb,
   'once the period''s 250 are used, a manual send is refused with P0402: limit, used and plan in the detail');
-select throws_like(format($$ select public.prepare_outbound_message(%L, %L, '+15551230002', 'One more', null, 1, 'gsm7') $$,
-                          :'ws_c', :'num_c'),
+select throws_like(format($$ select private.prepare_outbound_message(%L, %L, %L, '+15551230002', 'One more', null, 1, 'gsm7') $$,
+                          :'ws_c', :'carol', :'num_c'),
   'the Free plan''s 250 messages for this period are used up (250 sent since % UTC; the period resets at % UTC); upgrade the plan, or resume after the reset',
   '... with a message that names the limit and when it resets');
 select is((select count(*)::int from public.contacts where workspace_id = :'ws_c' and phone_e164 = '+15551230002'), 0,
   'a refused send leaves nothing behind (no contact, no conversation)');
-select is(public.prepare_outbound_message(:'ws_c', :'num_c', '+15551230001', 'Number 249', null, 1, 'gsm7', 'k-249') ->> 'replayed',
+select is(private.prepare_outbound_message(:'ws_c', :'carol', :'num_c', '+15551230001', 'Number 249', null, 1, 'gsm7', 'k-249')
+            ->> 'replayed',
   'true', 'replaying an idempotency key over the limit returns the first message and sends nothing more');
 select tests.clear_authentication();
 
@@ -201,9 +206,9 @@ select tests.clear_authentication();
 -- A paid plan raises the limit (and its period starts with the subscription's).
 select pg_temp.subscribe(:'ws_c', 'sub_carol', 'price_numeraloop_starter_monthly', 'active', 1795000000,
                          date_trunc('second', now()) - interval '1 hour');
-select tests.authenticate_as('carol');
-select lives_ok(format($$ select public.prepare_outbound_message(%L, %L, '+15551230001', 'Upgraded', null, 1, 'gsm7') $$,
-                       :'ws_c', :'num_c'),
+select tests.authenticate_as_service_role();
+select lives_ok(format($$ select private.prepare_outbound_message(%L, %L, %L, '+15551230001', 'Upgraded', null, 1, 'gsm7') $$,
+                       :'ws_c', :'carol', :'num_c'),
   'on Starter the send goes through');
 select is(public.workspace_usage(:'ws_c') -> 'monthly_messages',
   jsonb_build_object('used', 252, 'limit', 5000, 'remaining', 4748,
@@ -237,8 +242,10 @@ select is(public.launch_campaign(:'spring', (date_trunc('month', now() at time z
                                             at time zone 'UTC') ->> 'status',
   'scheduled', 'scheduled into next period, it has that period''s 250 and launches');
 select is(public.launch_campaign(:'summer') ->> 'status', 'sending', 'a campaign that fits what is left launches');
-select lives_ok(format($$ select public.prepare_outbound_message(%L, %L, '+15551230001', 'A reply', null, 1, 'gsm7') $$,
-                       :'ws_d', :'num_d'),
+select tests.clear_authentication();
+select tests.authenticate_as_service_role();
+select lives_ok(format($$ select private.prepare_outbound_message(%L, %L, %L, '+15551230001', 'A reply', null, 1, 'gsm7') $$,
+                       :'ws_d', :'dave', :'num_d'),
   'meanwhile a manual send takes one of the 3 left');
 select tests.clear_authentication();
 
@@ -246,9 +253,9 @@ select tests.authenticate_as_service_role();
 select is((select count(*)::int from private.claim_campaign_recipients(50, 60) c where c.campaign_id = :'summer'), 2,
   'the claim takes only the 2 messages left of its 3 recipients');
 select tests.clear_authentication();
-select tests.authenticate_as('dave');
-select throws_ok(format($$ select public.prepare_outbound_message(%L, %L, '+15551230001', 'Another', null, 1, 'gsm7') $$,
-                        :'ws_d', :'num_d'),
+select tests.authenticate_as_service_role();
+select throws_ok(format($$ select private.prepare_outbound_message(%L, %L, %L, '+15551230001', 'Another', null, 1, 'gsm7') $$,
+                        :'ws_d', :'dave', :'num_d'),
   'P0402', null, 'claimed campaign messages are reserved: a manual send cannot take them');
 select is((public.workspace_usage(:'ws_d') -> 'monthly_messages') - 'period_start' - 'period_end',
   '{"used": 248, "limit": 250, "remaining": 0}'::jsonb, 'usage: remaining discounts the claimed ones');

@@ -11,9 +11,10 @@ select 'AC' || md5('alice-account') as acct, 'AC' || md5('someone-else') as othe
 insert into public.phone_numbers (workspace_id, twilio_sid, e164) values (:'ws', 'PN' || md5('alice-1'), '+15550001111')
 returning id as num \gset
 
--- Six queued messages, prepared by Alice.
-select tests.authenticate_as('alice');
-select (public.prepare_outbound_message(:'ws', :'num', '+1555123000' || n, 'msg ' || n, null, 1, 'gsm7') ->> 'message_id')
+-- Six queued messages, prepared for Alice as the service prepares a send.
+select tests.authenticate_as_service_role();
+select (private.prepare_outbound_message(:'ws', tests.user_id('alice'), :'num', '+1555123000' || n, 'msg ' || n, null, 1,
+                                         'gsm7') ->> 'message_id')
   from generate_series(1, 6) n;
 select tests.clear_authentication();
 select max(id::text) filter (where to_e164 = '+15551230001') as m1, max(id::text) filter (where to_e164 = '+15551230002') as m2,
@@ -94,11 +95,13 @@ select is((select source from public.opt_outs where workspace_id = :'ws' and pho
 select is(private.mark_message_failed(:'m1', 30007, 'filtered') ->> 'applied', 'false', 'mark_message_failed does not undo delivery');
 select throws_ok($$ select private.mark_message_failed(gen_random_uuid(), 1, 'x') $$, 'P0002', null, 'an unknown message is an error');
 
-select tests.authenticate_as('alice');
-select throws_ok(format($$ select public.prepare_outbound_message(%L, %L, '+15551230005', 'again?', null, 1, 'gsm7') $$, :'ws', :'num'),
+select tests.authenticate_as_service_role();
+select throws_ok(format($$ select private.prepare_outbound_message(%L, %L, %L, '+15551230005', 'again?', null, 1, 'gsm7') $$,
+                        :'ws', tests.user_id('alice'), :'num'),
   'P0409', 'recipient has opted out', 'after 21610 the recipient cannot be texted');
 
 -- authenticated callers cannot drive statuses.
+select tests.authenticate_as('alice');
 select throws_ok(format($$ select private.apply_message_status(%L, %L, 'delivered', null, null) $$, :'acct', :'s4'),
   '42501', null, 'authenticated cannot apply status callbacks');
 select throws_ok(format($$ select private.mark_message_submitted(%L, %L, 'delivered') $$, :'m4', :'s4'),

@@ -53,9 +53,9 @@ select is((select payload - 'id' - 'created_at' - 'data' from public.webhook_del
 select is((select payload -> 'data' -> 'message' ->> 'body' from public.webhook_deliveries), 'hello', 'and carries the message');
 select is((select (payload ->> 'id')::uuid = event_id from public.webhook_deliveries), true, 'the payload id is the event id');
 
-select tests.authenticate_as('alice');
-select public.prepare_outbound_message(:'ws', :'num', '+15551230001', 'hi back', null, 1, 'gsm7') ->> 'message_id' as m1 \gset
 select tests.authenticate_as_service_role();
+select private.prepare_outbound_message(:'ws', tests.user_id('alice'), :'num', '+15551230001', 'hi back', null, 1, 'gsm7')
+         ->> 'message_id' as m1 \gset
 select private.mark_message_submitted(:'m1', 'SM' || md5('out-1'), 'queued');
 select private.apply_message_status('AC' || md5('alice-account'), 'SM' || md5('out-1'), 'delivered', null, null);
 select private.apply_message_status('AC' || md5('alice-account'), 'SM' || md5('out-1'), 'sent', null, null);

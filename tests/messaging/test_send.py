@@ -143,11 +143,8 @@ def test_callback_that_beats_the_send_write_is_not_lost(service, inbox, db):
     # A message prepared but not yet marked submitted; its callback arrives first.
     to = customer()
     sid = new_sid("SM")
-    db.execute("select set_config('request.jwt.claims', %s, false)",
-               ('{"sub": "%s", "role": "authenticated"}' % inbox.user.id,))
-    prepared = db.execute("select public.prepare_outbound_message(%s, %s, %s, 'hi', '{}', 1, 'gsm7', null) as r",
-                          (inbox.workspace_id, inbox.number["id"], to)).fetchone()["r"]
-    db.execute("select set_config('request.jwt.claims', '', false)")
+    prepared = db.execute("select private.prepare_outbound_message(%s, %s, %s, %s, 'hi', '{}', 1, 'gsm7', null) as r",
+                          (inbox.workspace_id, inbox.user.id, inbox.number["id"], to)).fetchone()["r"]
     url = service.base_url + "/twilio/messaging/status"
     r = signed_post(url, {"MessageSid": sid, "AccountSid": inbox.account["sid"], "MessageStatus": "delivered"},
                     inbox.account["auth_token"])

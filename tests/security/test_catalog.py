@@ -58,8 +58,6 @@ EXECUTABLE = {
     "public.opt_in(uuid, text, text)": (SIGNED_IN, DEFINER, "members of the workspace"),
     "public.opt_out(uuid, text, text)": (SIGNED_IN, DEFINER, "members of the workspace"),
     "public.pause_campaign(uuid)": (SIGNED_IN, DEFINER, "admins of the workspace"),
-    "public.prepare_outbound_message(uuid, uuid, text, text, text[], integer, text, text)": (
-        SIGNED_IN, DEFINER, "members of the workspace, before the service sends"),
     "public.record_contact_import_progress(uuid, integer, jsonb, text[])": (
         SIGNED_IN, DEFINER, "the caller's own import"),
     "public.record_opt_in_consent(uuid, text, text)": (

@@ -1,7 +1,10 @@
 """POST /api/v1/messages: a member sends an SMS/MMS from one of the workspace's numbers.
 
-The message row is written (as the caller, under RLS) before Twilio is called, with its
-StatusCallback set, so a callback can never arrive for a message we have no record of.
+The workspace and the sender number are read as the caller (under RLS); the message row is then
+written by the service (private.prepare_outbound_message, which checks the caller's membership
+again) before Twilio is called, with its StatusCallback set, so a callback can never arrive for
+a message we have no record of. Only this path records outbound messages: clients cannot, so
+every queued message is one the service hands to Twilio.
 An Idempotency-Key makes a retried request return the first result and send nothing more.
 """
 
@@ -101,11 +104,12 @@ def send_message():
     with as_user(pool, g.claims) as conn:
         workspace_id, _ = workspaces.resolve(conn, workspace_param(body))
         sender = _from_number(conn, workspace_id, body)
-        to = normalise_recipient(raw_to, phones.region_of(sender["e164"]))
+    to = normalise_recipient(raw_to, phones.region_of(sender["e164"]))
+    with as_service(pool) as conn:
         try:
             prepared = conn.execute(
-                "select public.prepare_outbound_message(%s, %s, %s, %s, %s, %s, %s, %s) as r",
-                (workspace_id, sender["id"], to, text, media, info.segments, info.encoding, key),
+                "select private.prepare_outbound_message(%s, %s, %s, %s, %s, %s, %s, %s, %s) as r",
+                (workspace_id, g.user_id, sender["id"], to, text, media, info.segments, info.encoding, key),
             ).fetchone()["r"]
         except psycopg.Error as exc:  # P0409 and P0402 are our own SQLSTATEs; psycopg has no class for them
             if exc.sqlstate == OPTED_OUT:
