@@ -10,8 +10,13 @@ import shutil
 import pytest
 
 from numeraloop.app import create_app
+from numeraloop_local.smtp_catcher import CatcherClient, CatcherServer
+from numeraloop_local.supabase_auth import AuthSettings, AuthStandinServer
 from tests.support.live_server import serve_factory
+from tests.support.tokens import TEST_JWT_SECRET
 
+ANON_KEY = "sb_publishable_numeraloop_web_tests_0123456789"
+PASSWORD = "correct horse battery"
 SESSION_SECRET = "test-session-secret-0123456789abcdef0123456789"
 CHROMIUM_FLAGS = [
     # What a closed network needs: no background connections, no first-run, no GPU.
@@ -25,8 +30,29 @@ def chromium_path() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def web_config(service_config):
-    return dataclasses.replace(service_config, session_secret=SESSION_SECRET)
+def web_mail_server():
+    with CatcherServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def web_mail(web_mail_server) -> CatcherClient:
+    return CatcherClient(web_mail_server.url)
+
+
+@pytest.fixture(scope="session")
+def auth_standin(database_url, web_mail_server):
+    """Supabase Auth as `make dev` runs it: HS256 with the project's JWT secret, mail to the catcher."""
+    settings = AuthSettings(database_url=database_url, anon_key=ANON_KEY, signing="HS256", jwt_secret=TEST_JWT_SECRET,
+                            smtp_url=web_mail_server.smtp_url, refresh_token_reuse_interval=10, max_frequency=0)
+    with AuthStandinServer(settings) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def web_config(service_config, auth_standin, web_mail_server):
+    return dataclasses.replace(service_config, session_secret=SESSION_SECRET, supabase_url=auth_standin.url,
+                               supabase_anon_key=ANON_KEY, smtp_url=web_mail_server.smtp_url)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +95,23 @@ def page(chromium):
     context = chromium.new_context()
     page = context.new_page()
     errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    # A form answered 400/401/404 is the page saying no in words, which Chromium also logs as a
+    # failed load of that document: those, and only those, are not console errors.
+    refused_documents: set[str] = set()
+
+    def on_response(response):
+        if response.request.is_navigation_request() and response.status >= 400:
+            refused_documents.add(response.url)
+
+    def on_console(msg):
+        if msg.type != "error":
+            return
+        if msg.text.startswith("Failed to load resource") and msg.location.get("url") in refused_documents:
+            return
+        errors.append(f"{msg.text} ({msg.location.get('url')})")
+
+    page.on("response", on_response)
+    page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.console_errors = errors
     yield page

@@ -11,7 +11,7 @@ import logging
 
 from flask import current_app
 from supabase_auth import SyncGoTrueClient
-from supabase_auth.errors import AuthApiError, AuthError
+from supabase_auth.errors import AuthApiError, AuthError, AuthWeakPasswordError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ def _client() -> SyncGoTrueClient:
 def _call(what: str, action):
     try:
         return action(_client())
+    except AuthWeakPasswordError:
+        # Not an AuthApiError in the client, though GoTrue answers it as one (422 weak_password).
+        raise AuthFailure("weak_password", MESSAGES["weak_password"]) from None
     except AuthApiError as exc:
         code = getattr(exc, "code", None) or "auth_error"
         log.info("Supabase Auth refused %s: %s (%s)", what, code, getattr(exc, "status", "?"))
