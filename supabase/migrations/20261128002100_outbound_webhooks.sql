@@ -1,7 +1,8 @@
 -- Outbound webhooks: a workspace's own endpoints, told about message.received and
 -- message.status. Events are queued in webhook_deliveries inside the transaction that
--- caused them; any number of workers claim due rows (skip locked + lease), sign the payload
--- with the endpoint's secret (HMAC) and report back; failures retry with backoff, then die.
+-- caused them; any number of workers claim due rows (skip locked + lease, at most so many in
+-- flight per endpoint and per workspace), sign the payload with the endpoint's secret (HMAC)
+-- and report back; failures retry with backoff, then die.
 
 create table public.webhook_endpoints (
   id uuid primary key default gen_random_uuid(),
@@ -40,6 +41,7 @@ create table public.webhook_deliveries (
   delivered_at timestamptz,
   last_status_code integer,
   last_error text,
+  last_response_excerpt text check (char_length(last_response_excerpt) <= 1024),
   dead boolean not null default false,
   created_at timestamptz not null default now(),
   foreign key (workspace_id, endpoint_id) references public.webhook_endpoints (workspace_id, id) on delete cascade
@@ -48,9 +50,13 @@ create index webhook_deliveries_due_idx on public.webhook_deliveries (next_attem
   where delivered_at is null and not dead;
 create index webhook_deliveries_workspace_idx on public.webhook_deliveries (workspace_id, created_at desc);
 create index webhook_deliveries_endpoint_idx on public.webhook_deliveries (endpoint_id);
+create index webhook_deliveries_endpoint_due_idx on public.webhook_deliveries (endpoint_id, next_attempt_at, id)
+  where delivered_at is null and not dead;
 comment on table public.webhook_deliveries is
   'Queue of webhook deliveries, one row per (event, endpoint). event_id is shared by the rows of one event '
   'so receivers can de-duplicate. Workers claim through private.claim_webhook_deliveries(); admins may read.';
+comment on column public.webhook_deliveries.last_response_excerpt is
+  'The start of what the endpoint answered on the last attempt (the worker reads no more than this of a response).';
 
 -- ---------------------------------------------------------------------------------------
 
@@ -76,24 +82,62 @@ $$;
 comment on function private.enqueue_webhook_event(uuid, text, jsonb) is
   'Queues one delivery of the event to every active endpoint of the workspace subscribed to it. Returns how many.';
 
-create function private.claim_webhook_deliveries(p_limit integer, p_lease_seconds integer default 60)
-returns table (delivery_id bigint, url text, secret text, event text, payload jsonb, attempts integer)
+create function private.claim_webhook_deliveries(p_limit integer, p_lease_seconds integer default 60,
+                                                 p_per_endpoint integer default null,
+                                                 p_per_workspace integer default null,
+                                                 p_in_flight uuid[] default '{}')
+returns table (delivery_id bigint, workspace_id uuid, endpoint_id uuid, url text, secret text, event text,
+               payload jsonb, attempts integer)
 language plpgsql security definer
 set search_path = ''
 as $$
 #variable_conflict use_column
+declare
+  v_limit integer := greatest(coalesce(p_limit, 0), 0);
 begin
+  -- Nothing due, the usual answer, comes from the due index alone.
+  if not exists (select 1 from public.webhook_deliveries d
+                  where d.delivered_at is null and not d.dead and d.next_attempt_at <= now()) then
+    return;
+  end if;
+
   -- Claiming pushes next_attempt_at past the lease: a worker that dies mid-delivery lets
-  -- the row come due again once the lease ends. attempts counts claims.
+  -- the row come due again once the lease ends. attempts counts claims. p_in_flight names the
+  -- endpoint of each delivery the calling worker is still making: with it, an endpoint gets no
+  -- more than p_per_endpoint and a workspace no more than p_per_workspace in flight, so a slow
+  -- receiver holds only its own slots and every other workspace's deliveries keep going.
   return query
-  with due as (
-    select d.id
-      from public.webhook_deliveries d
-      join public.webhook_endpoints e on e.id = d.endpoint_id
-     where d.delivered_at is null and not d.dead and d.next_attempt_at <= now() and e.is_active
-     order by d.next_attempt_at, d.id
-     limit greatest(coalesce(p_limit, 0), 0)
-       for update of d skip locked
+  with busy as (
+    select e.id as busy_endpoint, e.workspace_id as busy_workspace, count(*)::integer as n
+      from unnest(coalesce(p_in_flight, '{}'::uuid[])) as f(id)
+      join public.webhook_endpoints e on e.id = f.id
+     group by e.id, e.workspace_id
+  ), workspaces as (
+    select w.workspace_id,
+           coalesce(p_per_workspace, v_limit)
+             - coalesce((select sum(b.n) from busy b where b.busy_workspace = w.workspace_id), 0)::integer as room
+      from (select distinct e.workspace_id from public.webhook_endpoints e where e.is_active) w
+  ), due as (
+    select c.id
+      from workspaces w
+      cross join lateral (
+        select x.id, x.next_attempt_at
+          from public.webhook_endpoints e
+          cross join lateral (
+            select d.id, d.next_attempt_at
+              from public.webhook_deliveries d
+             where d.endpoint_id = e.id and d.delivered_at is null and not d.dead and d.next_attempt_at <= now()
+             order by d.next_attempt_at, d.id
+             limit greatest(coalesce(p_per_endpoint, v_limit)
+                            - coalesce((select b.n from busy b where b.busy_endpoint = e.id), 0), 0)
+               for update of d skip locked
+          ) x
+         where e.workspace_id = w.workspace_id and e.is_active
+         order by x.next_attempt_at, x.id
+         limit greatest(w.room, 0)
+      ) c
+     order by c.next_attempt_at, c.id
+     limit v_limit
   ), claimed as (
     update public.webhook_deliveries d
        set attempts = d.attempts + 1,
@@ -102,16 +146,19 @@ begin
      where d.id = due.id
     returning d.id, d.endpoint_id, d.event, d.payload, d.attempts
   )
-  select c.id, e.url, e.secret, c.event, c.payload, c.attempts
+  select c.id, e.workspace_id, e.id, e.url, e.secret, c.event, c.payload, c.attempts
     from claimed c join public.webhook_endpoints e on e.id = c.endpoint_id
    order by c.id;
 end
 $$;
-comment on function private.claim_webhook_deliveries(integer, integer) is
-  'Claims up to p_limit due deliveries for p_lease_seconds (for update skip locked, so workers never share one). '
-  'Returns what the worker needs to sign and POST. service_role only.';
+comment on function private.claim_webhook_deliveries(integer, integer, integer, integer, uuid[]) is
+  'Claims up to p_limit due deliveries for p_lease_seconds (for update skip locked, so workers never share one), '
+  'oldest first, at most p_per_endpoint per endpoint and p_per_workspace per workspace counting the deliveries '
+  'the caller still has in flight (p_in_flight: their endpoint ids; no cap when null). Returns what the worker '
+  'needs to sign and POST. service_role only.';
 
-create function private.complete_webhook_delivery(p_id bigint, p_ok boolean, p_status_code integer, p_error text)
+create function private.complete_webhook_delivery(p_id bigint, p_ok boolean, p_status_code integer, p_error text,
+                                                  p_response_excerpt text default null)
 returns jsonb
 language plpgsql security definer
 set search_path = ''
@@ -122,6 +169,7 @@ declare
                                        '6 hours', '12 hours', '24 hours']::interval[];
   max_attempts constant integer := 8;
   d public.webhook_deliveries;
+  v_excerpt text := left(p_response_excerpt, 1024);
 begin
   select * into d from public.webhook_deliveries where id = p_id for update;
   if not found then
@@ -131,16 +179,19 @@ begin
   if d.delivered_at is null and not d.dead then
     if p_ok then
       update public.webhook_deliveries
-         set delivered_at = now(), last_status_code = p_status_code, last_error = null
+         set delivered_at = now(), last_status_code = p_status_code, last_error = null,
+             last_response_excerpt = v_excerpt
        where id = p_id returning * into d;
     elsif d.attempts >= max_attempts then
       update public.webhook_deliveries
-         set dead = true, last_status_code = p_status_code, last_error = left(p_error, 1000)
+         set dead = true, last_status_code = p_status_code, last_error = left(p_error, 1000),
+             last_response_excerpt = v_excerpt
        where id = p_id returning * into d;
     else
       update public.webhook_deliveries
          set next_attempt_at = now() + backoff[greatest(least(d.attempts, array_length(backoff, 1)), 1)],
-             last_status_code = p_status_code, last_error = left(p_error, 1000)
+             last_status_code = p_status_code, last_error = left(p_error, 1000),
+             last_response_excerpt = v_excerpt
        where id = p_id returning * into d;
     end if;
   end if;
@@ -150,9 +201,10 @@ begin
                             'next_attempt_at', case when d.delivered_at is null and not d.dead then d.next_attempt_at end);
 end
 $$;
-comment on function private.complete_webhook_delivery(bigint, boolean, integer, text) is
-  'Records a delivery attempt''s outcome: delivered, or retried after 30s, 2m, 10m, 1h, 6h, 12h, 24h, '
-  'and dead after the 8th failed attempt. Completing a delivered or dead row changes nothing. service_role only.';
+comment on function private.complete_webhook_delivery(bigint, boolean, integer, text, text) is
+  'Records a delivery attempt''s outcome and the start of the response (1024 characters at most): delivered, or '
+  'retried after 30s, 2m, 10m, 1h, 6h, 12h, 24h, and dead after the 8th failed attempt. Completing a delivered or '
+  'dead row changes nothing. service_role only.';
 
 create function public.rotate_webhook_secret(p_endpoint_id uuid)
 returns text
@@ -176,12 +228,12 @@ comment on function public.rotate_webhook_secret(uuid) is
   'Replaces an endpoint''s signing secret with a new random one and returns it. Workspace admins only.';
 
 revoke all on function private.enqueue_webhook_event(uuid, text, jsonb),
-                       private.claim_webhook_deliveries(integer, integer),
-                       private.complete_webhook_delivery(bigint, boolean, integer, text)
+                       private.claim_webhook_deliveries(integer, integer, integer, integer, uuid[]),
+                       private.complete_webhook_delivery(bigint, boolean, integer, text, text)
   from public, anon, authenticated;
 grant execute on function private.enqueue_webhook_event(uuid, text, jsonb),
-                          private.claim_webhook_deliveries(integer, integer),
-                          private.complete_webhook_delivery(bigint, boolean, integer, text)
+                          private.claim_webhook_deliveries(integer, integer, integer, integer, uuid[]),
+                          private.complete_webhook_delivery(bigint, boolean, integer, text, text)
   to service_role;
 revoke all on function public.rotate_webhook_secret(uuid) from public, anon;
 grant execute on function public.rotate_webhook_secret(uuid) to authenticated;

@@ -1,7 +1,8 @@
 -- Outbound webhooks: admin-only endpoints with a server-made secret, events queued per
--- subscribed endpoint, claiming with a lease, retries with backoff, dead after 8 attempts.
+-- subscribed endpoint, claiming with a lease and per-endpoint/per-workspace slots, retries with
+-- backoff, dead after 8 attempts, the response excerpt capped.
 begin;
-select plan(44);
+select plan(49);
 
 select tests.create_user('alice');
 select tests.create_user('bob');
@@ -133,6 +134,36 @@ select throws_ok($$ select 1 from public.webhook_endpoints $$, '42501', null, 'a
 select tests.clear_authentication();
 select is((select url from public.webhook_endpoints where id = :'e1'), 'https://hooks.example.test/numeraloop',
   'the endpoint is as its admin left it');
+
+-- ---------------------------------------------------------------------------------------
+-- Slots: a slow workspace's deliveries take only its own; the excerpt of a response is capped.
+update public.webhook_deliveries set dead = true;
+insert into public.webhook_endpoints (workspace_id, url) values (:'ws', 'https://slow.example.test/a') returning id as slow_a \gset
+insert into public.webhook_endpoints (workspace_id, url) values (:'ws', 'https://slow.example.test/b') returning id as slow_b \gset
+select tests.personal_workspace('mallory') as ws_m \gset
+insert into public.webhook_endpoints (workspace_id, url) values (:'ws_m', 'https://fast.example.test/') returning id as fast \gset
+insert into public.webhook_deliveries (workspace_id, endpoint_id, event, event_id, payload)
+select w, e, 'message.received', gen_random_uuid(), '{}'
+  from (values (:'ws'::uuid, :'slow_a'::uuid, 1), (:'ws', :'slow_b', 2), (:'ws_m', :'fast', 3)) v(w, e, k),
+       generate_series(1, 5)
+ order by k;
+select tests.authenticate_as_service_role();
+create temp table first_claim as select * from private.claim_webhook_deliveries(10, 60, 2, 3, '{}');
+select results_eq($$ select endpoint_id, count(*)::int from first_claim group by 1 order by 2 desc, 1 $$,
+  format($$ values (%L::uuid, 2), (%L::uuid, 2), (%L::uuid, 1) $$,
+         least(:'slow_a'::uuid, :'fast'::uuid), greatest(:'slow_a'::uuid, :'fast'::uuid), :'slow_b'),
+  'at most 2 per endpoint and 3 per workspace, the oldest first: the other workspace gets its own');
+select is((select count(*)::int from private.claim_webhook_deliveries(10, 60, 2, 3, array(select endpoint_id from first_claim))),
+  0, 'with every slot taken by the caller''s deliveries in flight, nothing more is claimed');
+select array(select endpoint_id from first_claim where delivery_id <> (select min(delivery_id) from first_claim))
+  as still_in_flight \gset
+select is(array(select endpoint_id from private.claim_webhook_deliveries(10, 60, 2, 3, :'still_in_flight')),
+  array[:'slow_a'::uuid], 'one delivery done frees one slot of its workspace');
+select is((select count(*)::int from private.claim_webhook_deliveries(50, 60)), 9, 'without slots, everything due is claimed');
+select private.complete_webhook_delivery((select min(delivery_id) from first_claim), true, 200, null, repeat('x', 5000));
+select tests.clear_authentication();
+select is((select char_length(last_response_excerpt) from public.webhook_deliveries
+            where id = (select min(delivery_id) from first_claim)), 1024, 'the response excerpt kept is capped');
 
 select * from finish();
 rollback;
