@@ -34,6 +34,7 @@ from .voice import token as voice_token
 from .voice import whisper as voice_whisper
 from .web import assets as web_assets
 from .web import inbox as web_inbox
+from .web import onboarding as web_onboarding
 from .web import signin as web_signin
 
 API_ROUTES = (
@@ -65,6 +66,7 @@ STRIPE_ROUTES = (billing_webhook.bp,)
 WEB_ROUTES = (
     web_assets.bp,
     web_signin.bp,
+    web_onboarding.bp,
     web_inbox.bp,
 )
 

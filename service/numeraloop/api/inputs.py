@@ -1,13 +1,21 @@
-"""Reading request input: malformed JSON or a wrong type is a clean 400, never a 500."""
+"""Reading request input: malformed JSON or a wrong type is a clean 400, never a 500.
+
+The web application calls the same route functions with input it has already read from a
+form (web/calls.py): `g.api_body` and `g.api_headers` then stand for the JSON body and the
+request headers, so a page and /api/v1 share every check.
+"""
 
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 
 from ..errors import ApiError
 
 
 def json_body() -> dict:
+    given = g.get("api_body")
+    if given is not None:
+        return given
     if not request.data:
         return {}
     body = request.get_json(silent=True)
@@ -31,7 +39,14 @@ def field(body: dict, name: str, *, required: bool = False, kind: type = str, ma
 
 def workspace_param(body: dict | None = None) -> str | None:
     """workspace_id from the JSON body, the query string, or the X-Workspace-Id header."""
-    value = (body or {}).get("workspace_id") or request.args.get("workspace_id") or request.headers.get("X-Workspace-Id")
+    value = (body or {}).get("workspace_id") or request.args.get("workspace_id") or header("X-Workspace-Id")
     if value is not None and not isinstance(value, str):
         raise ApiError(400, "invalid_workspace_id", "workspace_id must be a UUID string.")
     return value
+
+
+def header(name: str) -> str | None:
+    given = g.get("api_headers")
+    if given is not None:
+        return given.get(name)
+    return request.headers.get(name)

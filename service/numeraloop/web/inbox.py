@@ -9,6 +9,7 @@ small query every couple of seconds.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from flask import Blueprint, abort, g, render_template, request
@@ -23,6 +24,7 @@ PAGE = 50
 THREAD = 200
 VIEWS = {"all", "mine", "unassigned"}
 STATUSES = {"open", "closed"}
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def _filters() -> dict:
@@ -102,8 +104,10 @@ def inbox_page():
     filters = _filters()
     with as_user(current_pool(), g.claims) as conn:
         conversations = _conversations(conn, filters)
+        bought = request.args.get("bought", "")
         return render_template("inbox/inbox.html", conversations=conversations, filters=filters,
-                               unread=_unread_total(conn), version=_version(conn), current=None, messages=None)
+                               unread=_unread_total(conn), version=_version(conn), current=None, messages=None,
+                               bought=bought if E164.match(bought) else None)
 
 
 @bp.get("/inbox/<conversation_id>")
