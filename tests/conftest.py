@@ -15,7 +15,7 @@ from tests.support import database as dbsupport
 from numeraloop_local.twilio_sandbox.client import SandboxControl
 from numeraloop_local.twilio_sandbox.server import SandboxServer
 from tests.support.live_server import serve_factory
-from tests.support.tokens import TEST_JWT_SECRET, access_token
+from tests.support.tokens import TEST_JWT_SECRET, TEST_SUPABASE_URL, access_token
 
 TEST_ENCRYPTION_KEY = "test-encryption-key-0123456789abcdef0123456789abcdef"
 
@@ -52,6 +52,7 @@ def service_config(database_url, twilio_sandbox) -> Config:
     return dataclasses.replace(
         Config.from_env(env={"NUMERALOOP_ENV": "test"}),
         database_url=database_url,
+        supabase_url=TEST_SUPABASE_URL,
         supabase_jwt_secret=TEST_JWT_SECRET,
         encryption_key=TEST_ENCRYPTION_KEY,
         twilio_api_base_url=twilio_sandbox.url,

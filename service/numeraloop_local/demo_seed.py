@@ -13,6 +13,7 @@ import jwt
 import psycopg
 from psycopg.rows import dict_row
 
+from numeraloop.auth import expected_issuer
 from numeraloop.twilio import credentials
 from numeraloop.config import Config, default_project_root
 
@@ -81,6 +82,9 @@ def demo_access_token(config: Config, hours: int = 12) -> str | None:
     if not config.supabase_jwt_secret or "HS256" not in config.jwt_algorithms:
         return None
     now = int(time.time())
-    return jwt.encode({"sub": DEMO_USER_ID, "aud": "authenticated", "role": "authenticated",
-                       "email": "demo@numeraloop.local", "iat": now, "exp": now + hours * 3600},
-                      config.supabase_jwt_secret, algorithm="HS256")
+    claims = {"sub": DEMO_USER_ID, "aud": "authenticated", "role": "authenticated", "is_anonymous": False,
+              "email": "demo@numeraloop.local", "iat": now, "exp": now + hours * 3600}
+    # With SUPABASE_URL set the service checks iss, as GoTrue sets it.
+    if issuer := expected_issuer(config):
+        claims["iss"] = issuer
+    return jwt.encode(claims, config.supabase_jwt_secret, algorithm="HS256")

@@ -15,9 +15,11 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from numeraloop.app import create_app
+from numeraloop.auth import TokenVerifier, expected_issuer
+from numeraloop_local import demo_seed
 from tests.support.database import add_member
 from tests.support.live_server import serve
-from tests.support.tokens import access_token
+from tests.support.tokens import TEST_ISSUER, TEST_SUPABASE_URL, access_token
 
 
 def assert_401(response, code=None):
@@ -79,10 +81,47 @@ def test_missing_sub_and_anon_role(service):
 
 
 def test_anon_key_is_not_a_user(service):
-    from tests.support.tokens import TEST_JWT_SECRET
-    anon = jwt.encode({"role": "anon", "aud": "authenticated", "sub": "anon", "exp": int(time.time()) + 600},
-                      TEST_JWT_SECRET, algorithm="HS256")
-    assert_401(service.get("/api/v1/me", token=anon), "invalid_token")
+    from tests.support.tokens import TEST_ISSUER, TEST_JWT_SECRET
+    anon = jwt.encode({"role": "anon", "aud": "authenticated", "sub": "anon", "exp": int(time.time()) + 600,
+                       "iss": TEST_ISSUER}, TEST_JWT_SECRET, algorithm="HS256")
+    assert_401(service.get("/api/v1/me", token=anon), "anonymous_user")
+
+
+@pytest.mark.parametrize("claims", [{"is_anonymous": True}, {"is_anonymous": "true"}, {"role": "anon"},
+                                    {"is_anonymous": True, "role": "anon"}])
+def test_anonymous_sign_ins_are_refused_with_their_own_code(service, make_user, claims):
+    """GoTrue's anonymous sign-ins carry role authenticated and is_anonymous: true; neither is a user here."""
+    user = make_user()
+    for path in ("/api/v1/me", f"/api/v1/billing?workspace_id={user.workspace_id}"):
+        r = service.get(path, token=access_token(user.id, **claims))
+        assert_401(r, "anonymous_user")
+        assert "anonymous" in r.json()["error"]["message"].lower()
+    assert service.get("/api/v1/me", token=access_token(user.id, is_anonymous=False)).status_code == 200
+
+
+@pytest.mark.parametrize("iss", ["https://another-project.supabase.co/auth/v1", TEST_SUPABASE_URL,
+                                 TEST_SUPABASE_URL + "/auth/v1/", TEST_SUPABASE_URL.upper() + "/auth/v1", "supabase",
+                                 "", None])
+def test_tokens_not_issued_by_this_projects_auth_are_refused(service, make_user, iss):
+    user = make_user()
+    assert_401(service.get("/api/v1/me", token=access_token(user.id, iss=iss)), "invalid_token")
+
+
+def test_the_issuer_is_supabase_urls_auth_endpoint(service_config, make_user):
+    """SUPABASE_URL with or without a trailing slash gives <SUPABASE_URL>/auth/v1; without SUPABASE_URL, iss
+    is not checked (a token without one is accepted)."""
+    user = make_user()
+    project = "https://abcdefghijklmnop.supabase.co"
+    for supabase_url, iss, status in [(project, f"{project}/auth/v1", 200), (project + "/", f"{project}/auth/v1", 200),
+                                      (project, TEST_ISSUER, 401), ("", None, 200), ("", "anything", 200)]:
+        app = create_app(dataclasses.replace(service_config, supabase_url=supabase_url))
+        try:
+            with serve(app) as base:
+                r = requests.get(base + "/api/v1/me", timeout=10,
+                                 headers={"Authorization": f"Bearer {access_token(user.id, iss=iss)}"})
+                assert r.status_code == status, (supabase_url, iss, r.text)
+        finally:
+            app.extensions["numeraloop.pool"].close()
 
 
 @pytest.fixture
@@ -135,3 +174,10 @@ def test_jwks_es256_tokens_and_caching(service_config, jwks_server, make_user):
             assert_401(requests.get(base + "/api/v1/me", headers={"Authorization": f"Bearer {hs}"}, timeout=10))
     finally:
         app.extensions["numeraloop.pool"].close()
+
+
+@pytest.mark.parametrize("supabase_url", ["", "https://abcdefghijklmnop.supabase.co"])
+def test_the_demo_token_make_dev_prints_passes_the_same_checks(service_config, supabase_url):
+    config = dataclasses.replace(service_config, supabase_url=supabase_url)
+    claims = TokenVerifier(config).verify(demo_seed.demo_access_token(config))
+    assert claims["sub"] == demo_seed.DEMO_USER_ID and claims.get("iss") == expected_issuer(config)
