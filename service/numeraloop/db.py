@@ -27,7 +27,10 @@ def current_pool() -> ConnectionPool:
     return current_app.extensions[POOL_KEY]
 
 
-def make_pool(database_url: str, min_size: int = 1, max_size: int = 10, open_now: bool = False) -> ConnectionPool:
+def make_pool(database_url: str, min_size: int = 1, max_size: int = 10, open_now: bool = False,
+              check: bool = False) -> ConnectionPool:
+    """`check`: test each connection as it is handed out (one round trip) and replace it if the
+    server has dropped it, so the first use after a database restart does not fail."""
     # Not opened at construction: an app factory must not block on, or fail for, a database
     # that is still coming up; /readyz reports that instead.
     pool = ConnectionPool(
@@ -38,6 +41,7 @@ def make_pool(database_url: str, min_size: int = 1, max_size: int = 10, open_now
         open=False,
         name="numeraloop",
         timeout=10,
+        check=ConnectionPool.check_connection if check else None,
     )
     if open_now:
         pool.open(wait=False)

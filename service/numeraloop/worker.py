@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 
 def run_worker(config: Config, health_port: int = 0) -> int:
-    pool = make_pool(config.database_url, config.db_pool_min, config.db_pool_max)
+    # Checked on checkout: after a restart, a dropped connection would otherwise fail the step
+    # that records a message Twilio already accepted, and that recipient would end up failed.
+    pool = make_pool(config.database_url, config.db_pool_min, config.db_pool_max, check=True)
     pool.open(wait=True, timeout=30)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
