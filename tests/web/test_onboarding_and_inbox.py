@@ -59,3 +59,61 @@ def test_onboarding_then_an_inbound_text_appears_without_a_reload(web, page, san
     item.get_by_role("link").click()
     page.locator(".bubble.inbound", has_text="Is the plumber coming today?").wait_for()
     assert re.match(r"^Inbox", page.title())
+
+
+def test_reply_reaches_delivered_on_screen_and_the_counter_names_unicode(web, page, sandbox):
+    account = sandbox.create_account(friendly_name="Reply Co")
+    number = onboard(page, web, sandbox, account)
+    sandbox.inject_sms(CUSTOMER, number, "Can you come at 3?")
+    page.locator("#conversation-list li", has_text="Can you come at 3?").get_by_role("link").click()
+
+    composer = page.get_by_label("Reply")
+    composer.fill("Yes \u2014 we\u2019ll be there")
+    counter = page.locator("#segments")
+    counter.get_by_text("UCS-2").wait_for()
+    assert "\u2014" in counter.inner_text() and "use" in counter.inner_text()
+    composer.fill("Yes - we'll be there at 3.")
+    counter.get_by_text("GSM-7").wait_for()
+
+    page.get_by_role("button", name="Send").click()
+    sent = page.locator(".bubble.outbound", has_text="we'll be there at 3.")
+    sent.wait_for()
+    # The sandbox delivers and calls back; the open thread follows without a reload.
+    sent.locator(".status", has_text="delivered").wait_for(timeout=8000)
+
+
+def test_a_refused_send_keeps_the_draft_and_says_why(web, page, sandbox):
+    account = sandbox.create_account(friendly_name="Opt Out Co")
+    number = onboard(page, web, sandbox, account)
+    sandbox.inject_sms(CUSTOMER, number, "STOP")
+    page.locator("#conversation-list li", has_text="STOP").get_by_role("link").click()
+    page.get_by_label("Reply").fill("Sorry to see you go, one last thing")
+    page.get_by_role("button", name="Send").click()
+    assert "opted out" in page.get_by_role("alert").first.inner_text()
+    assert page.get_by_label("Reply").input_value() == "Sorry to see you go, one last thing"
+
+
+def test_another_workspace_sees_none_of_it_and_its_urls_are_404(web, chromium, sandbox):
+    first = chromium.new_context()
+    page = first.new_page()
+    account = sandbox.create_account(friendly_name="Private Co")
+    number = onboard(page, web, sandbox, account)
+    sandbox.inject_sms(CUSTOMER, number, "my private question")
+    page.locator("#conversation-list li", has_text="my private question").get_by_role("link").click()
+    page.locator(".bubble.inbound").first.wait_for()
+    thread_url = page.url
+    first.close()
+
+    second = chromium.new_context()
+    other = second.new_page()
+    sign_up(other, web, _email("outsider"))
+    confirm_age(other)
+    other.goto(web.url("/inbox"))
+    assert other.get_by_text("my private question").count() == 0
+    response = other.goto(thread_url)
+    assert response.status == 404
+    assert other.get_by_role("heading", name="Not found").is_visible()
+    assert other.get_by_text("my private question").count() == 0
+    for path in ("/inbox/updates?conversation=" + thread_url.rsplit("/", 1)[-1].split("?")[0],):
+        assert other.goto(web.url(path)).status == 404
+    second.close()

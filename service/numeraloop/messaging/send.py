@@ -13,13 +13,11 @@ from __future__ import annotations
 import logging
 import uuid
 
-import psycopg
 from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import phones, workspaces
 from ..twilio import credentials
-from ..api.inputs import field, json_body, workspace_param
-from ..billing.api import plan_limit_error
+from ..api.inputs import field, header, json_body, workspace_param
 from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
 from ..twilio import webhook_urls
@@ -31,7 +29,10 @@ bp = Blueprint("messaging_send", __name__)
 log = logging.getLogger(__name__)
 MAX_BODY = 1600
 MAX_MEDIA = 10
-OPTED_OUT = "P0409"
+# The schema's own limits (supabase/migrations/20261128002200_messaging.sql), checked here so
+# that one past them is the caller's 4xx, not a check constraint's 500.
+MAX_IDEMPOTENCY_KEY = 200  # messages.idempotency_key: char_length between 1 and 200
+MAX_MEDIA_URL = 2000  # message_media.url: char_length(url) <= 2000
 
 
 def normalise_recipient(raw: str, default_region: str | None) -> str:
@@ -48,8 +49,11 @@ def _media_urls(body: dict) -> list[str]:
     if len(media) > MAX_MEDIA:
         raise ApiError(422, "too_many_media", f"At most {MAX_MEDIA} media URLs per message.", field="media_urls")
     for url in media:
-        if not url.startswith(("https://", "http://")) or len(url) > 2048:
+        if not url.startswith(("https://", "http://")):
             raise ApiError(422, "invalid_media_url", "media_urls must be http(s) URLs.", field="media_urls")
+        if len(url) > MAX_MEDIA_URL:
+            raise ApiError(422, "media_url_too_long", f"Each of media_urls is limited to {MAX_MEDIA_URL} characters.",
+                           field="media_urls")
     return media
 
 
@@ -96,29 +100,22 @@ def send_message():
     if not text.strip() and not media:
         raise ApiError(422, "empty_message", "Send a body, media, or both.", field="body")
     raw_to = field(body, "to", required=True, max_length=32)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (1 <= len(key) <= 255):
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters.")
+    key = header("Idempotency-Key")
+    if key is not None and not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY):
+        raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters.")
     info = count(text)
 
     with as_user(pool, g.claims) as conn:
         workspace_id, _ = workspaces.resolve(conn, workspace_param(body))
         sender = _from_number(conn, workspace_id, body)
     to = normalise_recipient(raw_to, phones.region_of(sender["e164"]))
+    # Refusals are the API's by errors.SQLSTATE_ERRORS: an opted-out recipient is 409 recipient_opted_out,
+    # the period's monthly messages used up is 402 plan_limit_reached; either way nothing reaches Twilio.
     with as_service(pool) as conn:
-        try:
-            prepared = conn.execute(
-                "select private.prepare_outbound_message(%s, %s, %s, %s, %s, %s, %s, %s, %s) as r",
-                (workspace_id, g.user_id, sender["id"], to, text, media, info.segments, info.encoding, key),
-            ).fetchone()["r"]
-        except psycopg.Error as exc:  # P0409 and P0402 are our own SQLSTATEs; psycopg has no class for them
-            if exc.sqlstate == OPTED_OUT:
-                raise ApiError(409, "recipient_opted_out",
-                               "This recipient has opted out (replied STOP); they must text START before you can message them.") from None
-            limit = plan_limit_error(exc)  # the period's monthly messages are used up: nothing is sent
-            if limit is not None:
-                raise limit from None
-            raise
+        prepared = conn.execute(
+            "select private.prepare_outbound_message(%s, %s, %s, %s, %s, %s, %s, %s, %s) as r",
+            (workspace_id, g.user_id, sender["id"], to, text, media, info.segments, info.encoding, key),
+        ).fetchone()["r"]
     prepared.update(num_segments=info.segments, encoding=info.encoding)
     if prepared.get("replayed"):
         return _view(prepared, 200)

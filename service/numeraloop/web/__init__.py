@@ -14,6 +14,7 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 
 from . import csrf, session
 
@@ -62,11 +63,32 @@ def _after(response):
     return response
 
 
+PAGE_ERRORS = {
+    404: ("Not found", "There is nothing here, or it belongs to a workspace you are not in."),
+    403: ("Not allowed", "Your role in this workspace does not allow that."),
+    405: ("Not found", "There is nothing here."),
+}
+
+
+def _http_error(exc: HTTPException):
+    title, message = PAGE_ERRORS.get(exc.code or 500, ("Something went wrong", "Nothing was lost: try again."))
+    return render_template("error.html", title=title, message=message), exc.code or 500
+
+
+def _unexpected(exc: Exception):
+    # The detail goes to the log with the request id; the person sees a sentence, never a trace.
+    current_app.logger.exception("unhandled error on a page")
+    return render_template("error.html", title="Something went wrong on our side",
+                           message="It has been logged. Nothing you typed was sent; go back and try again."), 500
+
+
 def surface(routes: Iterable[Blueprint]) -> Blueprint:
     bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                    static_url_path="/static")
     bp.before_request(_before)
     bp.after_request(_after)
+    bp.register_error_handler(HTTPException, _http_error)
+    bp.register_error_handler(Exception, _unexpected)
     for child in routes:
         bp.register_blueprint(child)
     return bp

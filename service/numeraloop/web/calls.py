@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import psycopg
 from flask import current_app, g
+
+from ..errors import sql_error
 
 
 def call(view: Callable, body: dict | None = None, headers: dict | None = None, **view_args) -> tuple[dict, int]:
@@ -14,6 +17,12 @@ def call(view: Callable, body: dict | None = None, headers: dict | None = None, 
     g.api_body, g.api_headers = dict(body or {}), dict(headers or {})
     try:
         response = current_app.make_response(view(**view_args))
+    except psycopg.Error as exc:
+        # The API answers these through its SQLSTATE table; a page shows the same sentence.
+        error = sql_error(exc)
+        if error is None:
+            raise
+        raise error from None
     finally:
         g.pop("api_body", None)
         g.pop("api_headers", None)

@@ -12,10 +12,14 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from ..db import as_user, current_pool
+from ..errors import ApiError
+from ..messaging import segments
+from ..messaging import send as messaging_send
 from ..messaging.error_codes import meaning
+from .calls import call
 from .signin import adult_required
 
 bp = Blueprint("inbox", __name__)
@@ -122,7 +126,7 @@ def thread_page(conversation_id: str):
         conversations = _conversations(conn, filters)
         return render_template("inbox/inbox.html", conversations=conversations, filters=filters,
                                unread=_unread_total(conn), version=_version(conn), current=current,
-                               messages=messages)
+                               messages=messages, idempotency_key=str(uuid.uuid4()))
 
 
 @bp.get("/inbox/updates")
@@ -143,3 +147,50 @@ def updates():
                 current["unread_count"] = 0
         return render_template("inbox/_updates.html", conversations=conversations, filters=filters,
                                unread=_unread_total(conn), version=version, current=current, messages=messages)
+
+
+def _segments_view(text: str) -> dict:
+    info = segments.count(text)
+    return {"characters": len(text), "segments": info.segments, "encoding": info.encoding,
+            "ucs2_characters": segments.ucs2_characters(text) if info.encoding == "ucs2" else []}
+
+
+@bp.post("/inbox/segments")
+@adult_required
+def segment_counter():
+    """The composer's live counter: segments, encoding, and what forces UCS-2 with its GSM-7 replacement."""
+    return render_template("inbox/_segments.html", segments=_segments_view((request.form.get("body") or "")[:1600]))
+
+
+def _render_thread(conversation_id: str, status: int = 200, **extra):
+    filters = _filters()
+    with as_user(current_pool(), g.claims) as conn:
+        current, messages = _thread(conn, conversation_id)
+        conversations = _conversations(conn, filters)
+        return render_template("inbox/inbox.html", conversations=conversations, filters=filters,
+                               unread=_unread_total(conn), version=_version(conn), current=current,
+                               messages=messages, **extra), status
+
+
+@bp.post("/inbox/<conversation_id>/messages")
+@adult_required
+def send_reply(conversation_id: str):
+    """Sends the composer's text through the same path as POST /api/v1/messages. A refused send
+    keeps the draft in the composer with the reason; the form's idempotency key makes a double
+    submit (or a retry after a lost answer) send once."""
+    text = (request.form.get("body") or "")[:1600]
+    media = [line.strip() for line in (request.form.get("media") or "").splitlines() if line.strip()]
+    key = (request.form.get("idempotency_key") or "")[:200] or None
+    with as_user(current_pool(), g.claims) as conn:
+        current, _ = _thread(conn, conversation_id)
+    body = {"workspace_id": str(current["workspace_id"]), "from_number_id": str(current["number_id"]),
+            "to": current["phone_e164"], "body": text}
+    if media:
+        body["media_urls"] = media
+    try:
+        call(messaging_send.send_message, body, {"Idempotency-Key": key} if key else {})
+    except ApiError as exc:
+        return _render_thread(conversation_id, 400 if exc.status < 500 else 502, send_error=exc.message,
+                              draft=text, draft_media="\n".join(media), idempotency_key=key,
+                              segments=_segments_view(text))
+    return redirect(url_for("web.inbox.thread_page", conversation_id=current["id"]), 303)
