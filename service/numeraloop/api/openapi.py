@@ -82,7 +82,7 @@ E164 = {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$", "examples": ["+141
 # Errors
 
 AUTH_ERRORS = {
-    401: ["missing_token", "invalid_token", "token_expired", "anonymous_user"],
+    401: ["missing_token", "invalid_token", "token_expired"],
     500: ["internal_error"],
     503: ["auth_not_configured"],
 }
@@ -977,6 +977,7 @@ def _paths() -> dict:
                             "body_too_long",
                             "too_many_media",
                             "invalid_media_url",
+                            "media_url_too_long",
                             "empty_message",
                             "invalid_to",
                             "unknown_sender",
@@ -1008,7 +1009,7 @@ def _paths() -> dict:
                             "media_urls": {
                                 "type": "array",
                                 "maxItems": 10,
-                                "items": {"type": "string", "format": "uri"},
+                                "items": {"type": "string", "format": "uri", "maxLength": 2000},
                             },
                         },
                         ["to"],

@@ -26,7 +26,15 @@ bp = Blueprint("messaging_inbound", __name__)
 
 log = logging.getLogger(__name__)
 MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}\Z")
+# The schema's limits (supabase/migrations/20261128002200_messaging.sql), so a signed request
+# past them is a 400 here rather than a check constraint's 500: messages.num_media between 0 and
+# 10, message_media.url and content_type at most 2000 and 200 characters, messages.body at most
+# 10000, messages.num_segments an integer >= 0.
 MAX_MEDIA = 10
+MAX_MEDIA_URL = 2000
+MAX_MEDIA_CONTENT_TYPE = 200
+MAX_BODY = 10000
+MAX_NUM_SEGMENTS = 2**31 - 1
 
 
 def parse_media(form) -> list[dict]:
@@ -41,8 +49,24 @@ def parse_media(form) -> list[dict]:
         url = form.get(f"MediaUrl{i}")
         if not url or not url.startswith(("https://", "http://")):
             raise ApiError(400, "invalid_media", f"MediaUrl{i} is missing or not a URL.")
-        media.append({"url": url, "content_type": form.get(f"MediaContentType{i}") or "application/octet-stream"})
+        if len(url) > MAX_MEDIA_URL:
+            raise ApiError(400, "invalid_media", f"MediaUrl{i} is longer than {MAX_MEDIA_URL} characters.")
+        content_type = form.get(f"MediaContentType{i}") or "application/octet-stream"
+        if len(content_type) > MAX_MEDIA_CONTENT_TYPE:
+            raise ApiError(400, "invalid_media",
+                           f"MediaContentType{i} is longer than {MAX_MEDIA_CONTENT_TYPE} characters.")
+        media.append({"url": url, "content_type": content_type})
     return media
+
+
+def parse_segments(form) -> int:
+    try:
+        segments = int(form.get("NumSegments", "1") or 1)
+    except ValueError:
+        return 1
+    if not 0 <= segments <= MAX_NUM_SEGMENTS:
+        raise ApiError(400, "invalid_num_segments", "NumSegments must be a count of segments.")
+    return segments
 
 
 @bp.post("/messaging/inbound")
@@ -54,11 +78,10 @@ def inbound_message():
     if not MESSAGE_SID.match(sid) or not sender:
         raise ApiError(400, "invalid_message", "MessageSid and From are required.")
     body = form.get("Body", "")
+    if len(body) > MAX_BODY:
+        raise ApiError(400, "body_too_long", f"Body is longer than {MAX_BODY} characters.")
     media = parse_media(form)
-    try:
-        segments = int(form.get("NumSegments", "1") or 1)
-    except ValueError:
-        segments = 1
+    segments = parse_segments(form)
 
     try:
         with as_service(current_pool()) as conn:
