@@ -154,12 +154,16 @@ def test_another_account_is_refused_while_the_workspace_has_numbers(service, inb
                         (inbox.workspace_id,)).fetchone()
     assert stored["account_sid"] == inbox.account["sid"]
     assert [q for q in sandbox.requests(other["sid"]) if q["method"] == "POST"] == []  # nothing made at Twilio
-
     # Its inbound traffic still reaches the workspace, signed with the connected account's token.
     assert sandbox.inject_sms("+16285559001", inbox.e164, "Still there?")["status"] == 200
 
+    # The database holds any writer to it, not just this route.
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as refused:
+        db.execute("select private.store_twilio_account(%s, %s, 'token', null, null, null, null, null, null, %s, 1)",
+                   (inbox.workspace_id, other["sid"], "k" * 32))
+    assert inbox.e164 in refused.value.diag.message_primary
 
-def test_the_same_account_reconnects_while_the_workspace_has_numbers(service, inbox, sandbox, db):
+    # The same account reconnects (say, with a new auth token), numbers and all.
     r = connect(service, inbox.user, inbox.account)
     assert r.status_code == 201, r.text
     actions = [a["action"] for a in db.execute(
@@ -177,11 +181,3 @@ def test_another_account_connects_once_the_numbers_are_released_or_detached(serv
     r = connect(service, inbox.user, other)
     assert r.status_code == 201, r.text
     assert r.json()["account_sid"] == other["sid"]
-
-
-def test_the_database_refuses_another_account_while_the_workspace_has_numbers(inbox, sandbox, db):
-    other = sandbox.create_account()
-    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as refused:
-        db.execute("select private.store_twilio_account(%s, %s, 'token', null, null, null, null, null, null, %s, 1)",
-                   (inbox.workspace_id, other["sid"], "k" * 32))
-    assert inbox.e164 in refused.value.diag.message_primary
