@@ -6,20 +6,19 @@
   POST   /api/v1/invitations/accept {token}           the invitee (their verified e-mail): join
 
 The SQL functions (supabase/migrations/20261128001050_workspace_invitations.sql) decide, run as
-the caller; their SQLSTATE gives the status and their DETAIL the error code.
+the caller; what they refuse is answered through errors.SQLSTATE_ERRORS, their SQLSTATE giving the
+status and their DETAIL the code (invitation_expired, already_member, ...; plan_limit_reached when
+the workspace's seats are taken).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 
-import psycopg
 from flask import Blueprint, current_app, g, jsonify
 
 from .. import workspaces
 from ..api.inputs import field, json_body
-from ..billing.api import plan_limit_error
 from ..db import as_user, current_pool
 from ..errors import ApiError
 
@@ -31,7 +30,6 @@ INVITABLE_ROLES = ("agent", "admin")
 MAX_EMAIL_INPUT = 400
 # A token is 'nlinv_' and 64 hex digits; anything much longer cannot be one.
 MAX_TOKEN = 200
-STATUS_BY_SQLSTATE = {"P0002": 404, "42501": 403, "22023": 422, "P0409": 409, "P0410": 410}
 
 
 def _workspace_id(raw: str) -> str:
@@ -42,22 +40,8 @@ def _workspace_id(raw: str) -> str:
 
 
 def _call(sql: str, params: tuple) -> dict:
-    try:
-        with as_user(current_pool(), g.claims) as conn:
-            return conn.execute(sql, params).fetchone()["r"]
-    except psycopg.Error as exc:
-        limit = plan_limit_error(exc)  # accepting when the workspace's seats are all taken
-        if limit is not None:
-            raise limit from None
-        status = STATUS_BY_SQLSTATE.get(exc.sqlstate or "")
-        if status is None:
-            raise
-        try:
-            code = json.loads(exc.diag.message_detail or "{}").get("code")
-        except ValueError:
-            code = None
-        message = exc.diag.message_primary or "The invitation cannot do that."
-        raise ApiError(status, code or "invitation_refused", message[0].upper() + message[1:] + ".") from None
+    with as_user(current_pool(), g.claims) as conn:
+        return conn.execute(sql, params).fetchone()["r"]
 
 
 def _view(row: dict) -> dict:
