@@ -18,6 +18,7 @@ from numeraloop.config import Config, ConfigError
 from tests.billing import events as ev
 from tests.billing.conftest import STRIPE_TEST_WEBHOOK_SECRET as SECRET
 from tests.support.live_server import serve
+from tests.support.url_map import routes_under
 
 
 @pytest.fixture
@@ -239,3 +240,23 @@ def test_event_for_an_unknown_customer_is_recorded_but_applies_nothing(billing_s
     r = post(billing_service, evt)
     assert r.status_code == 200 and r.json()["applied"] is False
     assert sub_row(db, sub) is None and recorded(db, evt["id"])["result"]["reason"] == "unknown_customer"
+
+
+@pytest.mark.parametrize("which", ["configured", "no_secret"])
+def test_every_stripe_route_refuses_unsigned_requests(request, db, which):
+    """Every /stripe rule of the url_map, with STRIPE_WEBHOOK_SECRET (billing_service) and without it (service)."""
+    client = request.getfixturevalue("billing_service" if which == "configured" else "service")
+    before = db.execute("select count(*) as n from public.stripe_events").fetchone()["n"]
+    evt = ev.event("customer.subscription.created", ev.subscription(ev.new_id("sub_"), ev.new_id("cus_")))
+    body, signed_with_nothing = ev.signed(evt, "")
+    unsigned = [{"Content-Type": "application/json"}, signed_with_nothing,
+                {**signed_with_nothing, "Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"}]
+    for path, method in routes_under(client.app, "/stripe/"):
+        for headers in unsigned:
+            r = requests.request(method, client.base_url + path, data=body, headers=headers, timeout=15)
+            assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_signature", (path, headers, r.text)
+        r = requests.request(method, client.base_url + path, data="AccountSid=AC%00", timeout=15,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_signature", (path, r.text)
+    assert recorded(db, evt["id"]) is None
+    assert db.execute("select count(*) as n from public.stripe_events").fetchone()["n"] == before

@@ -1,11 +1,10 @@
-"""What Twilio and Stripe call, fed what they never send: every /twilio and /stripe route,
-found by walking the app's url_map so a new route cannot slip through, refuses unsigned,
-repeated-key and NUL-byte requests with a 4xx (never a 500) and stores nothing; malformed
-lookup keys never reach the database, and forged signatures cannot force a lookup per request."""
+"""What Twilio calls, fed what Twilio never sends: every /twilio route, found by walking the
+app's url_map so a new route cannot slip through, refuses unsigned, repeated-key and NUL-byte
+requests with a 403 (never a 500) and stores nothing; malformed lookup keys never reach the
+database, and forged signatures cannot force a lookup per request. (/stripe: tests/billing/test_webhook.py.)"""
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import pytest
@@ -15,25 +14,9 @@ from werkzeug.datastructures import MultiDict
 
 from numeraloop.twilio import signature
 from tests.support.twilio_signing import new_sid, signed_post
+from tests.support.url_map import routes_under
 
 BOGUS_SIGNATURE = "bm90IGEgc2lnbmF0dXJlIGF0IGFsbA=="
-PATH_PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
-SKIPPED_METHODS = {"HEAD", "OPTIONS"}
-
-
-def placeholder_path(rule: str) -> str:
-    """The rule's path with a plausible value for each parameter (a UUID for uuid, 1 for int)."""
-    def value(m):
-        return {"uuid": str(uuid.uuid4()), "int": "1"}.get(m.group(1) or "", "placeholder")
-
-    return PATH_PARAMETER.sub(value, rule)
-
-
-def routes_under(app, prefix: str) -> list[tuple[str, str]]:
-    found = sorted({(placeholder_path(rule.rule), method) for rule in app.url_map.iter_rules()
-                    if rule.rule.startswith(prefix) for method in rule.methods - SKIPPED_METHODS})
-    assert found, f"no routes under {prefix}"
-    return found
 
 
 @pytest.fixture
@@ -174,3 +157,4 @@ def test_a_sid_with_a_trailing_newline_is_not_a_sid(service, inbox, db, path, fi
     r = signed_post(service.base_url + path, params, inbox.account["auth_token"])
     assert_refused(r, 400)
     assert stored(db) == before
+

@@ -20,6 +20,7 @@ from numeraloop_local import demo_seed
 from tests.support.database import add_member
 from tests.support.live_server import serve
 from tests.support.tokens import TEST_ISSUER, TEST_SUPABASE_URL, access_token
+from tests.support.url_map import routes_under
 
 
 def assert_401(response, code=None):
@@ -181,3 +182,26 @@ def test_the_demo_token_make_dev_prints_passes_the_same_checks(service_config, s
     config = dataclasses.replace(service_config, supabase_url=supabase_url)
     claims = TokenVerifier(config).verify(demo_seed.demo_access_token(config))
     assert claims["sub"] == demo_seed.DEMO_USER_ID and claims.get("iss") == expected_issuer(config)
+
+
+# Public by design, registered outside the authenticated /api/v1 surface (numeraloop/blueprints.py).
+PUBLIC_API_ENDPOINTS = {"api_description.openapi_json"}
+
+
+def test_every_api_route_and_method_needs_a_token(service, make_user):
+    """Walks the app's url_map (every method, HEAD and OPTIONS included), so a route added later cannot be
+    reachable without a token."""
+    public = {rule.endpoint: rule.methods for rule in service.app.url_map.iter_rules()
+              if rule.endpoint in PUBLIC_API_ENDPOINTS}
+    assert set(public) == PUBLIC_API_ENDPOINTS, "a public endpoint is gone: drop it from PUBLIC_API_ENDPOINTS"
+    assert all(methods <= {"GET", "HEAD", "OPTIONS"} for methods in public.values()), "public routes stay read-only"
+    user = make_user()
+    routes = routes_under(service.app, "/api/v1/", skip_methods=(), skip_endpoints=PUBLIC_API_ENDPOINTS)
+    assert len(routes) > 20, routes
+    for path, method in routes:
+        for headers in ({}, {"Authorization": "Basic YWRtaW46YWRtaW4="}, {"Authorization": "Bearer "},
+                        {"X-Workspace-Id": user.workspace_id}):
+            r = service.request(method, path, headers=headers, json={"workspace_id": user.workspace_id})
+            assert r.status_code == 401, f"{method} {path} {headers}: {r.status_code} {r.text}"
+            if method != "HEAD":
+                assert r.json()["error"]["code"] == "missing_token", f"{method} {path}"
