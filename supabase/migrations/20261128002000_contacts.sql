@@ -10,11 +10,17 @@ returns void
 language plpgsql stable security definer
 set search_path = ''
 as $$
+declare
+  v_role public.workspace_role;
 begin
-  if (select auth.uid()) is null
-     or p_workspace_id is null
-     or not (p_workspace_id = any(array(select private.workspace_ids_for_current_user(p_min_role)))) then
+  select m.role into v_role from public.workspace_members m
+   where m.workspace_id = p_workspace_id and m.user_id = (select auth.uid());
+  if v_role is null then
     raise exception 'not a member of this workspace' using errcode = '42501';
+  end if;
+  -- A member learns which role they lack; anyone else only that they are not a member.
+  if v_role < p_min_role then
+    raise exception 'this needs the % role in this workspace; you are %', p_min_role, v_role using errcode = '42501';
   end if;
 end
 $$;

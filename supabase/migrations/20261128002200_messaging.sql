@@ -348,6 +348,7 @@ declare
   v_contact uuid;
   v_conversation uuid;
   v_message uuid;
+  v_opted_out text;
 begin
   if p_sent_by is null or not exists (select 1 from public.workspace_members m
                                        where m.workspace_id = p_workspace_id and m.user_id = p_sent_by) then
@@ -386,8 +387,17 @@ begin
   if p_encoding is not null and p_encoding not in ('gsm7', 'ucs2') then
     raise exception 'encoding must be gsm7 or ucs2' using errcode = '22023';
   end if;
-  if exists (select 1 from public.opt_outs o where o.workspace_id = p_workspace_id and o.phone_e164 = p_to) then
-    raise exception 'recipient has opted out' using errcode = 'P0409';
+  select o.source into v_opted_out from public.opt_outs o where o.workspace_id = p_workspace_id and o.phone_e164 = p_to;
+  if found then
+    raise exception '%', case
+        when v_opted_out like 'keyword:%' then format(
+          'this recipient has opted out (they texted %s); they must text START before you can message them',
+          substr(v_opted_out, 9))
+        when v_opted_out = 'twilio_21610' then
+          'this recipient has unsubscribed at Twilio (error 21610); they must text START before you can message them'
+        else 'this recipient was opted out by a member of this workspace; lift that opt-out before messaging them'
+      end
+      using errcode = 'P0409', detail = '{"code": "recipient_opted_out"}';
   end if;
 
   v_contact := private.upsert_contact(p_workspace_id, p_to);
@@ -409,8 +419,8 @@ end
 $$;
 comment on function private.prepare_outbound_message(uuid, uuid, uuid, text, text, text[], integer, text, text) is
   'Records an outbound message (status queued, sent_by = p_sent_by) just before the service hands it to Twilio: '
-  'checks that p_sent_by is a member (42501), the sender number (22023) and opt-out (P0409 ''recipient has opted '
-  'out''), threads it into the conversation. A repeated idempotency key returns the first message with '
+  'checks that p_sent_by is a member (42501), the sender number (22023) and opt-out (P0409, detail code '
+  'recipient_opted_out), threads it into the conversation. A repeated idempotency key returns the first message with '
   'replayed=true. service_role only.';
 
 create function private.mark_message_submitted(p_message_id uuid, p_twilio_sid text, p_status text)

@@ -98,7 +98,8 @@ select throws_ok($$ select private.mark_message_failed(gen_random_uuid(), 1, 'x'
 select tests.authenticate_as_service_role();
 select throws_ok(format($$ select private.prepare_outbound_message(%L, %L, %L, '+15551230005', 'again?', null, 1, 'gsm7') $$,
                         :'ws', tests.user_id('alice'), :'num'),
-  'P0409', 'recipient has opted out', 'after 21610 the recipient cannot be texted');
+  'P0409', 'this recipient has unsubscribed at Twilio (error 21610); they must text START before you can message them',
+  'after 21610 the recipient cannot be texted');
 
 -- authenticated callers cannot drive statuses.
 select tests.authenticate_as('alice');

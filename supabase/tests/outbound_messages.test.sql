@@ -65,7 +65,8 @@ select isnt(private.prepare_outbound_message(:'ws', :'bob', :'num', '+1555123000
 
 -- Refusals.
 select throws_ok(format($$ select private.prepare_outbound_message(%L, %L, %L, '+15551230009', 'hi', null, 1, 'gsm7') $$, :'ws', :'bob', :'num'),
-  'P0409', 'recipient has opted out', 'an opted-out recipient is refused with P0409');
+  'P0409', 'this recipient has opted out (they texted STOP); they must text START before you can message them',
+  'an opted-out recipient is refused with P0409');
 select throws_ok(format($$ select private.prepare_outbound_message(%L, %L, %L, '+15551230001', 'hi', null, 1, 'gsm7') $$, :'ws', :'bob', :'mallory_num'),
   '22023', null, 'a number of another workspace cannot send');
 select throws_ok(format($$ select private.prepare_outbound_message(%L, %L, %L, '+15551230001', 'hi', null, 1, 'gsm7') $$, :'ws', :'bob', :'released_num'),
