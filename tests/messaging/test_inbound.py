@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from tests.support.snapshots import changed_tables, workspace_state
 from tests.support.twilio_signing import new_sid, signed_post
 
 _n = itertools.count(1)
@@ -72,39 +73,51 @@ def test_retried_webhook_is_stored_once(inbox, service, db):
     assert conversation(db, inbox, sender)["unread_count"] == 1
 
 
+def assert_refused(response, status: int, code: str | None = None):
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code if code else response.json()["error"]["code"], response.text
+
+
 def test_bad_signature_is_403_and_stores_nothing(inbox, service, db, sandbox):
     sender = customer()
-    params = inbound_params(inbox, sender, "forged")
+    params = inbound_params(inbox, sender, "forged", Body="STOP")  # would opt the sender out, were it accepted
     url = service.base_url + "/twilio/messaging/inbound"
-    assert signed_post(url, params, inbox.account["auth_token"], signature="bm90IGEgc2lnbmF0dXJl").status_code == 403
-    assert signed_post(url, params, "f" * 32).status_code == 403  # signed with another token
-    r = signed_post(url, params, inbox.account["auth_token"], signature="")
-    assert r.status_code == 403 and r.json()["error"]["code"] == "invalid_signature"
+    before = workspace_state(db, inbox.workspace_id)
+    assert_refused(signed_post(url, params, inbox.account["auth_token"], signature="bm90IGEgc2lnbmF0dXJl"), 403,
+                   "invalid_signature")
+    assert_refused(signed_post(url, params, "f" * 32), 403, "invalid_signature")  # signed with another token
+    assert_refused(signed_post(url, params, inbox.account["auth_token"], signature=""), 403, "invalid_signature")
     tampered = dict(params, Body="tampered")
     sig_for_original = __import__("twilio.request_validator", fromlist=["RequestValidator"]).RequestValidator(
         inbox.account["auth_token"]).compute_signature(url, params)
-    assert signed_post(url, tampered, inbox.account["auth_token"], signature=sig_for_original).status_code == 403
+    assert_refused(signed_post(url, tampered, inbox.account["auth_token"], signature=sig_for_original), 403,
+                   "invalid_signature")
     other_account = sandbox.create_account()
     wrong_account = dict(params, AccountSid=other_account["sid"])
-    assert signed_post(url, wrong_account, inbox.account["auth_token"]).status_code == 403
+    assert_refused(signed_post(url, wrong_account, inbox.account["auth_token"]), 403)
+    # No message, contact, conversation, opt-out, webhook delivery or audit row: nothing at all.
+    assert changed_tables(before, workspace_state(db, inbox.workspace_id)) == []
     assert db.execute("select count(*) as n from public.messages where twilio_sid = %s",
                       (params["MessageSid"],)).fetchone()["n"] == 0
 
 
 @pytest.mark.parametrize("change", [{"MessageSid": "not-a-sid"}, {"From": ""}, {"NumMedia": "many"},
                                     {"NumMedia": "2"}, {"NumMedia": "11"}, {"From": "NUMERALOOP"}])
-def test_malformed_signed_form_is_400(inbox, service, change):
+def test_malformed_signed_form_is_400_and_stores_nothing(inbox, service, db, change):
     params = inbound_params(inbox, customer(), "x")
     params.update(change)
+    before = workspace_state(db, inbox.workspace_id)
     r = signed_post(service.base_url + "/twilio/messaging/inbound", params, inbox.account["auth_token"])
-    assert r.status_code == 400
-    assert r.json()["error"]["code"]
+    assert_refused(r, 400)
+    assert changed_tables(before, workspace_state(db, inbox.workspace_id)) == []
 
 
-def test_unknown_number_is_403(inbox, service):
+def test_unknown_number_is_403_and_stores_nothing(inbox, service, db):
     params = inbound_params(inbox, customer(), "hi", To="+15005550006")
-    assert signed_post(service.base_url + "/twilio/messaging/inbound", params,
-                       inbox.account["auth_token"]).status_code == 403
+    before = workspace_state(db, inbox.workspace_id)
+    assert_refused(signed_post(service.base_url + "/twilio/messaging/inbound", params, inbox.account["auth_token"]),
+                   403)
+    assert changed_tables(before, workspace_state(db, inbox.workspace_id)) == []
 
 
 def test_help_gets_the_help_text(inbox, sandbox):

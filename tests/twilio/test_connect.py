@@ -7,6 +7,7 @@ import pytest
 from psycopg import sql
 
 from tests.support.database import add_member
+from tests.support.snapshots import changed_tables, workspace_state
 
 
 def connect(service, user, account, **overrides):
@@ -53,19 +54,22 @@ def test_no_readable_column_or_log_line_holds_a_secret(service, make_user, twili
 
 def test_wrong_credentials_get_422_and_store_nothing(service, make_user, twilio_account, db):
     user = make_user("owner")
+    before = workspace_state(db, user.workspace_id)
     r = connect(service, user, twilio_account, auth_token="0" * 32)
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "twilio_credentials_invalid"
-    assert db.execute("select count(*) as n from public.twilio_accounts where workspace_id = %s",
-                      (user.workspace_id,)).fetchone()["n"] == 0
+    assert changed_tables(before, workspace_state(db, user.workspace_id)) == []
 
 
 @pytest.mark.parametrize("sid", ["", "AC123", "XX" + "0" * 32, "AC" + "G" * 32])
-def test_malformed_sid_is_422(service, make_user, twilio_account, sid):
+def test_malformed_sid_is_422(service, make_user, twilio_account, sandbox, db, sid):
     user = make_user("owner")
+    before, asked = workspace_state(db, user.workspace_id), len(sandbox.requests(twilio_account["sid"]))
     r = connect(service, user, twilio_account, account_sid=sid)
     assert r.status_code == 422
     assert r.json()["error"]["code"] in ("invalid_account_sid", "missing_field")
+    assert changed_tables(before, workspace_state(db, user.workspace_id)) == []
+    assert len(sandbox.requests(twilio_account["sid"])) == asked, "refused before Twilio was asked"
 
 
 def test_malformed_json_is_400(service, make_user):
@@ -87,17 +91,21 @@ def test_connecting_again_replaces_the_old_credentials(service, make_user, sandb
     assert actions == ["twilio.connect", "twilio.reconnect"]
 
 
-def test_agent_gets_403_and_other_workspace_gets_404(service, make_user, twilio_account, db):
+def test_agent_gets_403_and_other_workspace_gets_404(service, make_user, twilio_account, sandbox, db):
     owner, agent, stranger = make_user("owner"), make_user("agent"), make_user("stranger")
     add_member(db, owner.workspace_id, agent, "agent")
+    before, asked = workspace_state(db, owner.workspace_id), len(sandbox.requests(twilio_account["sid"]))
     r = service.post("/api/v1/twilio/connect", user=agent, json={
         "workspace_id": owner.workspace_id, "account_sid": twilio_account["sid"], "auth_token": twilio_account["auth_token"]})
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
     r = service.post("/api/v1/twilio/connect", user=stranger, json={
         "workspace_id": owner.workspace_id, "account_sid": twilio_account["sid"], "auth_token": twilio_account["auth_token"]})
-    assert r.status_code == 404
+    assert r.status_code == 404 and r.json()["error"]["code"] == "workspace_not_found"
     r = service.get(f"/api/v1/twilio/status?workspace_id={owner.workspace_id}", user=stranger)
-    assert r.status_code == 404
+    assert r.status_code == 404 and r.json()["error"]["code"] == "workspace_not_found"
+    # Nothing stored for the workspace, and nothing asked of (or made at) Twilio with the credentials.
+    assert changed_tables(before, workspace_state(db, owner.workspace_id)) == []
+    assert len(sandbox.requests(twilio_account["sid"])) == asked
 
 
 def test_status_when_not_connected(service, make_user):

@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from tests.support.database import add_member
+from tests.support.snapshots import changed_tables, twilio_requests, workspace_state
 
 _unique = itertools.count(1000)
 
@@ -66,14 +67,22 @@ def test_buy_points_webhooks_at_us_and_audits(service, connected_user, twilio_sa
     assert actions[-1] == "number.buy"
 
 
-def test_buy_rejects_malformed_number_and_reports_twilio_refusal(service, connected_user):
+def test_buy_rejects_malformed_number_and_reports_twilio_refusal(service, connected_user, twilio_account, sandbox,
+                                                                  db):
+    ws = connected_user.workspace_id
+    before, asked = workspace_state(db, ws), twilio_requests(sandbox, twilio_account["sid"])
     r = buy(service, connected_user, phone="not-a-number")
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_phone_number"
+    assert changed_tables(before, workspace_state(db, ws)) == []
+    assert twilio_requests(sandbox, twilio_account["sid"]) == asked, "refused before Twilio was asked"
+
     first = buy(service, connected_user)
     assert first.status_code == 201
+    before = workspace_state(db, ws)
     again = buy(service, connected_user, phone=first.json()["e164"])  # Twilio: not available
     assert 400 <= again.status_code < 500
     assert again.json()["error"]["twilio_code"] == 21422
+    assert changed_tables(before, workspace_state(db, ws)) == [], "Twilio's refusal stores nothing"
 
 
 def test_buy_that_cannot_be_stored_is_undone_at_twilio(service, connected_user, make_user, twilio_sandbox, db):
@@ -103,14 +112,17 @@ def test_import_adopts_existing_numbers(service, connected_user, twilio_account,
     assert count == 1
 
 
-def test_import_reports_numbers_it_cannot_take(service, connected_user, twilio_account, sandbox):
+def test_import_reports_numbers_it_cannot_take(service, connected_user, twilio_account, sandbox, db):
     r = service.post("/api/v1/numbers/import", user=connected_user, json={
         "workspace_id": connected_user.workspace_id, "phone_numbers": ["+15005550199"]})
     assert r.status_code == 200
     assert r.json()["skipped"] == [{"phone_number": "+15005550199", "reason": "not in the Twilio account"}]
+    before, asked = workspace_state(db, connected_user.workspace_id), twilio_requests(sandbox, twilio_account["sid"])
     r = service.post("/api/v1/numbers/import", user=connected_user, json={
         "workspace_id": connected_user.workspace_id, "phone_numbers": "+15005550199"})
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["error"]["code"], r.text
+    assert changed_tables(before, workspace_state(db, connected_user.workspace_id)) == []
+    assert twilio_requests(sandbox, twilio_account["sid"]) == asked
 
 
 def test_release_gives_the_number_back(service, connected_user, twilio_sandbox, db):
@@ -130,33 +142,71 @@ def test_detach_keeps_the_number_at_twilio_without_our_webhooks(service, connect
     assert kept is not None and not kept.settings.get("sms_url")
 
 
-def test_release_refused_by_twilio_leaves_the_number_active(service, connected_user, twilio_account, sandbox, db):
+def test_release_refused_by_twilio_leaves_the_number_active(service, connected_user, twilio_account, sandbox,
+                                                            twilio_sandbox, db):
     row = buy(service, connected_user).json()
+    ws = connected_user.workspace_id
+    # The row goes to 'releasing' while Twilio is asked and back to 'active' when it refuses: only
+    # its updated_at tells.
+    before = workspace_state(db, ws, ignoring=("updated_at",))
+    settings = dict(sandbox_number(twilio_sandbox, row["e164"]).settings)
     sandbox.add_fault(twilio_account["sid"], status=500, code=20500, message="Internal Server Error",
                       method="DELETE", times=5)
-    r = service.delete(f"/api/v1/numbers/{row['id']}", user=connected_user)
-    sandbox.clear_faults(twilio_account["sid"])
-    assert r.status_code == 502
+    try:
+        r = service.delete(f"/api/v1/numbers/{row['id']}", user=connected_user)
+    finally:
+        sandbox.clear_faults(twilio_account["sid"])
+    assert r.status_code == 502 and r.json()["error"]["code"] == "twilio_unavailable", r.text
+    assert changed_tables(before, workspace_state(db, ws, ignoring=("updated_at",))) == [], "the number is as it was"
     assert db.execute("select status from public.phone_numbers where id = %s", (row["id"],)).fetchone()["status"] == "active"
+    assert sandbox_number(twilio_sandbox, row["e164"]).settings == settings, "still ours at Twilio, webhooks and all"
 
 
-def test_agent_gets_403_on_buy_import_release(service, connected_user, make_user, db):
+def refused_requests(service, user, ws: str, number_id: str, phone: str) -> dict:
+    return {
+        "buy": service.post("/api/v1/numbers", user=user, json={"workspace_id": ws, "phone_number": phone}),
+        "import": service.post("/api/v1/numbers/import", user=user, json={"workspace_id": ws}),
+        "release": service.delete(f"/api/v1/numbers/{number_id}", user=user),
+        "detach": service.delete(f"/api/v1/numbers/{number_id}?mode=detach", user=user),
+    }
+
+
+def test_agent_gets_403_on_buy_import_release_and_nothing_changes(service, connected_user, make_user, twilio_account,
+                                                                  sandbox, twilio_sandbox, db):
     agent = make_user("agent")
     add_member(db, connected_user.workspace_id, agent, "agent")
     row = buy(service, connected_user).json()
     ws = connected_user.workspace_id
-    assert service.post("/api/v1/numbers", user=agent, json={"workspace_id": ws, "phone_number": "+14155550100"}).status_code == 403
-    assert service.post("/api/v1/numbers/import", user=agent, json={"workspace_id": ws}).status_code == 403
-    assert service.delete(f"/api/v1/numbers/{row['id']}", user=agent).status_code == 403
+    spare = available(service, connected_user, limit=1).json()["numbers"][0]["phone_number"]
+    before, asked = workspace_state(db, ws), twilio_requests(sandbox, twilio_account["sid"])
+    settings = dict(sandbox_number(twilio_sandbox, row["e164"]).settings)
+
+    for what, r in refused_requests(service, agent, ws, row["id"], spare).items():
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden"), (what, r.text)
+    assert changed_tables(before, workspace_state(db, ws)) == []
+    assert twilio_requests(sandbox, twilio_account["sid"]) == asked, "refused before Twilio was asked"
+    assert sandbox_number(twilio_sandbox, row["e164"]).settings == settings
+    assert sandbox_number(twilio_sandbox, spare) is None, "the refused buy bought nothing"
     # Agents may still search.
     assert available(service, agent, workspace_id=ws).status_code == 200
 
 
-def test_other_workspace_gets_404(service, connected_user, make_user):
+def test_other_workspace_gets_404_and_nothing_changes(service, connected_user, make_user, twilio_account, sandbox,
+                                                      twilio_sandbox, db):
     stranger = make_user("stranger")
     row = buy(service, connected_user).json()
     ws = connected_user.workspace_id
-    assert service.post("/api/v1/numbers", user=stranger, json={"workspace_id": ws, "phone_number": "+14155550100"}).status_code == 404
-    assert service.post("/api/v1/numbers/import", user=stranger, json={"workspace_id": ws}).status_code == 404
-    assert service.delete(f"/api/v1/numbers/{row['id']}", user=stranger).status_code == 404
-    assert service.get(f"/api/v1/numbers/available?workspace_id={ws}", user=stranger).status_code == 404
+    spare = available(service, connected_user, limit=1).json()["numbers"][0]["phone_number"]
+    before, asked = workspace_state(db, ws), twilio_requests(sandbox, twilio_account["sid"])
+    settings = dict(sandbox_number(twilio_sandbox, row["e164"]).settings)
+
+    expected = {"buy": "workspace_not_found", "import": "workspace_not_found", "release": "number_not_found",
+                "detach": "number_not_found"}
+    for what, r in refused_requests(service, stranger, ws, row["id"], spare).items():
+        assert (r.status_code, r.json()["error"]["code"]) == (404, expected[what]), (what, r.text)
+    r = service.get(f"/api/v1/numbers/available?workspace_id={ws}", user=stranger)
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "workspace_not_found")
+    assert changed_tables(before, workspace_state(db, ws)) == []
+    assert twilio_requests(sandbox, twilio_account["sid"]) == asked, "refused before Twilio was asked"
+    assert sandbox_number(twilio_sandbox, row["e164"]).settings == settings
+    assert sandbox_number(twilio_sandbox, spare) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.support.snapshots import changed_tables, workspace_state
 from tests.support.twilio_signing import new_sid
 
 from .conftest import add_rule, call_row, caller, twiml
@@ -106,9 +107,11 @@ def test_retried_webhook_routes_the_same_way_and_is_stored_once(inbox, hooks, db
     assert db.execute("select count(*) as n from public.calls where twilio_sid = %s", (sid,)).fetchone()["n"] == 1
 
 
-def test_malformed_call_sid_is_400(hooks):
+def test_malformed_call_sid_is_400_and_stores_nothing(hooks, inbox, db):
+    before = workspace_state(db, inbox.workspace_id)
     r = hooks.inbound(caller(), sid="not-a-sid")
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_call"
+    assert changed_tables(before, workspace_state(db, inbox.workspace_id)) == [], "no call, no contact"
 
 
 def test_whisper_plays_the_routed_text(inbox, sandbox, db, hooks):
