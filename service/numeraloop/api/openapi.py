@@ -82,7 +82,7 @@ E164 = {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$", "examples": ["+141
 # Errors
 
 AUTH_ERRORS = {
-    401: ["missing_token", "invalid_token", "token_expired"],
+    401: ["missing_token", "invalid_token", "token_expired", "anonymous_user"],
     500: ["internal_error"],
     503: ["auth_not_configured"],
 }
