@@ -18,6 +18,8 @@ from numeraloop.twilio import credentials
 from numeraloop.config import Config, default_project_root
 
 DEMO_USER_ID = "00000000-0000-4000-8000-00000000d3e0"
+DEMO_EMAIL = "demo@numeraloop.local"
+DEMO_PASSWORD = "numeraloop-demo"  # supabase/seed.sql stores its bcrypt hash
 DEMO_ACCOUNT_SID = "AC" + "d3e0" * 8
 DEMO_AUTH_TOKEN = "0d3e0" * 6 + "00"  # 32 hex characters; a sandbox-only secret
 DEMO_NUMBER = "+14155550123"

@@ -28,10 +28,14 @@ from numeraloop.config import Config, ConfigError
 from numeraloop.health import READY_DEPENDENCIES_ENV
 
 from . import demo_seed
+from .supabase_auth.settings import DEFAULT_ANON_KEY
 
 SANDBOX_PORT = 8010
 STRIPE_STANDIN_PORT = 8020
 WORKER_HEALTH_PORT = 8030
+AUTH_STANDIN_PORT = 8040
+SMTP_PORT = 8025
+MAIL_HTTP_PORT = 8026
 DEV_DEFAULTS = {
     "NUMERALOOP_ENV": "development",
     # Clearly not secret: only ever used when the developer configured nothing.
@@ -39,6 +43,8 @@ DEV_DEFAULTS = {
     "SUPABASE_JWT_SECRET": "numeraloop-local-development-jwt-secret-not-a-secret",
     "STRIPE_SECRET_KEY": "sk_test_numeraloop_local_not_a_secret",
     "STRIPE_WEBHOOK_SECRET": "whsec_numeraloop_local_not_a_secret",
+    "NUMERALOOP_SESSION_SECRET": "numeraloop-local-development-session-secret-not-a-secret",
+    "SUPABASE_ANON_KEY": DEFAULT_ANON_KEY,
     # Local webhook receivers live on 127.0.0.1.
     "NUMERALOOP_WEBHOOKS_ALLOW_PRIVATE": "1",
 }
@@ -66,6 +72,9 @@ class DevPorts:
     sandbox: int = SANDBOX_PORT
     stripe_standin: int = STRIPE_STANDIN_PORT
     worker_health: int = WORKER_HEALTH_PORT
+    auth: int = AUTH_STANDIN_PORT
+    smtp: int = SMTP_PORT
+    mail_http: int = MAIL_HTTP_PORT
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> DevPorts:
@@ -77,7 +86,9 @@ class DevPorts:
 
         return cls(port("PORT", 8000), port("NUMERALOOP_SANDBOX_PORT", SANDBOX_PORT),
                    port("NUMERALOOP_STRIPE_STANDIN_PORT", STRIPE_STANDIN_PORT),
-                   port("NUMERALOOP_WORKER_HEALTH_PORT", WORKER_HEALTH_PORT))
+                   port("NUMERALOOP_WORKER_HEALTH_PORT", WORKER_HEALTH_PORT),
+                   port("NUMERALOOP_AUTH_STANDIN_PORT", AUTH_STANDIN_PORT),
+                   port("NUMERALOOP_SMTP_PORT", SMTP_PORT), port("NUMERALOOP_MAIL_HTTP_PORT", MAIL_HTTP_PORT))
 
     def health_urls(self) -> dict[str, str]:
         """What must answer before the service is ready, besides its database."""
@@ -85,6 +96,8 @@ class DevPorts:
             "twilio-sandbox": f"http://127.0.0.1:{self.sandbox}/_sandbox/health",
             "stripe-standin": f"http://127.0.0.1:{self.stripe_standin}/_standin/health",
             "worker": f"http://127.0.0.1:{self.worker_health}/healthz",
+            "supabase-auth": f"http://127.0.0.1:{self.auth}/_standin/health",
+            "smtp-catcher": f"http://127.0.0.1:{self.mail_http}/api/health",
         }
 
 
@@ -97,6 +110,8 @@ def dev_environment(base: dict[str, str] | None = None) -> tuple[dict[str, str],
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.service}",
         "TWILIO_API_BASE_URL": f"http://127.0.0.1:{ports.sandbox}",
         "STRIPE_API_BASE_URL": f"http://127.0.0.1:{ports.stripe_standin}",
+        "SUPABASE_URL": f"http://127.0.0.1:{ports.auth}",
+        "SMTP_URL": f"smtp://127.0.0.1:{ports.smtp}",
         READY_DEPENDENCIES_ENV: ",".join(f"{name}={url}" for name, url in ports.health_urls().items()),
     }
     for name, value in defaults.items():
@@ -113,6 +128,9 @@ def dev_processes(config: Config, ports: DevPorts) -> list[tuple[str, list[str]]
         ("twilio-sandbox", exe + ["sandbox", "serve", "--port", str(ports.sandbox),
                                   "--seed-account", f"{demo_seed.DEMO_ACCOUNT_SID}:{demo_seed.DEMO_AUTH_TOKEN}"]),
         ("stripe-standin", exe + ["stripe-standin", "serve", "--port", str(ports.stripe_standin)]),
+        ("smtp-catcher", exe + ["smtp-catcher", "serve", "--smtp-port", str(ports.smtp),
+                                "--http-port", str(ports.mail_http)]),
+        ("supabase-auth", exe + ["auth-standin", "serve", "--port", str(ports.auth)]),
         ("service", exe + ["serve", "--port", str(config.port)]),
         ("worker", exe + ["worker", "--health-port", str(ports.worker_health)]),
     ]
@@ -267,8 +285,10 @@ def _print_welcome(config: Config, ports: DevPorts, seeded: dict) -> None:
     token = demo_seed.demo_access_token(config)
     lines = [
         "",
-        f"NumeraLoop is up: http://127.0.0.1:{config.port}  (Twilio sandbox: http://127.0.0.1:{ports.sandbox}, "
-        f"Stripe stand-in: http://127.0.0.1:{ports.stripe_standin})",
+        f"NumeraLoop is up: open http://127.0.0.1:{config.port}",
+        f"Sign in as the demo owner: {demo_seed.DEMO_EMAIL} / {demo_seed.DEMO_PASSWORD}",
+        f"(Twilio sandbox: http://127.0.0.1:{ports.sandbox}, Stripe stand-in: http://127.0.0.1:{ports.stripe_standin}, "
+        f"e-mails sent: http://127.0.0.1:{ports.mail_http})",
         f"Demo workspace {seeded['workspace_id']} owns {seeded['number']}.",
         "Text it from another terminal:",
         f"  .venv/bin/numeraloop sandbox sms --from {demo_seed.DEMO_CONTACT} --to {seeded['number']} --body 'Hi there'"
