@@ -1,14 +1,19 @@
--- Entitlement limits enforced in the database: seats and monthly messages.
+-- Entitlement limits enforced in the database: seats, phone numbers and monthly messages.
 --
--- public.plans.limits holds {phone_numbers, monthly_messages, seats}; the phone-number limit
--- is checked by the service before Twilio is asked (402 plan_limit_reached). The other two are
--- enforced here for every writer (PostgREST clients, the service, SQL functions, the campaign
--- workers):
+-- public.plans.limits holds {phone_numbers, monthly_messages, seats}, each enforced here for every
+-- writer (PostgREST clients, the service, SQL functions, the campaign workers):
 --
 --   seats             adding a member beyond the plan's `seats` is refused (P0402) by a trigger on
 --                     public.workspace_members. The first member of a workspace (the signup trigger's
 --                     owner, create_workspace()'s creator) always gets in. Only additions are checked:
 --                     a downgrade below the current member count removes nobody.
+--   phone_numbers     a workspace's active and releasing numbers count against the plan's
+--                     `phone_numbers`: a trigger on public.phone_numbers refuses (P0402) a number
+--                     added, or made active again, beyond it. Since a number is bought at Twilio
+--                     before it is recorded, the service first asks
+--                     private.require_phone_number_room() (same P0402), so a purchase or import past
+--                     the limit never reaches Twilio; the trigger settles a race between two buys.
+--                     A downgrade releases no number.
 --   monthly_messages  outbound messages recorded in the workspace's message period count against
 --                     the plan's `monthly_messages`. The period is
 --                       * on a paid plan (an active, trialing or past_due subscription, the one
@@ -96,6 +101,84 @@ comment on function private.tg_workspace_members__limit_seats() is
 -- ON CONFLICT DO NOTHING fires no AFTER INSERT trigger, so re-adding a member stays a no-op.
 create trigger tg_workspace_members__limit_seats after insert on public.workspace_members
   for each row execute function private.tg_workspace_members__limit_seats();
+
+-- ---------------------------------------------------------------------------------------
+-- Phone numbers
+
+create function private.phone_number_limit_error(p_workspace_id uuid, p_used bigint, p_adding integer)
+returns void
+language plpgsql stable security definer
+set search_path = ''
+as $$
+declare
+  v_plan record;
+  v_limit bigint;
+begin
+  select * into v_plan from private.workspace_plan(p_workspace_id);
+  v_limit := private.plan_limit(v_plan.limits, 'phone_numbers');
+  if v_limit is null or p_used + p_adding <= v_limit then
+    return;
+  end if;
+  raise exception '%', case
+      when p_adding = 1 then format('the %s plan allows %s phone numbers and this workspace has %s; upgrade to add more',
+                                    v_plan.plan_name, v_limit, p_used)
+      else format('the %s plan allows %s phone numbers and this workspace has %s, so %s more do not fit; upgrade to '
+                  'add more, or add fewer', v_plan.plan_name, v_limit, p_used, p_adding)
+    end
+    using errcode = 'P0402',
+          detail = jsonb_build_object('limit_name', 'phone_numbers', 'limit', v_limit, 'used', p_used,
+                                      'remaining', greatest(v_limit - p_used, 0), 'needed', p_adding,
+                                      'plan', v_plan.plan_id)::text;
+end
+$$;
+comment on function private.phone_number_limit_error(uuid, bigint, integer) is
+  'Raises P0402 (limit, used, remaining, needed and plan in the detail) when p_adding more numbers than the '
+  'p_used ones pass the plan''s phone_numbers limit.';
+
+create function private.require_phone_number_room(p_workspace_id uuid, p_adding integer default 1)
+returns void
+language plpgsql stable security definer
+set search_path = ''
+as $$
+begin
+  perform private.phone_number_limit_error(
+    p_workspace_id,
+    (select count(*) from public.phone_numbers p
+      where p.workspace_id = p_workspace_id and p.status in ('active', 'releasing')),
+    greatest(coalesce(p_adding, 1), 1));
+end
+$$;
+comment on function private.require_phone_number_room(uuid, integer) is
+  'P0402 unless the workspace''s plan has room for p_adding more phone numbers. The service asks before it buys or '
+  'imports numbers at Twilio; the trigger on phone_numbers is the guard that holds when two ask at once.';
+
+create function private.tg_phone_numbers__limit_numbers() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_count bigint;
+begin
+  if new.status not in ('active', 'releasing')
+     or (tg_op = 'UPDATE' and old.status in ('active', 'releasing')) then
+    return null;
+  end if;
+  -- Two numbers added at once must not both take the last place: the second counts after the first commits.
+  perform pg_advisory_xact_lock(hashtextextended('numeraloop.phone_numbers:' || new.workspace_id, 0));
+  select count(*) into v_count from public.phone_numbers p
+   where p.workspace_id = new.workspace_id and p.status in ('active', 'releasing');
+  -- An AFTER trigger: the number itself is counted.
+  perform private.phone_number_limit_error(new.workspace_id, v_count - 1, 1);
+  return null;
+end
+$$;
+comment on function private.tg_phone_numbers__limit_numbers() is
+  'Refuses (P0402) a number added, or made active again, beyond the plan''s phone_numbers, for every writer. '
+  'Numbers already there are never released by a downgrade.';
+
+-- AFTER, like the seat limit: it runs once the row has passed the writer's privileges and RLS.
+create trigger tg_phone_numbers__limit_numbers after insert or update of status on public.phone_numbers
+  for each row execute function private.tg_phone_numbers__limit_numbers();
 
 -- ---------------------------------------------------------------------------------------
 -- Monthly messages
@@ -301,12 +384,15 @@ comment on function public.workspace_usage(uuid) is
 
 revoke all on function private.plan_limit(jsonb, text),
                        private.tg_workspace_members__limit_seats(), private.message_period(uuid, timestamptz),
+                       private.phone_number_limit_error(uuid, bigint, integer),
+                       private.require_phone_number_room(uuid, integer), private.tg_phone_numbers__limit_numbers(),
                        private.lock_message_allowance(uuid), private.message_allowance(uuid, timestamptz),
                        private.message_limit_reason(jsonb), private.tg_messages__limit_monthly_messages(),
                        private.tg_campaigns__limit_monthly_messages()
   from public, anon, authenticated;
 grant execute on function private.message_period(uuid, timestamptz),
-                          private.message_allowance(uuid, timestamptz)
+                          private.message_allowance(uuid, timestamptz),
+                          private.require_phone_number_room(uuid, integer)
   to service_role;
 revoke all on function public.workspace_usage(uuid) from public, anon;
 grant execute on function public.workspace_usage(uuid) to authenticated, service_role;

@@ -918,10 +918,11 @@ def _paths() -> dict:
                 "Adopt the account's numbers",
                 "Admins. Points the webhooks of numbers already in the "
                 "Twilio account at NumeraLoop (all of them, or those listed). A number that fails is reported under "
-                "`skipped`; the others still import.",
+                "`skipped`; the others still import. When the numbers it would add do not fit the plan's limit, "
+                "nothing is imported or changed at Twilio (402 plan_limit_reached).",
                 "numbers",
                 {200: json_response("What was imported and skipped.", ref("NumberImport"))},
-                merge(body_workspace, ROLE_ERRORS, with_twilio, {422: ["invalid_field"]}),
+                merge(body_workspace, ROLE_ERRORS, with_twilio, PLAN_LIMIT_ERRORS, {422: ["invalid_field"]}),
                 parameters=WORKSPACE_PARAMS,
                 request_body=json_body(
                     obj(

@@ -2,10 +2,13 @@
 
 Twilio and the database are kept consistent by ordering each change so that a failure
 half-way can be undone or finished:
-  buy      Twilio purchase (webhooks set in the same call) → insert row; if the insert
-           fails, the number is released again at Twilio before the error is returned.
-  import   per number: point its webhooks at us → upsert row; a number that fails is
-           reported and left as it was, the others still import.
+  buy      plan check → Twilio purchase (webhooks set in the same call) → insert row; if the
+           insert fails, the number is released again at Twilio before the error is returned.
+  import   plan check for the numbers it adds → per number: point its webhooks at us → upsert
+           row; a number that fails is reported and left as it was, the others still import.
+The plan's phone-number limit is the database's (private.require_phone_number_room before
+Twilio is asked, and a trigger on phone_numbers when the row is written): past it, 402
+plan_limit_reached, and nothing is bought, changed at Twilio or stored.
   release  row marked 'releasing' (inbound traffic is refused from then on) → Twilio delete
            → 'released'; if Twilio refuses, the row goes back to 'active'. A number Twilio
            no longer has (404) is simply marked released.
@@ -19,6 +22,7 @@ import logging
 import uuid
 
 import phonenumbers
+import psycopg
 from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import audit, workspaces
@@ -32,6 +36,7 @@ from ..api.inputs import field, json_body
 bp = Blueprint("numbers", __name__)
 
 log = logging.getLogger(__name__)
+PLAN_LIMIT = "P0402"  # the database's SQLSTATE for a plan limit (errors.SQLSTATE_ERRORS: 402 plan_limit_reached)
 
 
 def _config():
@@ -101,18 +106,10 @@ def available_numbers():
     } for n in found])
 
 
-def _check_number_allowance(workspace_id: str) -> None:
-    """402 when the workspace's plan (public.workspace_entitlements) has no room for another number."""
-    with as_user(current_pool(), g.claims) as conn:
-        row = conn.execute(
-            "select public.workspace_entitlements(%s) as e, (select count(*) from public.phone_numbers p "
-            "where p.workspace_id = %s and p.status in ('active', 'releasing')) as used",
-            (workspace_id, workspace_id)).fetchone()
-    limit = row["e"]["limits"].get("phone_numbers")
-    if limit is not None and row["used"] >= int(limit):
-        raise ApiError(402, "plan_limit_reached",
-                       f"The {row['e']['plan_name']} plan allows {limit} phone numbers; upgrade to add more.",
-                       limit=int(limit), used=row["used"], plan=row["e"]["plan"])
+def _require_number_room(workspace_id: str, adding: int = 1) -> None:
+    """P0402 (answered as 402 plan_limit_reached) when the plan has no room for `adding` more numbers."""
+    with as_service(current_pool()) as conn:
+        conn.execute("select private.require_phone_number_room(%s, %s)", (workspace_id, adding))
 
 
 @bp.post("/numbers")
@@ -128,7 +125,7 @@ def buy_number():
         raise ApiError(422, "invalid_phone_number", "phone_number must be in E.164 form, e.g. +14155550100.") from None
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     friendly = field(body, "friendly_name", max_length=64)
-    _check_number_allowance(workspace_id)
+    _require_number_room(workspace_id)
 
     client = client_for(creds, _config())
     account = client.api.v2010.accounts(creds.account_sid)
@@ -148,13 +145,19 @@ def buy_number():
             ).fetchone()
             audit.record(conn, workspace_id=workspace_id, actor=g.user_id, action="number.buy",
                          target_type="phone_number", target_id=bought.sid, details={"e164": bought.phone_number})
-    except Exception:
+    except Exception as exc:
         # Undo at Twilio so the account is not billed for a number NumeraLoop does not know about.
-        log.exception("storing bought number %s failed; releasing it at Twilio", bought.sid)
+        over_the_limit = isinstance(exc, psycopg.Error) and exc.sqlstate == PLAN_LIMIT
+        if over_the_limit:  # another purchase took the plan's last number since the check
+            log.info("bought number %s is past the plan's limit; releasing it at Twilio", bought.sid)
+        else:
+            log.exception("storing bought number %s failed; releasing it at Twilio", bought.sid)
         try:
             account.incoming_phone_numbers(bought.sid).delete()
         except Exception:
             log.exception("could not release %s after a failed store; it needs an operator", bought.sid)
+        if over_the_limit:
+            raise
         raise ApiError(500, "number_not_stored", "The number could not be recorded, so the purchase was undone.")
     return jsonify(_number_view(row)), 201
 
@@ -174,13 +177,18 @@ def import_numbers():
     if wanted:
         owned = [n for n in owned if n.phone_number in set(wanted)]
 
+    with as_service(current_pool()) as conn:
+        active = {r["e164"]: r["workspace_id"] for r in conn.execute(
+            "select e164, workspace_id::text from public.phone_numbers where e164 = any(%s) and status = 'active'",
+            ([n.phone_number for n in owned],)).fetchall()}
+    adding = sum(1 for n in owned if n.phone_number not in active)
+    if adding:
+        _require_number_room(workspace_id, adding)  # before any webhook is changed at Twilio
+
     imported, skipped = [], []
     for number in owned:
-        with as_service(current_pool()) as conn:
-            taken = conn.execute(
-                "select workspace_id::text from public.phone_numbers where e164 = %s and status = 'active'",
-                (number.phone_number,)).fetchone()
-        if taken and taken["workspace_id"] != workspace_id:
+        taken = active.get(number.phone_number)
+        if taken and taken != workspace_id:
             skipped.append({"phone_number": number.phone_number, "reason": "in use by another workspace"})
             continue
         try:
@@ -189,17 +197,23 @@ def import_numbers():
         except ApiError as exc:
             skipped.append({"phone_number": number.phone_number, "reason": exc.message})
             continue
-        with as_service(current_pool()) as conn:
-            row = conn.execute(
-                "insert into public.phone_numbers (workspace_id, twilio_account_id, twilio_sid, e164, friendly_name, "
-                "capabilities, number_type) values (%s, %s, %s, %s, %s, %s, %s) "
-                "on conflict (workspace_id, twilio_sid) do update set status = 'active', released_at = null, "
-                "twilio_account_id = excluded.twilio_account_id returning *",
-                (workspace_id, creds.twilio_account_id, number.sid, number.phone_number, number.friendly_name,
-                 json.dumps(_capabilities(number)), _number_type(number)),
-            ).fetchone()
-            audit.record(conn, workspace_id=workspace_id, actor=g.user_id, action="number.import",
-                         target_type="phone_number", target_id=number.sid, details={"e164": number.phone_number})
+        try:
+            with as_service(current_pool()) as conn:
+                row = conn.execute(
+                    "insert into public.phone_numbers (workspace_id, twilio_account_id, twilio_sid, e164, "
+                    "friendly_name, capabilities, number_type) values (%s, %s, %s, %s, %s, %s, %s) "
+                    "on conflict (workspace_id, twilio_sid) do update set status = 'active', released_at = null, "
+                    "twilio_account_id = excluded.twilio_account_id returning *",
+                    (workspace_id, creds.twilio_account_id, number.sid, number.phone_number, number.friendly_name,
+                     json.dumps(_capabilities(number)), _number_type(number)),
+                ).fetchone()
+                audit.record(conn, workspace_id=workspace_id, actor=g.user_id, action="number.import",
+                             target_type="phone_number", target_id=number.sid, details={"e164": number.phone_number})
+        except psycopg.Error as exc:
+            if exc.sqlstate != PLAN_LIMIT:  # numbers added meanwhile took the plan's room
+                raise
+            skipped.append({"phone_number": number.phone_number, "reason": exc.diag.message_primary})
+            continue
         imported.append(_number_view(row))
     if wanted:
         found = {n.phone_number for n in owned}
