@@ -25,7 +25,8 @@ from tests.support.database import ROOT
 STARTED = re.compile(r"^dev: started (\S+) \(pid (\d+)\)$")
 # Settings a developer's shell may carry that would point the run somewhere else.
 SCRUBBED = ("PUBLIC_BASE_URL", "TWILIO_API_BASE_URL", "STRIPE_API_BASE_URL", "NUMERALOOP_READY_DEPENDENCIES",
-            "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "NUMERALOOP_ENV")
+            "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "NUMERALOOP_ENV", "SUPABASE_URL", "SUPABASE_ANON_KEY",
+            "SMTP_URL", "NUMERALOOP_SESSION_SECRET")
 
 
 def free_port() -> int:
@@ -110,7 +111,8 @@ def dev_run(database_url):
     env.update({
         "NUMERALOOP_DOTENV": os.devnull, "DATABASE_URL": database_url, "PORT": str(free_port()),
         "NUMERALOOP_SANDBOX_PORT": str(free_port()), "NUMERALOOP_STRIPE_STANDIN_PORT": str(free_port()),
-        "NUMERALOOP_WORKER_HEALTH_PORT": str(free_port()),
+        "NUMERALOOP_WORKER_HEALTH_PORT": str(free_port()), "NUMERALOOP_AUTH_STANDIN_PORT": str(free_port()),
+        "NUMERALOOP_SMTP_PORT": str(free_port()), "NUMERALOOP_MAIL_HTTP_PORT": str(free_port()),
         # The demo Twilio credentials it seeds stay in the test database: under the suite's key,
         # so later tests (key rotation re-encrypts every row) can still decrypt them.
         "NUMERALOOP_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,

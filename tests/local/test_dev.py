@@ -15,21 +15,25 @@ from numeraloop_local.dev import DevError, DevPorts, dev_environment
 
 from .conftest import alive
 
-CHILDREN = ("twilio-sandbox", "stripe-standin", "service", "worker")
+CHILDREN = ("twilio-sandbox", "stripe-standin", "smtp-catcher", "supabase-auth", "service", "worker")
 
 
 def test_the_dev_environment_points_everything_at_the_configured_local_ports():
     env, ports = dev_environment({"PORT": "9000", "NUMERALOOP_SANDBOX_PORT": "9010",
                                   "NUMERALOOP_STRIPE_STANDIN_PORT": "9020", "NUMERALOOP_WORKER_HEALTH_PORT": "9030",
-                                  "STRIPE_SECRET_KEY": "sk_test_mine"})
-    assert ports == DevPorts(9000, 9010, 9020, 9030)
-    assert (env["PUBLIC_BASE_URL"], env["TWILIO_API_BASE_URL"], env["STRIPE_API_BASE_URL"]) == (
-        "http://127.0.0.1:9000", "http://127.0.0.1:9010", "http://127.0.0.1:9020")
+                                  "NUMERALOOP_AUTH_STANDIN_PORT": "9040", "NUMERALOOP_SMTP_PORT": "9025",
+                                  "NUMERALOOP_MAIL_HTTP_PORT": "9026", "STRIPE_SECRET_KEY": "sk_test_mine"})
+    assert ports == DevPorts(9000, 9010, 9020, 9030, 9040, 9025, 9026)
+    assert (env["PUBLIC_BASE_URL"], env["TWILIO_API_BASE_URL"], env["STRIPE_API_BASE_URL"], env["SUPABASE_URL"],
+            env["SMTP_URL"]) == ("http://127.0.0.1:9000", "http://127.0.0.1:9010", "http://127.0.0.1:9020",
+                                 "http://127.0.0.1:9040", "smtp://127.0.0.1:9025")
     assert env["NUMERALOOP_READY_DEPENDENCIES"] == (
         "twilio-sandbox=http://127.0.0.1:9010/_sandbox/health,stripe-standin=http://127.0.0.1:9020/_standin/health,"
-        "worker=http://127.0.0.1:9030/healthz")
+        "worker=http://127.0.0.1:9030/healthz,supabase-auth=http://127.0.0.1:9040/_standin/health,"
+        "smtp-catcher=http://127.0.0.1:9026/api/health")
+    assert env["NUMERALOOP_SESSION_SECRET"] and env["SUPABASE_ANON_KEY"]
     assert env["STRIPE_SECRET_KEY"] == "sk_test_mine", "what the developer set wins"
-    assert dev_environment({})[1] == DevPorts(8000, 8010, 8020, 8030)
+    assert dev_environment({})[1] == DevPorts(8000, 8010, 8020, 8030, 8040, 8025, 8026)
     with pytest.raises(DevError, match="NUMERALOOP_SANDBOX_PORT"):
         dev_environment({"NUMERALOOP_SANDBOX_PORT": "eighty"})
 
@@ -78,7 +82,8 @@ def test_ready_once_every_local_process_is_up_and_a_dying_worker_ends_the_run(de
     dev_run.start().wait_for_line("NumeraLoop is up")
     r = requests.get(f"http://127.0.0.1:{dev_run.port}/readyz", timeout=15)
     assert r.status_code == 200, r.text
-    assert r.json()["dependencies"] == {"twilio-sandbox": "ok", "stripe-standin": "ok", "worker": "ok"}
+    assert r.json()["dependencies"] == {"twilio-sandbox": "ok", "stripe-standin": "ok", "worker": "ok",
+                                        "supabase-auth": "ok", "smtp-catcher": "ok"}
 
     os.kill(dev_run.children["worker"], signal.SIGKILL)
     assert dev_run.wait() == 1
