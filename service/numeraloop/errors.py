@@ -80,13 +80,6 @@ def sql_error(exc: psycopg.Error) -> ApiError | None:
     return ApiError(status, code, _sentence(exc.diag.message_primary, "the database refused the request"), **extra)
 
 
-def plan_limit_error(exc: Exception) -> ApiError | None:
-    """402 plan_limit_reached for a P0402 (a plan limit the database enforces); None for anything else."""
-    if isinstance(exc, psycopg.Error) and exc.sqlstate == "P0402":
-        return sql_error(exc)
-    return None
-
-
 def error_response(status: int, code: str, message: str, **extra):
     body = {"error": {"code": code, "message": message, **extra}}
     return jsonify(body), status

@@ -13,7 +13,6 @@ the customer then does at Stripe reaches us only through the webhook (billing/we
 
 from __future__ import annotations
 
-import json
 import logging
 from urllib.parse import urlsplit
 
@@ -29,28 +28,12 @@ bp = Blueprint("billing", __name__)
 
 log = logging.getLogger(__name__)
 LIVE_STATUSES = ("active", "trialing", "past_due")
-PLAN_LIMIT_REACHED = "P0402"  # our own SQLSTATE for a plan limit (supabase/migrations/*_entitlement_limits.sql)
 SUBSCRIPTION_FIELDS = ("stripe_subscription_id", "plan_id", "status", "current_period_start", "current_period_end",
                        "cancel_at_period_end", "canceled_at")
 
 
 def _config():
     return current_app.config["NUMERALOOP"]
-
-
-def plan_limit_error(exc: Exception) -> ApiError | None:
-    """402 plan_limit_reached (with limit, used, plan and what else the database said) for a P0402
-    raised by the database's limit checks; None for any other error."""
-    if getattr(exc, "sqlstate", None) != PLAN_LIMIT_REACHED:
-        return None
-    diag = exc.diag
-    try:
-        detail = json.loads(diag.message_detail or "{}")
-    except ValueError:
-        detail = {}
-    extra = {k: detail[k] for k in ("limit", "used", "plan", "remaining", "needed", "period_end") if k in detail}
-    text = (diag.message_primary or "this plan's limit is reached").rstrip(".")
-    return ApiError(402, "plan_limit_reached", text[0].upper() + text[1:] + ".", **extra)
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
