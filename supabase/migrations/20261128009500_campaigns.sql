@@ -30,7 +30,12 @@ create table public.campaigns (
   status text not null default 'draft'
     check (status in ('draft', 'scheduled', 'sending', 'paused', 'completed', 'canceled')),
   scheduled_at timestamptz,
-  send_rate numeric(6, 2) not null default 1 check (send_rate between 0.1 and 100),
+  send_rate numeric(7, 2) not null default 1 check (send_rate between 0.1 and 10000),
+  -- The sending window in each recipient's local time; null: the workspace's (09:00-20:00 by default).
+  send_window_start time,
+  send_window_end time,
+  -- Swap characters that force UCS-2 for their GSM-7 look-alikes when the message is made.
+  transliterate boolean not null default false,
   -- The pace shared by every worker: the earliest time the next message is due (see the claim).
   next_send_at timestamptz not null default now(),
   recipients_total integer not null default 0 check (recipients_total >= 0),
@@ -54,7 +59,10 @@ comment on table public.campaigns is
   'Bulk SMS campaigns. Members read; admins create, edit and delete drafts through PostgREST (only the columns '
   'granted). Everything after the draft goes through launch/pause/resume/cancel_campaign(); the workers send.';
 comment on column public.campaigns.send_rate is
-  'Messages per second, 0.1 to 100, shared by all workers together (a US long code takes 1, toll-free 3, a short code 100).';
+  'SMS segments per second the campaign sends at most, 0.1 to 10000, shared by all workers together; the sender '
+  'number''s own rate (phone_numbers.segments_per_second) applies as well.';
+comment on column public.campaigns.send_window_start is
+  'With send_window_end: the local time of each recipient the campaign sends in; null takes the workspace''s.';
 comment on column public.campaigns.next_send_at is
   'Pacing state written by private.claim_campaign_recipients(): when the campaign has used its allowance up to.';
 comment on column public.campaigns.last_error is
@@ -96,7 +104,8 @@ create table public.campaign_recipients (
   contact_id uuid,
   phone_e164 text not null check (phone_e164 ~ '^\+[1-9][0-9]{6,14}$'),
   status text not null default 'pending'
-    check (status in ('pending', 'claimed', 'sent', 'failed', 'skipped_opted_out', 'skipped_removed', 'canceled')),
+    check (status in ('pending', 'claimed', 'uncertain', 'sent', 'failed', 'skipped_opted_out', 'skipped_removed',
+                      'canceled')),
   message_id uuid,
   error_code integer,
   error_message text check (char_length(error_message) <= 1000),
@@ -104,6 +113,9 @@ create table public.campaign_recipients (
   next_attempt_at timestamptz not null default now(),
   claimed_until timestamptz,
   claim_token uuid,
+  -- Set when a send's outcome became unknown (a worker stopped, or Twilio did not answer): the
+  -- next claim of the recipient first looks for the message at Twilio before sending anything.
+  reconcile boolean not null default false,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   sent_at timestamptz,
@@ -118,13 +130,18 @@ create index campaign_recipients_campaign_status_idx on public.campaign_recipien
 create index campaign_recipients_pending_idx on public.campaign_recipients (campaign_id, id) where status = 'pending';
 create index campaign_recipients_claimed_idx on public.campaign_recipients (campaign_id, claimed_until)
   where status = 'claimed';
+create index campaign_recipients_uncertain_idx on public.campaign_recipients (campaign_id, next_attempt_at)
+  where status = 'uncertain';
 create index campaign_recipients_workspace_idx on public.campaign_recipients (workspace_id);
 create index campaign_recipients_contact_idx on public.campaign_recipients (contact_id) where contact_id is not null;
 create index campaign_recipients_message_idx on public.campaign_recipients (message_id) where message_id is not null;
 comment on table public.campaign_recipients is
   'The audience of a launched campaign, one row per number (snapshotted at launch), and what happened to each: '
-  'pending -> claimed (a worker holds it until claimed_until) -> sent | failed; skipped_opted_out (at launch or '
-  'since), skipped_removed (contact deleted), canceled. Members read; only the campaign functions write.';
+  'pending -> claimed (a worker holds it until claimed_until, renewing the lease while it lives) -> sent | failed; '
+  'uncertain (the worker stopped or Twilio did not answer after the message was handed over: settled by the '
+  'message''s first status callback, or by the next claim, which looks the message up at Twilio before sending); '
+  'skipped_opted_out (at launch or since), skipped_removed (contact deleted), canceled. Members read; only the '
+  'campaign functions write.';
 comment on column public.campaign_recipients.status is
   '''sent'' means Twilio accepted the message; its delivery status is the linked message''s.';
 comment on column public.campaign_recipients.claim_token is
@@ -133,6 +150,255 @@ comment on column public.campaign_recipients.claim_token is
 
 create trigger tg_campaign_recipients__updated_at before update on public.campaign_recipients
   for each row execute function private.tg_set_updated_at();
+
+-- ---------------------------------------------------------------------------------------
+-- Sending rules carriers enforce: segments, pace per sender, the recipient's local time
+
+-- Per number: what it may send, in SMS segments per second. Admins override it (a number
+-- Twilio gave more throughput) and record the rate its registered A2P 10DLC tier grants.
+alter table public.phone_numbers
+  add column segments_per_second numeric(8, 2) check (segments_per_second between 0.1 and 100000),
+  add column a2p_10dlc_segments_per_second numeric(8, 2)
+    check (a2p_10dlc_segments_per_second between 0.1 and 100000);
+comment on column public.phone_numbers.segments_per_second is
+  'Override of the SMS segments per second this number sends (campaign pacing); null: its 10DLC tier''s rate, '
+  'else the default for its type (long code 1, toll-free 3, short code 100).';
+comment on column public.phone_numbers.a2p_10dlc_segments_per_second is
+  'The segments per second the number''s registered A2P 10DLC campaign tier grants; null when not registered.';
+grant update (segments_per_second, a2p_10dlc_segments_per_second) on public.phone_numbers to authenticated;
+
+-- Per workspace: the default sending window of its campaigns, in each recipient's local time.
+alter table public.workspaces
+  add column campaign_window_start time not null default '09:00',
+  add column campaign_window_end time not null default '20:00';
+comment on column public.workspaces.campaign_window_start is
+  'Campaigns send from this local time of each recipient (their number''s time zone) unless the campaign sets its '
+  'own window; with campaign_window_end, 09:00-20:00 by default. An end before the start spans midnight.';
+grant update (campaign_window_start, campaign_window_end) on public.workspaces to authenticated;
+
+create function private.sender_segments_per_second(p_number public.phone_numbers) returns numeric
+language sql immutable
+set search_path = ''
+as $$
+  select coalesce(p_number.segments_per_second, p_number.a2p_10dlc_segments_per_second,
+                  case p_number.number_type when 'toll_free' then 3 when 'short_code' then 100 else 1 end)
+$$;
+comment on function private.sender_segments_per_second(public.phone_numbers) is
+  'The SMS segments per second a sender may send: its override, else its 10DLC tier''s rate, else the default '
+  'for its type (long code 1, toll-free 3, short code 100).';
+
+create function private.account_mms_per_second() returns numeric
+language sql immutable
+set search_path = ''
+as $$ select 25::numeric $$;
+comment on function private.account_mms_per_second() is 'MMS a Twilio account sends per second at most.';
+
+create function private.campaign_reconcile_grace() returns interval
+language sql immutable
+set search_path = ''
+as $$ select interval '2 seconds' $$;
+comment on function private.campaign_reconcile_grace() is
+  'How long after a lease ran out an uncertain send is looked up at Twilio: the stopped worker''s request has '
+  'landed (or never will) by then.';
+
+-- Pace state shared by every claimer: the time each pace is used up to (GCRA's theoretical arrival time).
+create table private.send_pace (
+  key text primary key,
+  tat timestamptz not null default '-infinity'
+);
+comment on table private.send_pace is
+  'One row per pace campaigns draw on (number:<phone_numbers.id>, mms:<twilio_accounts.id>): when it is used up '
+  'to. Written only by private.claim_campaign_recipients().';
+revoke all on private.send_pace from public, anon, authenticated, service_role;
+
+create function private.sms_segment_count(p_body text) returns integer
+language plpgsql immutable
+set search_path = ''
+as $$
+declare
+  -- GSM 03.38's default alphabet and its extension table (two septets each); as messaging/segments.py.
+  v_basic constant text := E'@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&''()*+,-./0123456789:;<=>?'
+                           '¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà';
+  v_extension constant text := E'^{}\\[~]|€\f';
+  v_body text := coalesce(p_body, '');
+  v_len integer := char_length(v_body);
+  v_wide integer;
+  v_single integer;
+  v_multi integer;
+  v_segments integer := 1;
+  v_used integer := 0;
+  v_size integer;
+  ch text;
+begin
+  if translate(v_body, v_basic || v_extension, '') = '' then
+    v_single := 160; v_multi := 153;
+    v_wide := v_len - char_length(translate(v_body, v_extension, ''));
+  else
+    v_single := 70; v_multi := 67;
+    v_wide := regexp_count(v_body, '[\U00010000-\U0010FFFF]');  -- surrogate pairs
+  end if;
+  if v_len + v_wide <= v_single then
+    return 1;
+  end if;
+  if v_wide = 0 then
+    return ceil(v_len::numeric / v_multi)::integer;
+  end if;
+  -- An escape pair or a surrogate pair is never split across two segments.
+  foreach ch in array regexp_split_to_array(v_body, '') loop
+    v_size := case when v_single = 160 then (case when strpos(v_extension, ch) > 0 then 2 else 1 end)
+                   else (case when ascii(ch) > 65535 then 2 else 1 end) end;
+    if v_used + v_size > v_multi then
+      v_segments := v_segments + 1;
+      v_used := 0;
+    end if;
+    v_used := v_used + v_size;
+  end loop;
+  return v_segments;
+end
+$$;
+comment on function private.sms_segment_count(text) is
+  'SMS segments of a body, as carriers count them (and messaging/segments.py): GSM-7 160/153 septets with '
+  'extension characters taking two, else UCS-2 70/67 units with astral characters taking two; pairs never split.';
+
+create function private.gsm7_transliterate(p_body text) returns text
+language sql immutable
+set search_path = ''
+as $$
+  -- The single-character replacements of messaging/segments.py's GSM7_REPLACEMENTS, then the ellipsis.
+  select replace(translate(p_body,
+                           E'\u2018\u2019\u201a\u201b\u2032\u201c\u201d\u201e\u2033\u00ab\u00bb\u2013\u2014\u2012'
+                           || E'\u2212\u2010\u2011\u00a0\u2009\u200a\u202f\u2022\u00e1\u00ed\u00f3\u00fa\u00e2\u00ea'
+                           || E'\u00ee\u00f4\u00fb\u00e7\u00e3\u00f5\u00eb\u00ef\u00c1\u00cd\u00d3\u00da\u00c2\u00ca\u00c8',
+                           E'''''''''''""""""------    -aiouaeioucaoeiAIOUAEE'),
+                 E'\u2026', '...')
+$$;
+comment on function private.gsm7_transliterate(text) is
+  'The body with each character that forces UCS-2 and has a GSM-7 look-alike replaced by it (curly quotes, dashes, '
+  'ellipsis, accented vowels...): the transliteration a campaign may ask for, as messaging/segments.py does it.';
+
+-- phonenumbers' time-zone data (prefix of the E.164 digits -> zones), loaded by the worker from
+-- the package it runs with (campaigns/time_zones.py): third-party data, never in a migration.
+create table private.phone_time_zones (
+  prefix text primary key check (prefix ~ '^[0-9]{1,15}$'),
+  time_zones text[] not null
+);
+create table private.phone_time_zones_source (
+  only_row boolean primary key default true check (only_row),
+  version text not null,
+  loaded_at timestamptz not null default now()
+);
+comment on table private.phone_time_zones is
+  'Time zones by number prefix (longest match wins), from the phonenumbers package; loaded by '
+  'private.load_phone_time_zones().';
+revoke all on private.phone_time_zones, private.phone_time_zones_source from public, anon, authenticated, service_role;
+
+create function private.load_phone_time_zones(p_version text, p_data jsonb) returns integer
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  n integer;
+begin
+  perform pg_advisory_xact_lock(hashtextextended('numeraloop.phone_time_zones', 0));
+  if exists (select 1 from private.phone_time_zones_source where version = p_version) then
+    return 0;
+  end if;
+  delete from private.phone_time_zones;
+  -- Only zones PostgreSQL knows ('Etc/Unknown' is phonenumbers' "no idea"): checked once here, not per send.
+  insert into private.phone_time_zones (prefix, time_zones)
+  select d.key, array(select z from jsonb_array_elements_text(d.value) z
+                       where z in (select name from pg_catalog.pg_timezone_names))
+    from jsonb_each(p_data) d;
+  get diagnostics n = row_count;
+  insert into private.phone_time_zones_source (version) values (p_version)
+  on conflict (only_row) do update set version = excluded.version, loaded_at = now();
+  return n;
+end
+$$;
+comment on function private.load_phone_time_zones(text, jsonb) is
+  'Replaces the prefix -> time zones table with phonenumbers'' data {"1201": ["America/New_York"], ...} unless this '
+  'version is already loaded. service_role only.';
+
+create function private.time_zones_for_number(p_e164 text) returns text[]
+language sql stable
+set search_path = ''
+as $$
+  select t.time_zones from private.phone_time_zones t
+   where t.prefix in (select left(substr(p_e164, 2), n) from generate_series(1, 9) n)
+   order by char_length(t.prefix) desc
+   limit 1
+$$;
+comment on function private.time_zones_for_number(text) is
+  'The time zones of an E.164 number by its longest known prefix (phonenumbers'' data); null when unknown.';
+
+create function private.in_send_window(p_zones text[], p_start time, p_end time, p_at timestamptz) returns boolean
+language sql immutable
+set search_path = ''
+as $$
+  select coalesce(bool_and(case when p_start < p_end
+                                then (p_at at time zone z)::time >= p_start and (p_at at time zone z)::time < p_end
+                                else (p_at at time zone z)::time >= p_start or (p_at at time zone z)::time < p_end
+                           end), true)
+    from unnest(p_zones) z
+$$;
+comment on function private.in_send_window(text[], time, time, timestamptz) is
+  'Whether p_at is inside [p_start, p_end) local time in every one of the zones (an end before the start spans '
+  'midnight; equal bounds: always).';
+
+create function private.valid_time_zone(p_zone text) returns text
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+  perform now() at time zone p_zone;
+  return p_zone;
+exception when others then  -- workspaces.timezone is free text
+  return 'UTC';
+end
+$$;
+comment on function private.valid_time_zone(text) is 'p_zone when PostgreSQL knows it, else UTC.';
+
+create function private.send_window_opens(p_zones text[], p_start time, p_end time, p_now timestamptz,
+                                          p_fallback_zone text)
+returns timestamptz
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_zones text[] := p_zones;
+  v_best timestamptz;
+  v_candidate timestamptz;
+  z text;
+  d integer;
+begin
+  -- Several zones: the window must hold in each (the most restrictive). A long list is a
+  -- country-wide guess (a toll-free number: every zone of the country) whose windows rarely
+  -- overlap; the workspace's own time zone stands in for it, as for an unknown number.
+  if v_zones is null or cardinality(v_zones) = 0 or cardinality(v_zones) > 6 then
+    v_zones := array[coalesce(p_fallback_zone, 'UTC')];
+  end if;
+  if private.in_send_window(v_zones, p_start, p_end, p_now) then
+    return p_now;
+  end if;
+  foreach z in array v_zones loop
+    for d in 0..2 loop
+      v_candidate := (((p_now at time zone z)::date + d) + p_start) at time zone z;
+      if v_candidate > p_now and (v_best is null or v_candidate < v_best)
+         and private.in_send_window(v_zones, p_start, p_end, v_candidate) then
+        v_best := v_candidate;
+      end if;
+    end loop;
+  end loop;
+  if v_best is null and cardinality(v_zones) > 1 then  -- the zones' windows never overlap
+    return private.send_window_opens(null, p_start, p_end, p_now, p_fallback_zone);
+  end if;
+  return coalesce(v_best, p_now + interval '1 hour');
+end
+$$;
+comment on function private.send_window_opens(text[], time, time, timestamptz, text) is
+  'p_now when p_now is inside the sending window in every zone, else the next moment it is. Zones: the '
+  'recipient''s (time_zones_for_number); none known, or a country-wide list of more than 6, reads as '
+  'p_fallback_zone (the workspace''s, checked by valid_time_zone). Pass the clock as p_now (tests cross time zones and DST changes).';
 
 -- ---------------------------------------------------------------------------------------
 -- Helpers
@@ -182,12 +448,12 @@ begin
      set status = 'completed', completed_at = now()
    where k.id = p_campaign_id and k.status = 'sending'
      and not exists (select 1 from public.campaign_recipients r
-                      where r.campaign_id = p_campaign_id and r.status in ('pending', 'claimed'));
+                      where r.campaign_id = p_campaign_id and r.status in ('pending', 'claimed', 'uncertain'));
   return found;
 end
 $$;
 comment on function private.complete_campaign_if_done(uuid) is
-  'Marks a sending campaign completed once no recipient is pending or claimed. Called after each outcome (those '
+  'Marks a sending campaign completed once no recipient is pending, claimed or uncertain. Called after each outcome (those '
   'are serialised per campaign) and by every claim, which catches a completion an outcome raced with.';
 
 create function private.lock_campaign_outcomes(p_recipient_id bigint) returns void
@@ -204,6 +470,26 @@ $$;
 comment on function private.lock_campaign_outcomes(bigint) is
   'Serialises the recording of outcomes within one campaign, so the last outcome recorded always sees the others '
   'and completes the campaign (two concurrent last outcomes would otherwise each see the other still claimed).';
+
+create function private.campaign_audience(k public.campaigns)
+returns table (contact_id uuid, phone_e164 text, opted_out boolean)
+language sql stable security definer
+set search_path = ''
+as $$
+  -- Contacts on any of the lists or carrying any included tag, minus those carrying an excluded
+  -- tag; one row per number (contacts are unique per number), oldest contact first.
+  select c.id, c.phone_e164,
+         exists (select 1 from public.opt_outs o where o.workspace_id = k.workspace_id and o.phone_e164 = c.phone_e164)
+    from public.contacts c
+   where c.workspace_id = k.workspace_id
+     and (c.tags && k.include_tags
+          or c.id in (select m.contact_id from public.contact_list_members m
+                       where m.workspace_id = k.workspace_id and m.list_id = any(k.list_ids)))
+     and not (c.tags && k.exclude_tags)
+   order by c.created_at, c.id
+$$;
+comment on function private.campaign_audience(public.campaigns) is
+  'Who a campaign''s audience is now (what launch snapshots and the estimate counts), and who of them opted out.';
 
 -- ---------------------------------------------------------------------------------------
 -- Admin actions (PostgREST RPC or the service's /api/v1/campaigns/{id}/...)
@@ -245,20 +531,10 @@ begin
     raise exception 'an audience list no longer exists' using errcode = '22023';
   end if;
 
-  -- The snapshot: contacts on any of the lists or carrying any included tag, minus those
-  -- carrying an excluded tag; one row per number (contacts are unique per number).
   insert into public.campaign_recipients (workspace_id, campaign_id, contact_id, phone_e164, status)
-  select k.workspace_id, k.id, c.id, c.phone_e164,
-         case when exists (select 1 from public.opt_outs o
-                            where o.workspace_id = k.workspace_id and o.phone_e164 = c.phone_e164)
-              then 'skipped_opted_out' else 'pending' end
-    from public.contacts c
-   where c.workspace_id = k.workspace_id
-     and (c.tags && k.include_tags
-          or c.id in (select m.contact_id from public.contact_list_members m
-                       where m.workspace_id = k.workspace_id and m.list_id = any(k.list_ids)))
-     and not (c.tags && k.exclude_tags)
-   order by c.created_at, c.id
+  select k.workspace_id, k.id, a.contact_id, a.phone_e164,
+         case when a.opted_out then 'skipped_opted_out' else 'pending' end
+    from private.campaign_audience(k) a
   on conflict (campaign_id, phone_e164) do nothing;
 
   select count(*), count(*) filter (where status = 'pending') into v_total, v_pending
@@ -396,6 +672,7 @@ begin
   select jsonb_build_object(
            'pending', count(*) filter (where status = 'pending'),
            'claimed', count(*) filter (where status = 'claimed'),
+           'uncertain', count(*) filter (where status = 'uncertain'),
            'sent', count(*) filter (where status = 'sent'),
            'failed', count(*) filter (where status = 'failed'),
            'skipped_opted_out', count(*) filter (where status = 'skipped_opted_out'),
@@ -437,29 +714,124 @@ comment on function public.campaign_report(uuid) is
   'from the status callbacks) and the error codes seen, most frequent first. P0002 unknown or another workspace''s.';
 
 -- ---------------------------------------------------------------------------------------
+-- The estimate (members): what a campaign would send, per recipient, for /api/v1/campaigns/{id}/estimate
+
+-- What one SMS segment (and one MMS) costs, per destination country. Rows without a workspace are
+-- the defaults every workspace sees; a workspace's own rows (admins write them) win. The defaults
+-- shipped here are round examples, not a carrier's price list: set the prices your account pays.
+create table public.message_prices (
+  id uuid primary key default gen_random_uuid(),
+  workspace_id uuid references public.workspaces (id) on delete cascade,
+  country text not null check (country ~ '^[A-Z]{2}$'),
+  per_segment numeric(10, 5) not null check (per_segment >= 0),
+  per_mms numeric(10, 5) check (per_mms >= 0),
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create unique index message_prices_workspace_country_key
+  on public.message_prices (coalesce(workspace_id, '00000000-0000-0000-0000-000000000000'::uuid), country);
+create index message_prices_workspace_idx on public.message_prices (workspace_id);
+comment on table public.message_prices is
+  'Per-country prices of an SMS segment and an MMS, for campaign estimates. workspace_id null: defaults (examples '
+  'to replace); a workspace''s own row for a country wins. Members read; admins write their workspace''s.';
+create trigger tg_message_prices__updated_at before update on public.message_prices
+  for each row execute function private.tg_set_updated_at();
+insert into public.message_prices (country, per_segment, per_mms) values
+  ('US', 0.0083, 0.0220), ('CA', 0.0083, 0.0220), ('GB', 0.0450, null), ('AU', 0.0550, null);
+
+alter table public.message_prices enable row level security;
+create policy message_prices_select_member on public.message_prices for select to authenticated
+  using (workspace_id is null or workspace_id = any(array(select private.workspace_ids_for_current_user())));
+create policy message_prices_insert_admin on public.message_prices for insert to authenticated
+  with check (workspace_id = any(array(select private.workspace_ids_for_current_user('admin'))));
+create policy message_prices_update_admin on public.message_prices for update to authenticated
+  using (workspace_id = any(array(select private.workspace_ids_for_current_user('admin'))))
+  with check (workspace_id = any(array(select private.workspace_ids_for_current_user('admin'))));
+create policy message_prices_delete_admin on public.message_prices for delete to authenticated
+  using (workspace_id = any(array(select private.workspace_ids_for_current_user('admin'))));
+revoke all on public.message_prices from anon, authenticated, service_role;
+grant select, delete on public.message_prices to authenticated;
+grant insert (workspace_id, country, per_segment, per_mms, currency) on public.message_prices to authenticated;
+grant update (per_segment, per_mms, currency) on public.message_prices to authenticated;
+grant select on public.message_prices to service_role;
+
+create function public.campaign_estimate_rows(p_campaign_id uuid)
+returns table (phone_e164 text, status text, body text)
+language plpgsql stable security definer
+set search_path = ''
+as $$
+declare
+  k public.campaigns;
+begin
+  select * into k from public.campaigns where id = p_campaign_id;
+  if not found or not (k.workspace_id = any(array(select private.workspace_ids_for_current_user()))) then
+    raise exception 'no such campaign' using errcode = 'P0002';
+  end if;
+  if k.status = 'draft' then  -- who would be snapshotted if it were launched now
+    return query select a.phone_e164, case when a.opted_out then 'skipped_opted_out' else 'pending' end,
+                        public.render_template(k.body, a.contact_id)
+                   from private.campaign_audience(k) a;
+  else
+    return query select r.phone_e164, r.status, coalesce(m.body, public.render_template(k.body, r.contact_id))
+                   from public.campaign_recipients r left join public.messages m on m.id = r.message_id
+                  where r.campaign_id = k.id
+                  order by r.id;
+  end if;
+end
+$$;
+comment on function public.campaign_estimate_rows(uuid) is
+  'Members: each recipient of a campaign (a draft''s audience as launching it now would snapshot it, else the '
+  'snapshot) with its outcome so far and its body rendered with public.render_template, for the estimate. '
+  'P0002 unknown or another workspace''s.';
+revoke all on function public.campaign_estimate_rows(uuid), private.campaign_audience(public.campaigns)
+  from public, anon;
+grant execute on function public.campaign_estimate_rows(uuid) to authenticated;
+
+-- ---------------------------------------------------------------------------------------
 -- The workers (service_role)
 
-create function private.claim_campaign_recipients(p_limit integer, p_lease_seconds integer default 120)
+create function private.claim_campaign_recipients(p_limit integer, p_lease_seconds integer default 6,
+                                                  p_now timestamptz default now())
 returns table (recipient_id bigint, campaign_id uuid, workspace_id uuid, phone_number_id uuid, from_e164 text,
-               to_e164 text, contact_id uuid, body text, media_urls text[], attempts integer, claim_token uuid)
+               to_e164 text, contact_id uuid, body text, media_urls text[], attempts integer, claim_token uuid,
+               segments integer, send_at timestamptz, reconcile boolean, message_id uuid,
+               message_created_at timestamptz)
 language plpgsql security definer
 set search_path = ''
 as $$
 #variable_conflict use_column
 declare
   v_left integer := greatest(coalesce(p_limit, 0), 0);
-  v_lease interval := make_interval(secs => greatest(coalesce(p_lease_seconds, 120), 1));
-  v_now timestamptz := now();
+  v_lease interval := make_interval(secs => greatest(coalesce(p_lease_seconds, 6), 1));
+  v_now timestamptz := coalesce(p_now, now());
+  v_horizon timestamptz := v_now + interval '1 second';  -- pace: at most one second's worth is handed out ahead
   k public.campaigns;
+  v_number public.phone_numbers;
+  v_ws public.workspaces;
   x record;
-  v_burst integer;
-  v_tat timestamptz;
-  v_allow integer;
+  c record;
+  v_sender_key text;
+  v_mms_key text;
+  v_sender_rate numeric;
+  v_tat_campaign timestamptz;
+  v_tat_sender timestamptz;
+  v_tat_mms timestamptz;
+  v_start time;
+  v_end time;
+  v_fallback_zone text;
+  v_opens timestamptz;
+  v_slot timestamptz;
+  v_body text;
+  v_segments integer;
   v_ids bigint[];
-  v_claimed integer;
   v_new integer;
-  v_quota jsonb;
   v_room bigint;
+  v_quota jsonb;
+  v_admitted bigint[] := '{}';
+  v_slots timestamptz[] := '{}';
+  v_bodies text[] := '{}';
+  v_counts integer[] := '{}';
 begin
   -- Scheduled campaigns whose time has come start sending.
   update public.campaigns s set status = 'sending', started_at = coalesce(s.started_at, v_now)
@@ -470,28 +842,35 @@ begin
   -- One claimer per campaign at a time (skip locked): the pace below is shared by all workers.
   for k in
     select * from public.campaigns d
-     where d.status = 'sending' and d.next_send_at <= v_now + interval '1 second'
+     where d.status = 'sending' and d.next_send_at <= v_horizon
      order by d.next_send_at, d.id
        for update skip locked
   loop
     exit when v_left = 0;
 
-    -- Leases that ran out: a recipient whose message was never made goes back to pending; one
-    -- whose message was made may have reached Twilio, so it is not sent again (failed, unknown).
+    -- Leases that ran out. Without a message nothing was sent: back to pending. With one whose
+    -- SID a status callback already linked, Twilio has it: sent. Otherwise nobody knows yet:
+    -- uncertain, looked up at Twilio by the next claim once the stopped worker's send has had
+    -- time to land there.
     for x in
-      select r.id, r.message_id from public.campaign_recipients r
+      select r.id, r.message_id, m.twilio_sid from public.campaign_recipients r
+        left join public.messages m on m.id = r.message_id
        where r.campaign_id = k.id and r.status = 'claimed' and r.claimed_until < v_now
-         for update skip locked
+         for update of r skip locked
     loop
       if x.message_id is null then
         update public.campaign_recipients set status = 'pending', claimed_until = null, claim_token = null
          where id = x.id;
+      elsif x.twilio_sid is not null then
+        update public.campaign_recipients
+           set status = 'sent', claimed_until = null, claim_token = null, reconcile = false,
+               sent_at = coalesce(sent_at, v_now)
+         where id = x.id;
       else
         update public.campaign_recipients
-           set status = 'failed', claimed_until = null, claim_token = null,
-               error_message = 'the worker stopped during the send; not retried so nobody is texted twice'
+           set status = 'uncertain', claimed_until = null, claim_token = null, reconcile = true,
+               next_attempt_at = v_now + private.campaign_reconcile_grace()
          where id = x.id;
-        perform private.advance_message_status(x.message_id, 'failed', null, 'send outcome unknown (worker stopped)');
       end if;
     end loop;
 
@@ -499,31 +878,55 @@ begin
       continue;
     end if;
 
-    -- Pace (GCRA): each message costs 1/rate seconds; up to one second's worth may go at once.
-    v_burst := greatest(1, floor(k.send_rate))::integer;
-    v_tat := greatest(k.next_send_at, v_now);
-    v_allow := least(v_left, v_burst - ceil(extract(epoch from (v_tat - v_now)) * k.send_rate)::integer);
-    continue when v_allow < 1;
+    select * into v_number from public.phone_numbers where id = k.phone_number_id;
+    if v_number.status is distinct from 'active' then
+      perform private.halt_campaign(k.id, 'the campaign''s sender number is no longer active');
+      continue;
+    end if;
+    select * into v_ws from public.workspaces where id = k.workspace_id;
+    v_start := coalesce(k.send_window_start, v_ws.campaign_window_start);
+    v_end := coalesce(k.send_window_end, v_ws.campaign_window_end);
+    v_fallback_zone := private.valid_time_zone(v_ws.timezone);
 
-    select array_agg(p.id) into v_ids
+    -- The pace of the sender number (shared by every campaign it sends) and, for MMS, of the
+    -- Twilio account; each claimer holds them while it hands out slots.
+    v_sender_key := 'number:' || v_number.id;
+    v_sender_rate := private.sender_segments_per_second(v_number);
+    insert into private.send_pace (key) values (v_sender_key) on conflict do nothing;
+    select p.tat into v_tat_sender from private.send_pace p where p.key = v_sender_key for update skip locked;
+    continue when not found;  -- another campaign of this number is being claimed right now
+    v_tat_mms := null;
+    if cardinality(k.media_urls) > 0 then
+      v_mms_key := 'mms:' || coalesce(v_number.twilio_account_id::text, k.workspace_id::text);
+      insert into private.send_pace (key) values (v_mms_key) on conflict do nothing;
+      select p.tat into v_tat_mms from private.send_pace p where p.key = v_mms_key for update skip locked;
+      continue when not found;
+      v_tat_mms := greatest(v_tat_mms, v_now);
+    end if;
+    v_tat_campaign := greatest(k.next_send_at, v_now);
+    v_tat_sender := greatest(v_tat_sender, v_now);
+    continue when greatest(v_tat_campaign, v_tat_sender, coalesce(v_tat_mms, v_now)) >= v_horizon;
+
+    -- Candidates: due recipients, fresh or waiting to be reconciled, in order.
+    select array_agg(p.id order by p.id) into v_ids
       from (select r.id from public.campaign_recipients r
-             where r.campaign_id = k.id and r.status = 'pending' and r.next_attempt_at <= v_now
+             where r.campaign_id = k.id and r.status in ('pending', 'uncertain') and r.next_attempt_at <= v_now
              order by r.id
-             limit v_allow
+             limit least(v_left, 1000)
                for update skip locked) p;
     continue when v_ids is null;
 
     -- Opted out since launch, or the contact was deleted: skipped, never sent.
-    update public.campaign_recipients r set status = 'skipped_opted_out'
-     where r.id = any(v_ids)
+    update public.campaign_recipients r set status = 'skipped_opted_out', reconcile = false
+     where r.id = any(v_ids) and r.status = 'pending'
        and exists (select 1 from public.opt_outs o where o.workspace_id = k.workspace_id and o.phone_e164 = r.phone_e164);
     update public.campaign_recipients r set status = 'skipped_removed'
-     where r.id = any(v_ids) and r.status = 'pending' and r.contact_id is null;
+     where r.id = any(v_ids) and r.status = 'pending' and r.contact_id is null and r.message_id is null;
 
     -- Monthly messages (the functions are in 20261128011000_entitlement_limits.sql): a recipient
     -- whose message is not made yet will take one of the plan's messages, so no more of them are
-    -- claimed than are left (a rate-limited retry already has its message and is not counted
-    -- again). Once the period's messages are used up, the campaign is paused with the reason.
+    -- claimed than are left (a retry or a reconciliation already has its message and is not
+    -- counted again). Once the period's messages are used up, the campaign is paused with the reason.
     select count(*) into v_new from public.campaign_recipients r
      where r.id = any(v_ids) and r.status = 'pending' and r.message_id is null;
     if v_new > 0 then
@@ -535,44 +938,92 @@ begin
           perform private.halt_campaign(k.id, private.message_limit_reason(v_quota));
           continue;
         end if;
-        select array_agg(q.id) into v_ids
+        select array_agg(q.id order by q.id) into v_ids
           from (select r.id, r.message_id,
                        row_number() over (partition by r.message_id is null order by r.id) as n
                   from public.campaign_recipients r
-                 where r.id = any(v_ids) and r.status = 'pending') q
+                 where r.id = any(v_ids) and r.status in ('pending', 'uncertain')) q
          where q.message_id is not null or q.n <= v_room;
         continue when v_ids is null;
       end if;
     end if;
 
-    return query
-    with claimed as (
-      update public.campaign_recipients r
-         set status = 'claimed', claimed_until = v_now + v_lease, attempts = r.attempts + 1,
-             claim_token = gen_random_uuid()
-       where r.id = any(v_ids) and r.status = 'pending'
-      returning r.id, r.contact_id, r.phone_e164, r.attempts, r.claim_token
-    )
-    select c.id, k.id, k.workspace_id, k.phone_number_id, n.e164, c.phone_e164, c.contact_id,
-           public.render_template(k.body, c.contact_id), k.media_urls, c.attempts, c.claim_token
-      from claimed c join public.phone_numbers n on n.id = k.phone_number_id
-     order by c.id;
-    get diagnostics v_claimed = row_count;
+    -- Each recipient: inside its sending window (its local time, from its number), then a slot
+    -- on every pace it draws on, costing its segments (carriers meter segments, not messages).
+    v_admitted := '{}'; v_slots := '{}'; v_bodies := '{}'; v_counts := '{}';
+    for c in
+      select r.id, r.phone_e164, r.contact_id, r.message_id, m.body as message_body
+        from public.campaign_recipients r left join public.messages m on m.id = r.message_id
+       where r.id = any(v_ids) and r.status in ('pending', 'uncertain')
+       order by r.id
+    loop
+      exit when v_left = 0;
+      v_opens := private.send_window_opens(private.time_zones_for_number(c.phone_e164), v_start, v_end, v_now,
+                                           v_fallback_zone);
+      if v_opens > v_now then
+        update public.campaign_recipients set next_attempt_at = v_opens where id = c.id;
+        continue;
+      end if;
+      v_slot := greatest(v_tat_campaign, v_tat_sender, coalesce(v_tat_mms, v_now));
+      exit when v_slot >= v_horizon;
+      v_body := coalesce(c.message_body, public.render_template(k.body, c.contact_id));
+      if k.transliterate and c.message_body is null then
+        v_body := private.gsm7_transliterate(v_body);
+      end if;
+      v_segments := case when cardinality(k.media_urls) > 0 then 1 else private.sms_segment_count(v_body) end;
+      v_tat_campaign := v_slot + make_interval(secs => v_segments / k.send_rate);
+      v_tat_sender := v_slot + make_interval(secs => v_segments / v_sender_rate);
+      if v_tat_mms is not null then
+        v_tat_mms := v_slot + make_interval(secs => 1 / private.account_mms_per_second());
+      end if;
+      v_admitted := v_admitted || c.id;
+      v_slots := v_slots || v_slot;
+      v_bodies := v_bodies || v_body;
+      v_counts := v_counts || v_segments;
+      v_left := v_left - 1;
+    end loop;
 
-    update public.campaigns set next_send_at = v_tat + make_interval(secs => v_claimed / k.send_rate)
-     where id = k.id;
-    v_left := v_left - v_claimed;
+    if cardinality(v_admitted) > 0 then
+      return query
+      with admitted as (
+        select a.id, a.slot, a.body, a.segments
+          from unnest(v_admitted, v_slots, v_bodies, v_counts) as a(id, slot, body, segments)
+      ), claimed as (
+        update public.campaign_recipients r
+           set status = 'claimed', claimed_until = v_now + v_lease, attempts = r.attempts + 1,
+               claim_token = gen_random_uuid()
+          from admitted a
+         where r.id = a.id
+        returning r.id, r.contact_id, r.phone_e164, r.attempts, r.claim_token, r.reconcile, r.message_id,
+                  a.slot, a.body, a.segments
+      )
+      select cl.id, k.id, k.workspace_id, k.phone_number_id, v_number.e164, cl.phone_e164, cl.contact_id,
+             cl.body, k.media_urls, cl.attempts, cl.claim_token, cl.segments, cl.slot, cl.reconcile, cl.message_id,
+             m.created_at
+        from claimed cl left join public.messages m on m.id = cl.message_id
+       order by cl.id;
+      update public.campaigns set next_send_at = v_tat_campaign where id = k.id;
+      update private.send_pace set tat = v_tat_sender where key = v_sender_key;
+      if v_tat_mms is not null then
+        update private.send_pace set tat = v_tat_mms where key = v_mms_key;
+      end if;
+    end if;
     perform private.complete_campaign_if_done(k.id);  -- all of them were skipped
   end loop;
 end
 $$;
-comment on function private.claim_campaign_recipients(integer, integer) is
-  'Claims up to p_limit due recipients of sending campaigns for p_lease_seconds (skip locked: no two workers '
-  'get one recipient), at most each campaign''s send_rate per second across all workers together. Starts due '
-  'scheduled campaigns, skips recipients opted out since launch, re-queues expired leases, completes finished '
-  'campaigns, claims no more new messages than the workspace''s monthly messages have left and pauses a campaign '
-  'once they are used up (last_error says so). Returns what the worker needs, with the body rendered for the '
-  'contact and the claim''s owner token, which every later call for the recipient presents. service_role only.';
+comment on function private.claim_campaign_recipients(integer, integer, timestamptz) is
+  'Claims up to p_limit due recipients of sending campaigns for p_lease_seconds (skip locked: no two workers get '
+  'one recipient; the worker renews the lease while it lives, renew_campaign_claims). Each recipient gets a '
+  'send_at slot on every pace it draws on: its campaign''s send_rate, its sender number''s segments per second '
+  '(sender_segments_per_second) and, for MMS, the account''s MMS per second, charged its segments, at most one '
+  'second ahead, so all workers together keep every rate. Recipients outside their sending window (their local '
+  'time, from their number''s time zones) wait for it to open. Starts due scheduled campaigns, skips recipients '
+  'opted out since launch, settles expired leases (back to pending, sent when a callback linked the SID, else '
+  'uncertain: the claim after the reconcile grace returns it with reconcile = true and its message, to be looked '
+  'up at Twilio before anything is sent), completes finished campaigns, claims no more new messages than the '
+  'workspace''s monthly messages have left and pauses a campaign once they are used up or its sender is gone. '
+  'p_now is the clock (tests pass one). service_role only.';
 
 create function private.prepare_campaign_message(p_recipient_id bigint, p_claim_token uuid, p_body text,
                                                  p_num_segments integer, p_encoding text)
@@ -613,7 +1064,17 @@ begin
      where id = r.id;
     return jsonb_build_object('send', false, 'reason', 'opted_out');
   end if;
-  if r.message_id is not null then  -- a retry after a rate limit: its message row is reused
+  if r.message_id is not null then
+    -- A retry after a rate limit, or a reconciliation that did not find the message at Twilio:
+    -- its message row is reused, unless a status callback has linked its SID since (Twilio has it).
+    if exists (select 1 from public.messages m where m.id = r.message_id and m.twilio_sid is not null) then
+      perform private.lock_campaign_outcomes(r.id);
+      update public.campaign_recipients
+         set status = 'sent', claimed_until = null, claim_token = null, reconcile = false, sent_at = coalesce(sent_at, now())
+       where id = r.id;
+      perform private.complete_campaign_if_done(r.campaign_id);
+      return jsonb_build_object('send', false, 'reason', 'already_sent', 'message_id', r.message_id);
+    end if;
     return jsonb_build_object('send', true, 'message_id', r.message_id);
   end if;
   if r.contact_id is null then
@@ -651,8 +1112,9 @@ $$;
 comment on function private.prepare_campaign_message(bigint, uuid, text, integer, text) is
   'Before a worker calls Twilio: re-checks the claim (the owner token and the lease: otherwise "claim_lost" or '
   '"claim_expired", changing nothing), the campaign (paused -> recipient back to pending) and the opt-out, then '
-  'records the message (queued, source campaign) in the contact''s conversation. {"send": true, "message_id"} or '
-  '{"send": false, "reason"}. 22023 when the sender number is no longer active. service_role only.';
+  'records the message (queued, source campaign) in the contact''s conversation, or reuses the recipient''s (a '
+  'retry, a reconciliation; one whose SID a callback linked is sent already: "already_sent"). {"send": true, '
+  '"message_id"} or {"send": false, "reason"}. 22023 when the sender number is no longer active. service_role only.';
 
 create function private.record_campaign_send(p_recipient_id bigint, p_claim_token uuid, p_twilio_sid text,
                                              p_status text)
@@ -674,8 +1136,8 @@ begin
   end if;
   perform private.mark_message_submitted(r.message_id, p_twilio_sid, p_status);
   update public.campaign_recipients
-     set status = 'sent', claimed_until = null, claim_token = null, sent_at = now(), error_code = null,
-         error_message = null
+     set status = 'sent', claimed_until = null, claim_token = null, reconcile = false, sent_at = now(),
+         error_code = null, error_message = null
    where id = r.id;
   return jsonb_build_object('recipient_id', r.id, 'campaign_id', r.campaign_id, 'status', 'sent',
                             'campaign_completed', private.complete_campaign_if_done(r.campaign_id));
@@ -751,6 +1213,74 @@ comment on function private.record_campaign_failure(bigint, uuid, integer, text,
   'opt-out). Changes nothing and answers status "claim_lost" unless p_claim_token is the current claim''s. '
   'service_role only.';
 
+create function private.mark_campaign_uncertain(p_recipient_id bigint, p_claim_token uuid, p_reason text)
+returns jsonb
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  r public.campaign_recipients;
+begin
+  perform private.lock_campaign_outcomes(p_recipient_id);
+  select * into r from public.campaign_recipients where id = p_recipient_id for update;
+  if not found then
+    raise exception 'no campaign recipient %', p_recipient_id using errcode = 'P0002';
+  end if;
+  if r.status <> 'claimed' or r.claim_token is distinct from p_claim_token then
+    return jsonb_build_object('recipient_id', r.id, 'campaign_id', r.campaign_id, 'status', 'claim_lost');
+  end if;
+  update public.campaign_recipients
+     set status = 'uncertain', claimed_until = null, claim_token = null, reconcile = true,
+         error_message = left(p_reason, 1000), next_attempt_at = now() + private.campaign_reconcile_grace()
+   where id = r.id;
+  return jsonb_build_object('recipient_id', r.id, 'campaign_id', r.campaign_id, 'status', 'uncertain');
+end
+$$;
+comment on function private.mark_campaign_uncertain(bigint, uuid, text) is
+  'The message was handed to Twilio and no answer came back (a timeout, a dropped connection, a 5xx): nobody knows '
+  'whether it was sent. The recipient waits as uncertain for its first status callback or for the next claim, '
+  'which looks it up at Twilio before sending anything. Changes nothing ("claim_lost") unless p_claim_token is the '
+  'current claim''s. service_role only.';
+
+create function private.renew_campaign_claims(p_claim_tokens uuid[], p_lease_seconds integer default 6)
+returns integer
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  n integer;
+begin
+  update public.campaign_recipients r
+     set claimed_until = now() + make_interval(secs => greatest(coalesce(p_lease_seconds, 6), 1))
+   where r.claim_token = any(p_claim_tokens) and r.status = 'claimed' and r.claimed_until >= now();
+  get diagnostics n = row_count;
+  return n;
+end
+$$;
+comment on function private.renew_campaign_claims(uuid[], integer) is
+  'A living worker''s heartbeat: extends the leases of its claims (by their owner tokens) that have not run out. '
+  'Leases are short, so a worker that stops costs seconds; a lease that ran out is not revived. Returns how many '
+  'were renewed. service_role only.';
+
+create function private.tg_messages__settle_campaign_recipient() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  -- The message's first status callback carried its id (StatusCallback ?message_id=) and linked
+  -- its SID: Twilio has it, so a recipient whose send was uncertain is sent.
+  update public.campaign_recipients
+     set status = 'sent', reconcile = false, sent_at = coalesce(sent_at, now()), error_message = null
+   where message_id = new.id and status = 'uncertain';
+  return null;
+end
+$$;
+comment on function private.tg_messages__settle_campaign_recipient() is
+  'Settles an uncertain campaign recipient as sent once its message''s Twilio SID is known.';
+create trigger tg_messages__settle_campaign_recipient after update of twilio_sid on public.messages
+  for each row when (old.twilio_sid is null and new.twilio_sid is not null and new.source = 'campaign')
+  execute function private.tg_messages__settle_campaign_recipient();
+
 create function private.halt_campaign(p_campaign_id uuid, p_reason text, p_release uuid[] default '{}')
 returns jsonb
 language plpgsql security definer
@@ -782,14 +1312,26 @@ comment on function private.halt_campaign(uuid, text, uuid[]) is
 revoke all on function
   private.tg_campaigns__validate(), private.lock_campaign_outcomes(bigint), private.campaign_for_caller(uuid, public.workspace_role),
   private.campaign_state(uuid), private.complete_campaign_if_done(uuid),
-  private.claim_campaign_recipients(integer, integer), private.prepare_campaign_message(bigint, uuid, text, integer, text),
+  private.claim_campaign_recipients(integer, integer, timestamptz),
+  private.prepare_campaign_message(bigint, uuid, text, integer, text),
   private.record_campaign_send(bigint, uuid, text, text), private.record_campaign_failure(bigint, uuid, integer, text, integer),
-  private.halt_campaign(uuid, text, uuid[])
+  private.mark_campaign_uncertain(bigint, uuid, text), private.renew_campaign_claims(uuid[], integer),
+  private.tg_messages__settle_campaign_recipient(), private.halt_campaign(uuid, text, uuid[]),
+  private.sender_segments_per_second(public.phone_numbers), private.account_mms_per_second(),
+  private.campaign_reconcile_grace(), private.sms_segment_count(text), private.gsm7_transliterate(text),
+  private.load_phone_time_zones(text, jsonb), private.time_zones_for_number(text),
+  private.in_send_window(text[], time, time, timestamptz), private.valid_time_zone(text),
+  private.send_window_opens(text[], time, time, timestamptz, text)
   from public, anon, authenticated;
 grant execute on function
-  private.claim_campaign_recipients(integer, integer), private.prepare_campaign_message(bigint, uuid, text, integer, text),
+  private.claim_campaign_recipients(integer, integer, timestamptz),
+  private.prepare_campaign_message(bigint, uuid, text, integer, text),
   private.record_campaign_send(bigint, uuid, text, text), private.record_campaign_failure(bigint, uuid, integer, text, integer),
-  private.halt_campaign(uuid, text, uuid[])
+  private.mark_campaign_uncertain(bigint, uuid, text), private.renew_campaign_claims(uuid[], integer),
+  private.halt_campaign(uuid, text, uuid[]), private.load_phone_time_zones(text, jsonb),
+  private.sms_segment_count(text), private.gsm7_transliterate(text), private.time_zones_for_number(text),
+  private.in_send_window(text[], time, time, timestamptz), private.valid_time_zone(text),
+  private.send_window_opens(text[], time, time, timestamptz, text)
   to service_role;
 revoke all on function public.launch_campaign(uuid, timestamptz), public.pause_campaign(uuid),
                        public.resume_campaign(uuid), public.cancel_campaign(uuid), public.campaign_report(uuid)
@@ -824,9 +1366,10 @@ revoke all on public.campaigns, public.campaign_recipients from anon, authentica
 
 grant select, delete on public.campaigns to authenticated;
 grant insert (workspace_id, name, phone_number_id, body, media_urls, list_ids, include_tags, exclude_tags,
-              scheduled_at, send_rate)
+              scheduled_at, send_rate, send_window_start, send_window_end, transliterate)
   on public.campaigns to authenticated;
-grant update (name, phone_number_id, body, media_urls, list_ids, include_tags, exclude_tags, scheduled_at, send_rate)
+grant update (name, phone_number_id, body, media_urls, list_ids, include_tags, exclude_tags, scheduled_at, send_rate,
+              send_window_start, send_window_end, transliterate)
   on public.campaigns to authenticated;
 grant select on public.campaign_recipients to authenticated;
 

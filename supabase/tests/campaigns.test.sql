@@ -6,7 +6,7 @@
 -- once another holds the recipient; pause/resume/cancel; the report counts outcomes, delivery
 -- statuses and error codes.
 begin;
-select plan(76);
+select plan(104);
 
 select tests.create_user('alice');
 select tests.create_user('bob');
@@ -15,8 +15,11 @@ select tests.personal_workspace('alice') as ws \gset
 select tests.personal_workspace('mallory') as ws_m \gset
 insert into public.workspace_members (workspace_id, user_id, role) values (:'ws', tests.user_id('bob'), 'agent');
 
-insert into public.phone_numbers (workspace_id, twilio_sid, e164) values
-  (:'ws', 'PN' || repeat('c', 32), '+442079550001') returning id as num \gset
+-- Throughput Twilio granted the number, and a window around the clock: pacing by sender and quiet
+-- hours have their own assertions below, with their own numbers and clock.
+insert into public.phone_numbers (workspace_id, twilio_sid, e164, segments_per_second) values
+  (:'ws', 'PN' || repeat('c', 32), '+442079550001', 1000) returning id as num \gset
+update public.workspaces set campaign_window_start = '00:00', campaign_window_end = '24:00' where id = :'ws';
 insert into public.phone_numbers (workspace_id, twilio_sid, e164) values
   (:'ws_m', 'PN' || repeat('d', 32), '+442079550002') returning id as num_m \gset
 insert into public.contact_lists (workspace_id, name) values (:'ws', 'Spring') returning id as list \gset
@@ -53,7 +56,7 @@ select throws_ok(format($$ insert into public.campaigns (workspace_id, name, pho
                           values (%L, 'Their number', %L, 'hi') $$, :'ws', :'num_m'),
   '23503', null, 'a sender number of another workspace is refused');
 select throws_ok(format($$ insert into public.campaigns (workspace_id, name, phone_number_id, body, send_rate)
-                          values (%L, 'Too fast', %L, 'hi', 1000) $$, :'ws', :'num'),
+                          values (%L, 'Too fast', %L, 'hi', 20000) $$, :'ws', :'num'),
   '23514', null, 'the send rate is bounded');
 
 insert into public.campaigns (workspace_id, name, phone_number_id, body, list_ids, include_tags, exclude_tags, send_rate)
@@ -165,7 +168,8 @@ select is((select source from public.opt_outs where workspace_id = :'ws' and pho
 select tests.authenticate_as('bob');
 select public.campaign_report(:'camp') as report \gset
 select is((:'report'::jsonb) -> 'recipients',
-  '{"pending": 0, "claimed": 0, "sent": 1, "failed": 1, "skipped_opted_out": 2, "skipped_removed": 0, "canceled": 0}'::jsonb,
+  '{"pending": 0, "claimed": 0, "uncertain": 0, "sent": 1, "failed": 1, "skipped_opted_out": 2, "skipped_removed": 0, '
+  '"canceled": 0}'::jsonb,
   'the report counts recipients by outcome');
 select is((:'report'::jsonb) -> 'delivery' ->> 'delivered', '1', 'the report counts delivered messages');
 select is((:'report'::jsonb) -> 'delivery' ->> 'failed', '1', '... and failed ones');
@@ -192,6 +196,7 @@ select is(public.pause_campaign(:'slow') ->> 'status', 'paused', 'an admin pause
 select is(public.pause_campaign(:'slow') ->> 'status', 'paused', 'pausing again is harmless');
 select tests.clear_authentication();
 update public.campaigns set next_send_at = now() - interval '1 minute' where id = :'slow';
+update private.send_pace set tat = now() - interval '1 minute';  -- the sender's pace too: time passed
 select tests.authenticate_as_service_role();
 select is((select count(*)::int from private.claim_campaign_recipients(50, 60)), 0, 'a paused campaign is not claimed');
 select tests.authenticate_as('alice');
@@ -204,6 +209,7 @@ select tests.clear_authentication();
 update public.campaign_recipients set claimed_until = now() - interval '1 second'
  where campaign_id = :'slow' and status = 'claimed';
 update public.campaigns set next_send_at = now() - interval '1 minute' where id = :'slow';
+update private.send_pace set tat = now() - interval '1 minute';  -- the sender's pace too: time passed
 select tests.authenticate_as_service_role();
 select is((select count(*)::int from private.claim_campaign_recipients(50, 60) where attempts = 2), 2,
   'recipients whose lease ran out are claimed again');
@@ -278,6 +284,163 @@ select is((select row(r.status, r.claim_token, m.twilio_sid)::text from public.c
 select is(private.record_campaign_failure(:lr, :'lt2', 30007, 'late', null) ->> 'status', 'claim_lost',
   'an ended claim''s token is refused too');
 select is((select count(*)::int from public.messages where to_e164 = '+447700902001'), 1, 'one message in all');
+
+
+-- ---------------------------------------------------------------------------------------
+-- Uncertain sends: an expired lease whose message a callback linked is sent; one nobody knows
+-- about waits out the grace as uncertain and comes back with reconcile = true and its message.
+select tests.clear_authentication();
+insert into public.contacts (workspace_id, phone_e164, tags) values
+  (:'ws', '+447700903001', '{recon}'), (:'ws', '+447700903002', '{recon}');
+select tests.authenticate_as('alice');
+insert into public.campaigns (workspace_id, name, phone_number_id, body, include_tags, send_rate)
+values (:'ws', 'Recon', :'num', 'Hello', '{recon}', 50) returning id as recon \gset
+select public.launch_campaign(:'recon');
+select tests.authenticate_as_service_role();
+select recipient_id as ra, claim_token as ta from private.claim_campaign_recipients(50, 6)
+ where campaign_id = :'recon' and to_e164 = '+447700903001' \gset
+select id as rb, claim_token as tb from public.campaign_recipients where campaign_id = :'recon' and phone_e164 = '+447700903002' \gset
+select private.prepare_campaign_message(:ra, :'ta', 'Hello', 1, 'gsm7') ->> 'message_id' as ma \gset
+select private.prepare_campaign_message(:rb, :'tb', 'Hello', 1, 'gsm7') ->> 'message_id' as mb \gset
+select private.mark_message_submitted(:'ma', 'SM' || repeat('b', 32), 'queued');  -- its callback, ?message_id=
+select tests.clear_authentication();
+update public.campaign_recipients set claimed_until = now() - interval '1 second' where campaign_id = :'recon';
+select tests.authenticate_as_service_role();
+select is((select count(*)::int from private.claim_campaign_recipients(50, 6) where campaign_id = :'recon'), 0,
+  'recipients whose send is unknown are not handed out again at once');
+select results_eq(format($$ select phone_e164, status, reconcile from public.campaign_recipients
+                            where campaign_id = %L order by 1 $$, :'recon'),
+  $$ values ('+447700903001', 'sent', false), ('+447700903002', 'uncertain', true) $$,
+  'an expired lease: sent when a callback linked the SID, else uncertain');
+select tests.authenticate_as('alice');
+select is((public.campaign_report(:'recon') -> 'recipients' ->> 'uncertain')::int, 1, 'the report counts uncertain apart');
+select is((public.campaign_report(:'recon') ->> 'status'), 'sending', '... and the campaign is not done');
+select tests.authenticate_as_service_role();
+select is((select row(reconcile, message_id)::text from private.claim_campaign_recipients(50, 6, now() + interval '3 seconds')
+            where campaign_id = :'recon'),
+  row(true, :'mb'::uuid)::text, 'after the grace the claim returns it to be looked up, with its message');
+select claim_token as tb2 from public.campaign_recipients where id = :rb \gset
+select is(private.record_campaign_send(:rb, :'tb2', 'SM' || repeat('c', 32), 'sent') ->> 'campaign_completed', 'true',
+  'found at Twilio: recorded as sent with its SID, which completes the campaign');
+select is((select reconcile from public.campaign_recipients where id = :rb), false, '... and it is settled');
+
+-- The same, settled by the first status callback while uncertain.
+select tests.clear_authentication();
+update private.send_pace set tat = '-infinity';  -- the claim 3 s ahead used the sender's pace up to then
+insert into public.contacts (workspace_id, phone_e164, tags) values (:'ws', '+447700903003', '{recon2}');
+select tests.authenticate_as('alice');
+insert into public.campaigns (workspace_id, name, phone_number_id, body, include_tags, send_rate)
+values (:'ws', 'Recon 2', :'num', 'Hello', '{recon2}', 50) returning id as recon2 \gset
+select public.launch_campaign(:'recon2');
+select tests.authenticate_as_service_role();
+select recipient_id as rc, claim_token as tc from private.claim_campaign_recipients(50, 6) where campaign_id = :'recon2' \gset
+select private.prepare_campaign_message(:rc, :'tc', 'Hello', 1, 'gsm7') ->> 'message_id' as mc \gset
+select is(private.mark_campaign_uncertain(:rc, :'tc', 'read timeout') ->> 'status', 'uncertain',
+  'Twilio did not answer: uncertain');
+select is(private.mark_campaign_uncertain(:rc, :'tc', 'again') ->> 'status', 'claim_lost', '... once');
+select private.mark_message_submitted(:'mc', 'SM' || repeat('d', 32), 'sent');
+select is((select status from public.campaign_recipients where id = :rc), 'sent',
+  'the message''s first callback settles an uncertain recipient as sent');
+
+-- Leases: short, renewed by their owner while it lives, never revived once run out.
+select tests.clear_authentication();
+insert into public.contacts (workspace_id, phone_e164, tags) values (:'ws', '+447700903004', '{renew}');
+select tests.authenticate_as('alice');
+insert into public.campaigns (workspace_id, name, phone_number_id, body, include_tags, send_rate)
+values (:'ws', 'Renew', :'num', 'Hello', '{renew}', 50) returning id as renew \gset
+select public.launch_campaign(:'renew');
+select tests.authenticate_as_service_role();
+select recipient_id as rr, claim_token as tr from private.claim_campaign_recipients(50) where campaign_id = :'renew' \gset
+select is((select claimed_until - now() from public.campaign_recipients where id = :rr), interval '6 seconds',
+  'a claim''s lease is seconds long');
+select tests.clear_authentication();
+update public.campaign_recipients set claimed_until = now() + interval '1 second' where id = :rr;
+select tests.authenticate_as_service_role();
+select is(private.renew_campaign_claims(array[:'tr'::uuid], 6), 1, 'its owner renews it');
+select is((select claimed_until - now() from public.campaign_recipients where id = :rr), interval '6 seconds',
+  '... for another lease');
+select tests.clear_authentication();
+update public.campaign_recipients set claimed_until = now() - interval '1 second' where id = :rr;
+select tests.authenticate_as_service_role();
+select is(private.renew_campaign_claims(array[:'tr'::uuid], 6), 0, 'a lease that ran out is not revived');
+
+-- ---------------------------------------------------------------------------------------
+-- Quiet hours: each recipient's local time, from its number (several zones: all must be inside).
+select tests.clear_authentication();
+insert into private.phone_time_zones (prefix, time_zones) values
+  ('1212', '{America/New_York}'), ('1415', '{America/Los_Angeles}'),
+  ('1850', '{America/Chicago,America/New_York}'), ('61', '{Australia/Sydney}')
+on conflict (prefix) do update set time_zones = excluded.time_zones;
+insert into public.phone_numbers (workspace_id, twilio_sid, e164, segments_per_second) values
+  (:'ws', 'PN' || repeat('e', 32), '+14155550199', 1000) returning id as num_us \gset
+insert into public.contacts (workspace_id, phone_e164, tags) values
+  (:'ws', '+12125550101', '{zones}'), (:'ws', '+14155550102', '{zones}'), (:'ws', '+18505550103', '{zones}'),
+  (:'ws', '+61255550104', '{zones}');
+select tests.authenticate_as('alice');
+insert into public.campaigns (workspace_id, name, phone_number_id, body, include_tags, send_rate, send_window_start,
+                              send_window_end)
+values (:'ws', 'Zones', :'num_us', 'Hello', '{zones}', 50, '09:00', '20:00') returning id as zones \gset
+select public.launch_campaign(:'zones');
+select tests.authenticate_as_service_role();
+-- Saturday 13 March 2027, 14:30 UTC: 09:30 in New York, 08:30 in Chicago, 06:30 in Los Angeles,
+-- 01:30 on Sunday in Sydney.
+select results_eq(format($$ select to_e164 from private.claim_campaign_recipients(50, 6, '2027-03-13 14:30Z')
+                            where campaign_id = %L $$, :'zones'),
+  $$ values ('+12125550101') $$, 'only the recipient inside its 09:00-20:00 is claimed');
+select results_eq(format($$ select phone_e164, next_attempt_at from public.campaign_recipients
+                            where campaign_id = %L and status = 'pending' order by 1 $$, :'zones'),
+  $$ values ('+14155550102', '2027-03-13 17:00Z'::timestamptz), ('+18505550103', '2027-03-13 15:00Z'::timestamptz),
+            ('+61255550104', '2027-03-13 22:00Z'::timestamptz) $$,
+  'the others wait for 09:00 their time; a number in two zones for the later (the most restrictive)');
+select is((select count(*)::int from private.claim_campaign_recipients(50, 6, '2027-03-13 15:00Z')
+            where campaign_id = :'zones' and to_e164 = '+18505550103'), 1,
+  'at 09:00 in Chicago the two-zone number is claimed');
+-- DST: New York springs forward on Sunday 14 March 2027; the window follows the wall clock.
+select is(private.send_window_opens('{America/New_York}', '09:00', '20:00', '2027-03-13 13:30Z', 'UTC'),
+  '2027-03-13 14:00Z'::timestamptz, 'before the change, 09:00 in New York is 14:00 UTC');
+select is(private.send_window_opens('{America/New_York}', '09:00', '20:00', '2027-03-14 13:30Z', 'UTC'),
+  '2027-03-14 13:30Z'::timestamptz, 'after it, 13:30 UTC is 09:30: inside');
+select is(private.send_window_opens('{America/New_York}', '09:00', '20:00', '2027-03-14 12:30Z', 'UTC'),
+  '2027-03-14 13:00Z'::timestamptz, '... and the window opens at 13:00 UTC');
+select is(private.send_window_opens('{America/New_York}', '09:00', '20:00', '2027-03-14 01:30Z', 'UTC'),
+  '2027-03-14 13:00Z'::timestamptz, 'from the evening before the change, the next opening is after it');
+select is(private.send_window_opens(null, '09:00', '20:00', '2026-03-07 08:30Z', 'Europe/London'),
+  '2026-03-07 09:00Z'::timestamptz, 'a number of unknown zone is read in the workspace''s time zone');
+select is(private.send_window_opens('{Europe/London}', '22:00', '06:00', '2026-03-07 23:30Z', 'UTC'),
+  '2026-03-07 23:30Z'::timestamptz, 'a window may span midnight');
+
+-- ---------------------------------------------------------------------------------------
+-- Pace in segments, per sender: a long code sends 1 segment a second, a toll-free number 3.
+select tests.clear_authentication();
+update public.campaigns set status = 'canceled' where status in ('sending', 'scheduled');  -- others' slots aside
+-- (the plan allows two numbers: both lose their throughput override, one becomes toll-free)
+update public.phone_numbers set segments_per_second = null where id = :'num_us';
+update public.phone_numbers set segments_per_second = null, number_type = 'toll_free' where id = :'num';
+select :'num_us' as num_lc, :'num' as num_tf \gset
+insert into public.contacts (workspace_id, phone_e164, tags)
+select :'ws', '+4477009040' || i, '{segs}' from generate_series(1, 3) i;
+select tests.authenticate_as('alice');
+insert into public.campaigns (workspace_id, name, phone_number_id, body, include_tags, send_rate)
+values (:'ws', 'Long code', :'num_lc', repeat('x', 200), '{segs}', 100) returning id as seg_lc \gset
+insert into public.campaigns (workspace_id, name, phone_number_id, body, include_tags, send_rate)
+values (:'ws', 'Toll-free', :'num_tf', repeat('x', 200), '{segs}', 100) returning id as seg_tf \gset
+select public.launch_campaign(:'seg_lc');
+select public.launch_campaign(:'seg_tf');
+select tests.authenticate_as_service_role();
+select is(private.sms_segment_count(repeat('x', 200)), 2, 'a 200-character GSM-7 body is 2 segments');
+create temporary table seg_claims as
+select campaign_id, segments, send_at from private.claim_campaign_recipients(50, 6, '2030-01-01 00:00Z')
+ where campaign_id in (:'seg_lc', :'seg_tf');
+select results_eq(format($$ select segments, send_at from seg_claims where campaign_id = %L $$, :'seg_lc'),
+  $$ values (2, '2030-01-01 00:00Z'::timestamptz) $$,
+  'a 2-segment message costs a long code (1 segment/s) two seconds: one message in the first second');
+select results_eq(format($$ select segments, send_at from seg_claims where campaign_id = %L order by 2 $$, :'seg_tf'),
+  $$ values (2, '2030-01-01 00:00Z'::timestamptz), (2, '2030-01-01 00:00:00.666667Z'::timestamptz) $$,
+  '... a toll-free number (3 segments/s) two thirds of a second: two, each with its slot');
+select is((select count(*)::int from private.claim_campaign_recipients(50, 6, '2030-01-01 00:00:01Z')
+            where campaign_id = :'seg_lc'), 0, 'the long code has no room one second later');
+select is((select count(*)::int from private.claim_campaign_recipients(50, 6, '2030-01-01 00:00:01.5Z')
+            where campaign_id = :'seg_lc'), 1, '... and its next message half a second after that');
 
 select * from finish();
 rollback;

@@ -220,8 +220,11 @@ select tests.clear_authentication();
 -- ---------------------------------------------------------------------------------------
 -- Campaigns (dave's free workspace: 247 of 250 used)
 
-insert into public.phone_numbers (workspace_id, twilio_sid, e164) values (:'ws_d', 'PN' || md5('dave-1'), '+15550004444')
-returning id as num_d \gset
+-- A number with the throughput to send them in one claim, and a window around the clock (pacing
+-- and quiet hours are campaigns.test.sql's).
+insert into public.phone_numbers (workspace_id, twilio_sid, e164, segments_per_second)
+values (:'ws_d', 'PN' || md5('dave-1'), '+15550004444', 1000) returning id as num_d \gset
+update public.workspaces set campaign_window_start = '00:00', campaign_window_end = '24:00' where id = :'ws_d';
 insert into public.contacts (workspace_id, phone_e164, tags)
 select :'ws_d', '+1555888000' || i, case when i <= 5 then '{spring}'::text[] else '{summer}'::text[] end
   from generate_series(1, 8) i;

@@ -218,6 +218,9 @@ def test_every_resource_matches_its_response_schema(check, api, control, receive
                                                        data={"To": CUSTOMER, "From": OWNED, "Body": "x"}))
     control.wait_idle()
     check(f"{ACC}/Messages/{{Sid}}.json", "get", api("GET", f"/Messages/{message['sid']}.json"))
+    listed = check(f"{ACC}/Messages.json", "get", api("GET", "/Messages.json", params={
+        "To": CUSTOMER, "From": OWNED, "DateSent>": "2000-01-01T00:00:00Z", "PageSize": 1}))
+    assert [m["sid"] for m in listed["messages"]] == [message["sid"]]  # the failed one was never sent
     failed = check(f"{ACC}/Messages/{{Sid}}.json", "get", api("GET", f"/Messages/{failed['sid']}.json"))
     assert (failed["status"], failed["error_code"]) == ("failed", 30007)
 

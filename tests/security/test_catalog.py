@@ -47,6 +47,7 @@ EXECUTABLE = {
     # The client API (PostgREST rpc and the service acting as the caller). Each checks the caller's role
     # in the workspace itself.
     "public.campaign_report(uuid)": (SIGNED_IN, DEFINER, "a campaign's delivery report, members only"),
+    "public.campaign_estimate_rows(uuid)": (SIGNED_IN, DEFINER, "a campaign's recipients and bodies, members only"),
     "public.cancel_account_deletion()": (SIGNED_IN, DEFINER, "the caller's own deletion request"),
     "public.cancel_campaign(uuid)": (SIGNED_IN, DEFINER, "admins of the campaign's workspace"),
     "public.export_my_data(text)": (SIGNED_IN, INVOKER, "the caller's export, read under their RLS"),

@@ -483,6 +483,7 @@ SCHEMAS: dict[str, dict] = {
                     for k in (
                         "pending",
                         "claimed",
+                        "uncertain",
                         "sent",
                         "failed",
                         "skipped_opted_out",

@@ -111,6 +111,11 @@ MESSAGE_CREATE = {
     "MediaUrl": Param(many=True), "ContentSid": sid("HX"),
 }
 
+# The Messages list's filters: To and From exact, DateSent on a day (a date) or on or before (<) /
+# on or after (>) a time; the most recent first. A message not yet sent has no DateSent.
+MESSAGE_LIST = {"To": PHONE, "From": PHONE, "DateSent": DATE_TIME, "DateSent<": DATE_TIME, "DateSent>": DATE_TIME,
+                **PAGING}
+
 APPLICATION_CREATE = {
     "ApiVersion": TEXT, "VoiceUrl": URL, "VoiceMethod": METHOD, "VoiceFallbackUrl": URL, "VoiceFallbackMethod": METHOD,
     "StatusCallback": URL, "StatusCallbackMethod": METHOD, "VoiceCallerIdLookup": FLAG, "SmsUrl": URL,
@@ -144,6 +149,7 @@ OPERATIONS = _operations(
     Operation("GET", f"{ACCOUNT}/AvailablePhoneNumbers/{{CountryCode}}/TollFree.json", SEARCH_PATH, NUMBER_SEARCH,
               200, "available_phone_number_toll_free", listed_as="available_phone_numbers"),
     Operation("POST", f"{ACCOUNT}/Messages.json", IN_ACCOUNT, MESSAGE_CREATE, 201, "message"),
+    Operation("GET", f"{ACCOUNT}/Messages.json", IN_ACCOUNT, MESSAGE_LIST, 200, "message", listed_as="messages"),
     Operation("GET", f"{ACCOUNT}/Messages/{{Sid}}.json", {**IN_ACCOUNT, "Sid": sid("SM", "MM", required=True)}, {},
               200, "message"),
     Operation("GET", f"{ACCOUNT}/Calls/{{Sid}}.json", {**IN_ACCOUNT, "Sid": sid("CA", required=True)}, {},

@@ -8,6 +8,7 @@ recorded with its parameters and the status it got, for tests to inspect.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 import time
@@ -201,6 +202,47 @@ def create_message(account: Account, params, AccountSid):
     raw = {k: request.form.getlist(k) for k in request.form}
     message = messaging.create(sandbox(), account, params, raw)
     return _json(resources.message(message), 201)
+
+
+@bp.get("/Accounts/<AccountSid>/Messages.json")
+@operation("/2010-04-01/Accounts/{AccountSid}/Messages.json")
+def list_messages(account: Account, params, AccountSid):
+    state = sandbox().state
+    to, sender = params.get("To"), params.get("From")
+    on_day, before, after = (_date_filter(params.get(k)) for k in ("DateSent", "DateSent<", "DateSent>"))
+    dated = on_day or before or after
+    with state.lock:
+        found = []
+        for m in state.messages.values():
+            if m.account_sid != account.sid or (to and m.to != to) or (sender and m.from_ != sender):
+                continue
+            if dated:
+                if m.date_sent is None:
+                    continue
+                sent = m.date_sent.replace(microsecond=0)
+                if (on_day and not _on(sent, on_day)) or (before and sent > before[0]) or (after and sent < after[0]):
+                    continue
+            found.append(m)
+        found.sort(key=lambda m: m.date_created, reverse=True)
+        page_no, size = params.get("Page", 0), params.get("PageSize", 50)
+        chunk = [resources.message(m) for m in found[page_no * size:(page_no + 1) * size]]
+    query = {k: v for k, v in request.args.items() if k not in {"Page", "PageSize", "PageToken"}}
+    return _json(resources.page(chunk, "messages", request.path, query, page_no, size, len(found)))
+
+
+def _date_filter(value: str | None):
+    """(moment, whole_day): a date-time as given (UTC when it names no zone), whole_day for a bare date."""
+    if value is None:
+        return None
+    moment = dt.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment, "T" not in value and " " not in value
+
+
+def _on(sent: dt.datetime, when) -> bool:
+    moment, whole_day = when
+    return sent.date() == moment.astimezone(dt.timezone.utc).date() if whole_day else sent == moment
 
 
 @bp.get("/Accounts/<AccountSid>/Messages/<Sid>.json")
