@@ -18,6 +18,11 @@ class _Gunicorn(BaseApplication):
     def load_config(self):
         for key, value in self._options.items():
             self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn 25.1+ opens one control socket per user ($HOME/.gunicorn/gunicorn.ctl): two
+            # services on one machine (make dev beside a test run) would fight over it, and
+            # nothing here uses it.
+            self.cfg.set("control_socket_disable", True)
 
     def load(self):
         from .app import create_app
