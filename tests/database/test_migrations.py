@@ -117,3 +117,31 @@ def test_a_database_migrated_under_other_files_is_refused_and_reset_rebuilds_it(
                             "where table_name = 'things' and column_name = 'id'").fetchone()[0] == "bigint"
         versions = [r[0] for r in conn.execute("select version from supabase_migrations.schema_migrations")]
     assert versions == ["20260101000000"]
+
+
+def test_each_function_view_policy_and_trigger_is_defined_once_in_the_migrations():
+    """Nothing is deployed that needs a patch: every object has one definition, in its capability's file."""
+    import re
+    from collections import defaultdict
+
+    kinds = {
+        "function": re.compile(r"^\s*create\s+(?:or\s+replace\s+)?function\s+([\w.]+)\s*\(", re.I | re.M),
+        "view": re.compile(r"^\s*create\s+(?:or\s+replace\s+)?(?:materialized\s+)?view\s+([\w.]+)", re.I | re.M),
+        "policy": re.compile(r"^\s*create\s+policy\s+(\w+)\s+on\s+([\w.]+)", re.I | re.M),
+        "trigger": re.compile(r"^\s*create\s+(?:or\s+replace\s+)?trigger\s+(\w+)\s+.*?\s+on\s+([\w.]+)",
+                              re.I | re.M | re.S),
+    }
+    undone = re.compile(r"^\s*(?:drop\s+(?:function|view|policy|trigger)|alter\s+function|"
+                        r"create\s+or\s+replace\s+function)\b", re.I | re.M)
+    seen: dict[tuple, list[str]] = defaultdict(list)
+    redefinitions = []
+    for migration in migrations.discover(ROOT / "supabase" / "migrations"):
+        text = re.sub(r"--[^\n]*", "", migration.path.read_text())
+        text = re.sub(r"\$\$.*?\$\$", "$$ $$", text, flags=re.S)  # bodies may quote SQL; they define nothing
+        for kind, pattern in kinds.items():
+            for match in pattern.finditer(text):
+                seen[(kind, *match.groups())].append(migration.path.name)
+        redefinitions += [f"{migration.path.name}: {m.group(0).strip()}" for m in undone.finditer(text)]
+    twice = {" ".join(key): files for key, files in seen.items() if len(files) > 1}
+    assert twice == {}
+    assert redefinitions == []
