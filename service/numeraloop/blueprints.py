@@ -33,6 +33,7 @@ from .voice import status as voice_status
 from .voice import token as voice_token
 from .voice import whisper as voice_whisper
 from .web import assets as web_assets
+from .web import contacts as web_contacts
 from .web import inbox as web_inbox
 from .web import onboarding as web_onboarding
 from .web import signin as web_signin
@@ -68,6 +69,7 @@ WEB_ROUTES = (
     web_signin.bp,
     web_onboarding.bp,
     web_inbox.bp,
+    web_contacts.bp,
 )
 
 

@@ -167,14 +167,17 @@ def _normalise(header: str) -> str:
     return NOT_ALNUM.sub("", header.lower())
 
 
-def _slug(header: str, index: int) -> str:
+def custom_key_for(header: str, index: int) -> str:
+    """The custom_fields key of a column that is not a standard field: its header, slugged."""
     slug = NOT_WORD.sub("_", header.strip().lower()).strip("_")[:MAX_CUSTOM_KEY]
     return slug or f"column_{index + 1}"
 
 
-def map_columns(header: list[str], explicit: dict[str, str | None] | None) -> list[Column]:
+def map_columns(header: list[str], explicit: dict[str, str | None] | None, *,
+                require_phone: bool = True) -> list[Column]:
     """What each column of the header becomes. Explicit mappings first; the other columns are
-    recognised by name (first match wins) or kept as custom fields under a slug of their header."""
+    recognised by name (first match wins) or kept as custom fields under a slug of their header.
+    A preview passes require_phone=False, to show the columns even when none is the phone yet."""
     headers = [h.strip() for h in header]
     if len(headers) > MAX_COLUMNS:
         raise CsvImportError(422, "too_many_columns", f"The file has {len(headers)} columns; at most {MAX_COLUMNS}.")
@@ -220,7 +223,7 @@ def map_columns(header: list[str], explicit: dict[str, str | None] | None) -> li
                 taken_fields.add(auto)
             columns.append(Column(header_name, auto))
             continue
-        key = _slug(header_name, index)
+        key = custom_key_for(header_name, index)
         base, n = key, 2
         while key in used_keys:
             key = f"{base}_{n}"[:MAX_CUSTOM_KEY]
@@ -228,7 +231,7 @@ def map_columns(header: list[str], explicit: dict[str, str | None] | None) -> li
         used_keys.add(key)
         columns.append(Column(header_name, "custom", key))
 
-    if not any(c.target == "phone" for c in columns):
+    if require_phone and not any(c.target == "phone" for c in columns):
         found = [h for h in headers if h]
         raise CsvImportError(422, "no_phone_column",
                            "No phone column found. The file's columns are: "
