@@ -168,3 +168,14 @@ def nothing_else_due(db):
                "where id = any(%s)", (campaigns,))
     db.execute(f"update public.webhook_deliveries set next_attempt_at = next_attempt_at - {far} where id = any(%s)",
                (deliveries,))
+
+
+@pytest.fixture
+def inbox(inbox, db):
+    """The connected workspace with its number (tests/conftest.py), its campaigns sending at any
+    hour and at the pace each test sets (quiet hours and a number's own throughput have their own
+    tests, with their own clock)."""
+    db.execute("update public.phone_numbers set segments_per_second = 1000 where id = %s", (inbox.number["id"],))
+    db.execute("update public.workspaces set campaign_window_start = '00:00', campaign_window_end = '24:00' "
+               "where id = %s", (inbox.workspace_id,))
+    return inbox
