@@ -2,7 +2,7 @@
 -- subscribed endpoint, claiming with a lease and per-endpoint/per-workspace slots, retries with
 -- backoff, dead after 8 attempts, the response excerpt capped.
 begin;
-select plan(49);
+select plan(51);
 
 select tests.create_user('alice');
 select tests.create_user('bob');
@@ -21,7 +21,8 @@ returning id as e1, secret as e1_secret \gset
 insert into public.webhook_endpoints (workspace_id, url, events) values (:'ws', 'http://127.0.0.1:9000/hook', '{message.status}')
 returning id as e2 \gset
 insert into public.webhook_endpoints (workspace_id, url, is_active) values (:'ws', 'http://localhost/off', false);
-select ok(:'e1_secret' ~ '^whsec_[0-9a-f]{64}$', 'the database generates a 256-bit secret');
+select ok(:'e1_secret' ~ '^whsec_[A-Za-z0-9+/]{43}=$', 'the database generates a Standard Webhooks secret: whsec_ + base64');
+select is(length(decode(substr(:'e1_secret', 7), 'base64')), 32, 'of a 256-bit key');
 select throws_ok(format($$ insert into public.webhook_endpoints (workspace_id, url, secret) values (%L, 'https://x.test', 'mine') $$, :'ws'),
   '42501', null, 'clients cannot choose the secret');
 select throws_ok(format($$ update public.webhook_endpoints set secret = 'mine' where id = %L $$, :'e1'), '42501', null,
@@ -33,6 +34,8 @@ select throws_ok(format($$ insert into public.webhook_endpoints (workspace_id, u
 select throws_ok(format($$ insert into public.webhook_endpoints (workspace_id, url, events) values (%L, 'https://x.test', '{call.started}') $$, :'ws'),
   '23514', null, 'only known events can be subscribed');
 select isnt(public.rotate_webhook_secret(:'e1'), :'e1_secret', 'an admin rotates the secret');
+select ok((select secret ~ '^whsec_[A-Za-z0-9+/]{43}=$' and length(decode(substr(secret, 7), 'base64')) = 32
+             from public.webhook_endpoints where id = :'e1'), 'the new secret has the same form and size');
 select isnt((select secret from public.webhook_endpoints where id = :'e1'), :'e1_secret', 'the old secret is gone');
 
 select tests.authenticate_as('bob');

@@ -1,18 +1,25 @@
-"""Outbound webhooks: queued by the inbound/status path, delivered signed by the worker, retried;
-no receiver can hold the worker up (one deadline per delivery, a capped read, slots per
-endpoint and workspace), and no private target is reached, however it is spelled."""
+"""Outbound webhooks: queued by the inbound/status path, delivered by the worker signed per the
+Standard Webhooks specification (every delivery verified with the `standardwebhooks` library, one
+also by an independent implementation of the spec), retried; no receiver can hold the worker up
+(one deadline per delivery, a capped read, slots per endpoint and workspace), and no private
+target is reached, however it is spelled."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import html
 import json
+import re
 import select
 import socket
 import threading
 import time
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from numeraloop.outbound_webhooks import signing
 from numeraloop.outbound_webhooks import worker as worker_module
 from numeraloop.outbound_webhooks.worker import BlockedTarget, WebhookWorker, check_public_target, post
 from tests.support.receiver import Receiver
@@ -46,6 +53,7 @@ def drain(worker, rounds=5):
 
 def test_message_received_is_delivered_signed_outside_the_twilio_request(inbox, sandbox, db, receiver, worker):
     endpoint = add_endpoint(db, inbox.workspace_id, receiver.url, ["message.received"])
+    receiver.secret = endpoint["secret"]
     drain(worker)  # nothing queued for this endpoint yet
     receiver.received.clear()
     assert sandbox.inject_sms("+16285559001", inbox.e164, "ping")["status"] == 200
@@ -54,16 +62,96 @@ def test_message_received_is_delivered_signed_outside_the_twilio_request(inbox, 
     hits = [h for h in receiver.received if h["headers"].get("NumeraLoop-Event") == "message.received"]
     assert len(hits) == 1
     hit = hits[0]
-    assert signing.verify(endpoint["secret"], hit["body"], hit["headers"][signing.HEADER])
-    assert not signing.verify("whsec_wrong", hit["body"], hit["headers"][signing.HEADER])
-    payload = json.loads(hit["body"])
+    assert hit["verified"] is True, hit["verified"]
+    payload = Webhook(endpoint["secret"]).verify(hit["body"], hit["headers"])  # the library parses what it verified
     assert payload["type"] == "message.received" and payload["workspace_id"] == inbox.workspace_id
     assert "ping" in json.dumps(payload["data"])
+    assert hit["headers"]["webhook-id"] == payload["id"], "the event's id, the receiver's de-duplication key"
+    other = db.execute("select 'whsec_' || encode(extensions.gen_random_bytes(32), 'base64') as s").fetchone()["s"]
+    with pytest.raises(WebhookVerificationError):
+        Webhook(other).verify(hit["body"], hit["headers"])
+    with pytest.raises(WebhookVerificationError):
+        Webhook(endpoint["secret"]).verify(hit["body"].replace(b"ping", b"pong"), hit["headers"])
+    assert "NumeraLoop-Signature" not in hit["headers"]
+
+
+def spec_verify(secret: str, body: bytes, headers: dict, now: int, tolerance: int = 300) -> bool:
+    """The specification's verification, written from its text alone (no library): the key is the
+    base64 after `whsec_`; the signed content is `<webhook-id>.<webhook-timestamp>.<body>`;
+    `webhook-signature` holds space-separated `v1,<base64 HMAC-SHA256>` entries, any of which
+    may match (compared in constant time); the timestamp is refused beyond the tolerance."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    msg_id, timestamp, signatures = lower["webhook-id"], lower["webhook-timestamp"], lower["webhook-signature"]
+    if abs(now - int(timestamp)) > tolerance:
+        return False
+    assert secret.startswith("whsec_")
+    key = base64.b64decode(secret[len("whsec_"):], validate=True)
+    expected = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    for entry in signatures.split(" "):
+        version, _, signature = entry.partition(",")
+        if version == "v1" and hmac.compare_digest(base64.b64decode(signature, validate=True), expected):
+            return True
+    return False
+
+
+def test_a_receiver_implementing_the_specification_by_hand_verifies_the_delivery(inbox, sandbox, db, receiver,
+                                                                                 worker):
+    endpoint = add_endpoint(db, inbox.workspace_id, receiver.url, ["message.received"])
+    receiver.secret = endpoint["secret"]
+    drain(worker)
+    receiver.received.clear()
+    assert sandbox.inject_sms("+16285559005", inbox.e164, "interop")["status"] == 200
+    drain(worker)
+    [hit] = [h for h in receiver.received if b"interop" in h["body"]]
+    assert hit["verified"] is True
+    now = int(time.time())
+    assert abs(now - int(hit["headers"]["webhook-timestamp"])) < 120, "signed at delivery time"
+    assert spec_verify(endpoint["secret"], hit["body"], hit["headers"], now)
+    assert not spec_verify(endpoint["secret"], hit["body"] + b" ", hit["headers"], now)
+    assert not spec_verify(endpoint["secret"], hit["body"], hit["headers"], now + 3600), "a replay an hour later"
+    # The secret itself is the specification's: whsec_ and the base64 of a 24 to 64-byte key.
+    assert 24 <= len(base64.b64decode(endpoint["secret"][len("whsec_"):], validate=True)) <= 64
+
+
+def test_a_rotated_secret_signs_the_next_delivery(inbox, sandbox, db, receiver, worker):
+    endpoint = add_endpoint(db, inbox.workspace_id, receiver.url, ["message.received"])
+    drain(worker)
+    with db.transaction():  # as the admin, committed
+        db.execute("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+                   (json.dumps(inbox.user.claims),))
+        rotated = db.execute("select public.rotate_webhook_secret(%s) as s", (endpoint["id"],)).fetchone()["s"]
+    assert rotated != endpoint["secret"] and 24 <= len(base64.b64decode(rotated[len("whsec_"):], validate=True))
+    receiver.secret = rotated
+    receiver.received.clear()
+    sandbox.inject_sms("+16285559006", inbox.e164, "after rotation")
+    drain(worker)
+    [hit] = [h for h in receiver.received if b"after rotation" in h["body"]]
+    assert hit["verified"] is True
+    with pytest.raises(WebhookVerificationError):
+        Webhook(endpoint["secret"]).verify(hit["body"], hit["headers"])
+
+
+def test_an_endpoint_whose_secret_cannot_sign_fails_its_delivery_in_words(service, db, make_user, receiver):
+    workspace_id = make_user("badsecret").workspace_id
+    endpoint = add_endpoint(db, workspace_id, receiver.url, ["message.received"])["id"]
+    # Clients cannot set a secret; only the service (or an operator) could store one like this.
+    db.execute("update public.webhook_endpoints set secret = 'whsec_' where id = %s", (endpoint,))
+    delivery_id = enqueue(db, workspace_id)
+    w = WebhookWorker(service.app.extensions["numeraloop.pool"], allow_private_targets=True)
+    try:
+        drain(w, rounds=2)
+    finally:
+        w.close()
+        row = delivery(db, delivery_id)
+        db.execute("delete from public.webhook_endpoints where id = %s", (endpoint,))
+    assert row["delivered_at"] is None and row["last_error"].startswith("cannot sign:"), row
+    assert receiver.received == [], "nothing unsigned leaves"
 
 
 def test_failed_delivery_is_retried_later_with_backoff(inbox, sandbox, db, receiver, worker):
-    add_endpoint(db, inbox.workspace_id, receiver.url, ["message.received"])
+    receiver.secret = add_endpoint(db, inbox.workspace_id, receiver.url, ["message.received"])["secret"]
     drain(worker)
+    receiver.received.clear()
     receiver.status = 500
     sandbox.inject_sms("+16285559002", inbox.e164, "retry me")
     drain(worker)
@@ -79,10 +167,13 @@ def test_failed_delivery_is_retried_later_with_backoff(inbox, sandbox, db, recei
     drain(worker)
     assert db.execute("select delivered_at is not null as ok from public.webhook_deliveries where workspace_id = %s "
                       "order by id desc limit 1", (inbox.workspace_id,)).fetchone()["ok"]
+    first, retry = [h for h in receiver.received if b"retry me" in h["body"]]
+    assert first["verified"] is True and retry["verified"] is True
+    assert first["headers"]["webhook-id"] == retry["headers"]["webhook-id"], "a retry is the same message"
 
 
 def test_status_events_reach_subscribed_endpoints(service, inbox, db, receiver, worker, sandbox):
-    add_endpoint(db, inbox.workspace_id, receiver.url, ["message.status"])
+    receiver.secret = add_endpoint(db, inbox.workspace_id, receiver.url, ["message.status"])["secret"]
     drain(worker)
     receiver.received.clear()
     r = service.post("/api/v1/messages", user=inbox.user,
@@ -98,6 +189,7 @@ def test_status_events_reach_subscribed_endpoints(service, inbox, db, receiver, 
         time.sleep(0.05)
     assert "delivered" in statuses
     assert all(h["headers"]["NumeraLoop-Event"] == "message.status" for h in receiver.received)
+    assert all(h["verified"] is True for h in receiver.received)
 
 
 def test_private_targets_are_refused_unless_allowed(service, inbox, sandbox, db, receiver):
@@ -391,3 +483,33 @@ def test_the_worker_records_a_nat64_target_as_blocked(service, db, make_user):
         row = delivery(db, delivery_id)
         db.execute("delete from public.webhook_endpoints where id = %s", (endpoint,))
     assert row["delivered_at"] is None and row["last_error"].startswith("blocked:"), row
+
+
+# -- the receiver snippet the settings page shows ---------------------------------------------------
+def test_the_settings_pages_receiver_snippet_verifies_a_real_delivery(service, inbox, sandbox, db, receiver, worker,
+                                                                      monkeypatch):
+    """The Python the settings page shows, run as a receiver would run it: it accepts what the
+    worker sent, and refuses the same delivery altered or unsigned."""
+    endpoint = add_endpoint(db, inbox.workspace_id, receiver.url, ["message.received"])
+    drain(worker)
+    receiver.received.clear()
+    sandbox.inject_sms("+16285559007", inbox.e164, "snippet")
+    drain(worker)
+    [hit] = [h for h in receiver.received if b"snippet" in h["body"]]
+
+    page = service.app.jinja_env.get_template("settings/_webhook_snippet.html").render(webhook_path="/hooks/numeraloop")
+    code = html.unescape(re.search(r"<pre><code>(.*?)</code></pre>", page, re.S).group(1))
+    monkeypatch.setenv("NUMERALOOP_WEBHOOK_SECRET", endpoint["secret"])
+    namespace: dict = {"__name__": "receiver_snippet"}
+    exec(compile(code, "_webhook_snippet.html", "exec"), namespace)
+    client = namespace["app"].test_client()
+    headers = {k: v for k, v in hit["headers"].items() if k.lower().startswith("webhook-")}
+    assert client.post("/hooks/numeraloop", data=hit["body"], headers=headers,
+                       content_type="application/json").status_code == 204
+    assert client.post("/hooks/numeraloop", data=hit["body"].replace(b"snippet", b"snipped"), headers=headers,
+                       content_type="application/json").status_code == 401
+    assert client.post("/hooks/numeraloop", data=hit["body"], content_type="application/json").status_code == 401
+
+    plain = service.app.jinja_env.get_template("settings/_webhook_snippet.html").render()
+    assert '@app.post("/numeraloop/webhooks")' in html.unescape(plain), "a path of its own when given none"
+    assert endpoint["secret"] not in page + plain, "the secret is shown once, elsewhere, never in the example"

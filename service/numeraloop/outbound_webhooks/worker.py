@@ -271,20 +271,23 @@ class WebhookWorker:
 
     def deliver(self, row: dict) -> dict:
         body = json.dumps(row["payload"], separators=(",", ":"), sort_keys=True).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": self.user_agent,
-            signing.HEADER: signing.sign(row["secret"], body),
-            "NumeraLoop-Event": row["event"],
-            "NumeraLoop-Delivery": str(row["delivery_id"]),
-        }
         status, error, excerpt = None, None, None
         try:
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": self.user_agent,
+                # Signed per attempt (a fresh timestamp), with the event's id: the same on every retry.
+                **signing.signed_headers(row["secret"], str(row["payload"]["id"]), body),
+                "NumeraLoop-Event": row["event"],
+                "NumeraLoop-Delivery": str(row["delivery_id"]),
+            }
             status, raw = post(row["url"], body, headers, self.deadline_seconds, self.allow_private_targets)
             excerpt = excerpt_text(raw)
             ok = 200 <= status < 300
             if not ok:
                 error = f"HTTP {status}"
+        except signing.SecretError as exc:
+            ok, error = False, f"cannot sign: {exc}"
         except BlockedTarget as exc:
             ok, error = False, f"blocked: {exc}"
         except DeadlineExceeded:
