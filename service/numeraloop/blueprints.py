@@ -35,6 +35,7 @@ from .voice import whisper as voice_whisper
 from .web import assets as web_assets
 from .web import contacts as web_contacts
 from .web import inbox as web_inbox
+from .web import inbox_actions as web_inbox_actions
 from .web import onboarding as web_onboarding
 from .web import signin as web_signin
 
@@ -69,6 +70,7 @@ WEB_ROUTES = (
     web_signin.bp,
     web_onboarding.bp,
     web_inbox.bp,
+    web_inbox_actions.bp,
     web_contacts.bp,
 )
 

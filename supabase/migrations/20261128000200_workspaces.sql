@@ -320,6 +320,26 @@ comment on function public.create_workspace(text) is
 revoke all on function public.create_workspace(text) from public, anon;
 grant execute on function public.create_workspace(text) to authenticated;
 
+-- Teammates see each other's name and e-mail (to assign work, to manage members), which the
+-- profiles policy (own row only) does not show; nobody sees those of people they share no
+-- workspace with.
+create function public.workspace_member_directory(p_workspace_id uuid)
+returns table (user_id uuid, role public.workspace_role, full_name text, email text, joined_at timestamptz)
+language sql stable security definer
+set search_path = ''
+as $$
+  select m.user_id, m.role, p.full_name, p.email, m.created_at
+    from public.workspace_members m
+    join public.profiles p on p.id = m.user_id
+   where m.workspace_id = p_workspace_id
+     and p_workspace_id = any(array(select private.workspace_ids_for_current_user()))
+   order by m.role desc, lower(nullif(p.full_name, '')) nulls last, p.email
+$$;
+comment on function public.workspace_member_directory(uuid) is
+  'The members of a workspace the caller belongs to, with their name and e-mail; nothing for any other workspace.';
+revoke all on function public.workspace_member_directory(uuid) from public, anon;
+grant execute on function public.workspace_member_directory(uuid) to authenticated;
+
 create function public.confirm_adult_age()
 returns public.profiles
 language sql security definer

@@ -1,6 +1,6 @@
 -- Tenancy: who sees and changes profiles, workspaces and memberships.
 begin;
-select plan(31);
+select plan(34);
 
 select tests.create_user('alice');
 select tests.create_user('bob');
@@ -116,9 +116,19 @@ select is((select m.role::text from public.workspace_members m join public.works
             where w.name = 'Mallory Ltd' and m.user_id = tests.user_id('mallory')),
           'owner', 'create_workspace makes the caller owner');
 
+-- The member directory: teammates' names and e-mails, for the caller's own workspaces only.
+select tests.authenticate_as('bob');
+select set_eq(format($$ select email from public.workspace_member_directory(%L) $$, tests.personal_workspace('alice')),
+  array['alice@example.test', 'bob@example.test'], 'a member sees the e-mails of their workspace''s members');
+select tests.authenticate_as('mallory');
+select is_empty(format($$ select 1 from public.workspace_member_directory(%L) $$, tests.personal_workspace('alice')),
+  'a non-member sees nobody in another workspace''s member directory');
+
 -- anon sees nothing.
 select tests.authenticate_as_anon();
 select throws_ok($$ select * from public.workspaces $$, '42501', null, 'anon cannot read workspaces');
+select throws_ok(format($$ select * from public.workspace_member_directory(%L) $$, tests.personal_workspace('alice')),
+  '42501', null, 'anon cannot read a member directory');
 
 select tests.clear_authentication();
 select tests.rls_enabled('public');

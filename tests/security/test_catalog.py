@@ -77,6 +77,8 @@ EXECUTABLE = {
     "public.create_workspace(text)": (SIGNED_IN, DEFINER, "any signed-in user, within their workspace limit"),
     "public.invite_to_workspace(uuid, text, workspace_role)": (SIGNED_IN, DEFINER, "admins of the workspace"),
     "public.revoke_workspace_invitation(uuid, uuid)": (SIGNED_IN, DEFINER, "admins of the workspace"),
+    "public.workspace_member_directory(uuid)": (
+        SIGNED_IN, DEFINER, "members of the workspace: their teammates' names and e-mails"),
 }
 
 # Schemas each client role may use (USAGE): the names a request can reach at all.

@@ -100,6 +100,11 @@ def _thread(conn, conversation_id: str) -> tuple[dict, list[dict]]:
     for m in messages:
         m["error_meaning"] = meaning(m["error_code"])
     return conversation, messages
+    # For the thread's controls: whom it can be assigned to, and the workspace's canned messages.
+    conversation["members"] = conn.execute("select user_id, full_name, email from public.workspace_member_directory(%s)",
+                                           (conversation["workspace_id"],)).fetchall()
+    conversation["canned"] = conn.execute("select id, title from public.canned_messages where workspace_id = %s "
+                                          "order by title limit 100", (conversation["workspace_id"],)).fetchall()
 
 
 @bp.get("/inbox")
