@@ -37,6 +37,7 @@ from .web import contacts as web_contacts
 from .web import inbox as web_inbox
 from .web import inbox_actions as web_inbox_actions
 from .web import onboarding as web_onboarding
+from .web import settings as web_settings
 from .web import signin as web_signin
 
 API_ROUTES = (
@@ -72,6 +73,7 @@ WEB_ROUTES = (
     web_inbox.bp,
     web_inbox_actions.bp,
     web_contacts.bp,
+    web_settings.bp,
 )
 
 

@@ -2,8 +2,9 @@
 
 POST schedules the deletion after the grace period (public.request_account_deletion();
 asking again returns the open request), DELETE cancels it during the grace period (404 when
-none is open), GET shows where it stands. The deletion itself is done by the daily pg_cron
-job private.delete_due_accounts(). Every answer lists the workspaces that will be deleted
+none is open), GET shows where it stands; the web application's settings call the same
+schedule(), cancel() and status(). The deletion itself is done by the daily pg_cron job
+private.delete_due_accounts(). Every answer lists the workspaces that will be deleted
 with the account (those the caller owns alone), so the caller can add another owner first.
 """
 
@@ -46,32 +47,42 @@ def _state(conn, deletion_row) -> dict:
             "workspaces_deleted_with_account": sole_owned}
 
 
-@bp.post("/me/deletion")
-def request_deletion():
+def schedule() -> dict:
+    """Schedules the caller's deletion (or returns the open request) and where it stands."""
     try:
         with as_user(current_pool(), g.claims) as conn:
             row = conn.execute("select * from public.request_account_deletion()").fetchone()
-            state = _state(conn, row)
+            return _state(conn, row)
     except psycopg.errors.InsufficientPrivilege:
         raise account_gone() from None
-    return jsonify(state), 202
 
 
-@bp.delete("/me/deletion")
-def cancel_deletion():
+def cancel() -> dict:
     with as_user(current_pool(), g.claims) as conn:
         row = conn.execute("select * from public.cancel_account_deletion()").fetchone()
         if row is None or row["id"] is None:
             raise ApiError(404, "no_deletion_request", "There is no account deletion waiting to be cancelled.")
-        state = _state(conn, row)
-    return jsonify(state), 200
+        return _state(conn, row)
 
 
-@bp.get("/me/deletion")
-def deletion_status():
+def status() -> dict:
     with as_user(current_pool(), g.claims) as conn:
         row = conn.execute(
             "select * from public.data_requests where user_id = auth.uid() and kind = 'deletion' and status = any(%s)",
             (list(OPEN_STATUSES),)).fetchone()
-        state = _state(conn, row)
-    return jsonify(state), 200
+        return _state(conn, row)
+
+
+@bp.post("/me/deletion")
+def request_deletion():
+    return jsonify(schedule()), 202
+
+
+@bp.delete("/me/deletion")
+def cancel_deletion():
+    return jsonify(cancel()), 200
+
+
+@bp.get("/me/deletion")
+def deletion_status():
+    return jsonify(status()), 200

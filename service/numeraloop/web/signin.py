@@ -72,7 +72,8 @@ def signin():
             401 if exc.code == "invalid_credentials" else 400
     session.start(None, session.from_auth_session(auth))
     log.info("web sign-in")
-    return redirect(target, 303)
+    # Through settings first: an account scheduled for deletion is told so, with a way to cancel.
+    return redirect(url_for("web.settings.welcome_back", next=target), 303)
 
 
 @bp.get("/signup")
