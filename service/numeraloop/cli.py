@@ -1,4 +1,4 @@
-"""The `numeraloop` command: database, service, worker, key rotation, and installed extras."""
+"""The `numeraloop` command: database, service, worker, key rotation, privacy, and installed extras."""
 
 from __future__ import annotations
 
@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--batch", type=int, default=100, help="rows per transaction")
     rotate.add_argument("--database-url", help="defaults to DATABASE_URL")
     rotate.set_defaults(func=_cmd_rotate_key)
+
+    from .privacy import cli as privacy_cli
+
+    privacy_cli.add_commands(sub)
 
     _add_installed_commands(sub)
     return parser

@@ -72,6 +72,70 @@ grant execute on function private.purge_expired_logs(timestamptz) to service_rol
 select cron.schedule('numeraloop-retention', '17 3 * * *', $$select private.purge_expired_logs()$$);
 
 -- ---------------------------------------------------------------------------------------
+-- Where each retention rule stands: public.retention_status (service_role and operators only;
+-- `numeraloop privacy status` prints it). overdue_rows counts what a rule should have removed by
+-- now; it is 0 while the jobs run. plpgsql, so the tables of later migrations are read by name
+-- when it runs.
+
+create function private.retention_status(p_now timestamptz default now())
+returns table (rule text, policy text, oldest_age interval, overdue_rows bigint)
+language plpgsql stable security definer
+set search_path = ''
+as $$
+begin
+  return query
+    select 'messages', '90 days', p_now - min(m.created_at),
+           count(*) filter (where m.created_at < p_now - interval '90 days')
+      from public.messages m
+    union all
+    select 'conversations', '90 days after the last message', p_now - min(c.last_message_at),
+           count(*) filter (where c.last_message_at < p_now - interval '90 days')
+      from public.conversations c
+    union all
+    select 'calls', '90 days', p_now - min(c.created_at),
+           count(*) filter (where c.created_at < p_now - interval '90 days')
+      from public.calls c
+    union all
+    select 'webhook_deliveries', '30 days', p_now - min(d.created_at),
+           count(*) filter (where d.created_at < p_now - interval '30 days')
+      from public.webhook_deliveries d
+    union all
+    select 'access_log', '12 months', p_now - min(a.created_at),
+           count(*) filter (where a.created_at < p_now - interval '12 months')
+      from public.access_log a
+    union all
+    select 'audit_log', '12 months', p_now - min(a.created_at),
+           count(*) filter (where a.created_at < p_now - interval '12 months')
+      from public.audit_log a
+    union all
+    select 'invoices', '7 years', p_now - min(i.stripe_created),
+           count(*) filter (where i.stripe_created < p_now - interval '7 years')
+      from public.invoices i
+    union all
+    select 'stripe_events', '90 days', p_now - min(e.received_at),
+           count(*) filter (where e.received_at < p_now - interval '90 days')
+      from public.stripe_events e
+    union all
+    select 'account_deletions', '30 days after the request', p_now - min(r.requested_at),
+           count(*) filter (where r.requested_at < p_now - interval '30 days')
+      from public.data_requests r
+     where r.kind = 'deletion' and r.status in ('requested', 'scheduled', 'failed');
+end
+$$;
+comment on function private.retention_status(timestamptz) is
+  'Per retention rule: its policy, the age of the oldest row it governs, and how many rows are past it. '
+  'Read through public.retention_status.';
+revoke all on function private.retention_status(timestamptz) from public, anon, authenticated;
+grant execute on function private.retention_status(timestamptz) to service_role;
+
+create view public.retention_status as select * from private.retention_status();
+comment on view public.retention_status is
+  'Each retention rule (rule, policy, oldest_age, overdue_rows; overdue_rows is 0 when the jobs are healthy). '
+  'service_role and operators only.';
+revoke all on public.retention_status from public, anon, authenticated, service_role;
+grant select on public.retention_status to service_role;
+
+-- ---------------------------------------------------------------------------------------
 -- A new function is executable by PUBLIC, and no per-schema default privilege changes that, so
 -- EXECUTE on `private` is taken back here; a role calls only what is granted to it above.
 revoke execute on all functions in schema private from public, anon;
