@@ -265,3 +265,22 @@ def test_an_import_that_cannot_run_says_why_and_keeps_the_form(web, page, tmp_pa
     # The refusal is the answer to the page's own request, in words on the page: not a console error.
     page.console_errors[:] = [e for e in page.console_errors
                               if not ("status of 422" in e and "/contacts/import/upload" in e)]
+
+
+def test_without_javascript_the_import_is_a_plain_form_and_its_outcome_a_page(web, chromium, tmp_path):
+    context = chromium.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        signed_up(page, web, "nojs")
+        path = tmp_path / "plain.csv"
+        path.write_text("Phone,First name\r\n+14155550131,Ann\r\nnope,Bad\r\n")
+        page.goto(web.url("/contacts/import"))
+        page.get_by_label("CSV file").set_input_files(str(path))
+        page.get_by_label("How did these people agree to be texted?").fill("Counter sign-up")
+        page.get_by_role("button", name="Import").click()
+        assert page.get_by_role("heading", name="Import finished").is_visible()
+        assert page.get_by_role("status").inner_text() == \
+            "2 rows read: 1 new contact, 0 updated, 1 rejected."
+        assert "3\tnot a valid phone number" in page.get_by_role("table", name="Rejected rows").inner_text()
+    finally:
+        context.close()

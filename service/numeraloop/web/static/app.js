@@ -138,10 +138,12 @@ function setUpImport(form) {
     const heading = el("h2", "Import finished");
     heading.id = "import-result-heading";
     heading.tabIndex = -1;
-    const parts = [`${answer.rows} rows read: ${answer.imported} new contacts, ${answer.updated} updated`];
+    const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+    const parts = [`${count(answer.rows, "row", "rows")} read: ${count(answer.imported, "new contact", "new contacts")}, ` +
+      `${answer.updated} updated`];
     if (answer.merged) parts.push(`${answer.merged} repeated a number already in the file`);
     if (answer.listed !== null && answer.listed !== undefined) parts.push(`${answer.listed} added to the list`);
-    if (answer.opted_out) parts.push(`${answer.opted_out} are opted out`);
+    if (answer.opted_out) parts.push(`${count(answer.opted_out, "is", "are")} opted out`);
     parts.push(`${answer.rejected_total} rejected`);
     const nodes = [heading, el("p", `${parts.join(", ")}.`)];
     if (answer.rejected_total) {
@@ -240,3 +242,8 @@ function readCsv(text, wanted) {
   if (field !== "" || fields.length) end();
   return { header: header || [], rows };
 }
+
+// A value shown once (an invitation link) is selected whole when focused, ready to copy.
+document.addEventListener("focusin", (event) => {
+  if (event.target.matches && event.target.matches("input.once")) event.target.select();
+});
