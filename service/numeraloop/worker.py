@@ -1,5 +1,5 @@
-"""`numeraloop worker`: the background loops, each in its own thread: outbound webhooks and
-campaign sending.
+"""`numeraloop worker`: the background loops, each in its own thread: outbound webhooks,
+campaign sending and new-message e-mails (idle without SMTP_URL).
 
 Stateless: run as many as needed beside the service; they coordinate through the database.
 SIGTERM/SIGINT finish the current batches and exit. With a health port it answers
@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .campaigns.sender import CampaignSender
 from .config import Config
 from .db import make_pool
+from .notifications.new_messages import NewMessageNotifier
 from .outbound_webhooks.worker import WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def run_worker(config: Config, health_port: int = 0) -> int:
     loops = {
         "webhooks": WebhookWorker(pool, allow_private_targets=config.webhooks_allow_private_targets),
         "campaigns": CampaignSender(pool, config),
+        "emails": NewMessageNotifier(pool, config),
     }
     threads = [threading.Thread(target=loop.run_forever, args=(stop,), name=name) for name, loop in loops.items()]
     liveness = None

@@ -56,6 +56,8 @@ EXECUTABLE = {
     "public.is_opted_out(uuid, text)": (SIGNED_IN, DEFINER, "members of the workspace"),
     "public.launch_campaign(uuid, timestamp with time zone)": (SIGNED_IN, DEFINER, "admins of the workspace"),
     "public.mark_conversation_read(uuid)": (SIGNED_IN, DEFINER, "members of the conversation's workspace"),
+    "public.note_conversation_viewed(uuid)": (
+        SIGNED_IN, DEFINER, "the inbox page notes the caller has a conversation open (members only; else a no-op)"),
     "public.opt_in(uuid, text, text)": (SIGNED_IN, DEFINER, "members of the workspace"),
     "public.opt_out(uuid, text, text)": (SIGNED_IN, DEFINER, "members of the workspace"),
     "public.pause_campaign(uuid)": (SIGNED_IN, DEFINER, "admins of the workspace"),

@@ -73,6 +73,13 @@ def populated(inbox, sandbox, service, db):
                (ws, inbox.number["id"]))
     assert sandbox.inject_sms("+16285558001", inbox.e164, "JOIN", media=["https://media.example.com/p.jpg"])["status"] == 200
     assert sandbox.inject_sms("+16285558002", inbox.e164, "STOP")["status"] == 200  # opt_outs, opt_out_events
+    # An inbound text marks its conversation for a new-message e-mail (conversation_email_alerts);
+    # the inbox page notes who has it open (conversation_viewers).
+    with db.transaction():
+        db.execute("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+                   (json.dumps(inbox.user.claims),))
+        assert db.execute("select public.note_conversation_viewed(c.id) as noted from public.conversations c "
+                          "where c.workspace_id = %s limit 1", (ws,)).fetchone()["noted"]
     assert sandbox.inject_call("+16285558004", inbox.e164, duration=5)["status"] == 200
     r = service.post("/api/v1/messages", user=inbox.user,
                      json={"workspace_id": ws, "from": inbox.e164, "to": "+16285558003", "body": "hello"})

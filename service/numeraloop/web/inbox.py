@@ -19,6 +19,7 @@ from ..errors import ApiError
 from ..messaging import segments
 from ..messaging import send as messaging_send
 from ..messaging.error_codes import meaning
+from ..notifications.new_messages import note_viewed
 from .calls import call
 from .signin import adult_required
 
@@ -125,6 +126,7 @@ def thread_page(conversation_id: str):
     filters = _filters()
     with as_user(current_pool(), g.claims) as conn:
         current, messages = _thread(conn, conversation_id)
+        note_viewed(conn, current["id"])  # no new-message e-mail about a conversation someone has open
         if current["unread_count"]:
             conn.execute("select public.mark_conversation_read(%s)", (current["id"],))
             current["unread_count"] = 0
@@ -140,6 +142,7 @@ def updates():
     """The parts of an open inbox that changed since `version`; 204 when nothing did."""
     filters = _filters()
     with as_user(current_pool(), g.claims) as conn:
+        note_viewed(conn, request.args.get("conversation"))  # before the 204: an idle open page still counts
         version = _version(conn)
         if request.args.get("version") == version:
             return "", 204
