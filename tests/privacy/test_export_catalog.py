@@ -19,6 +19,9 @@ NOT_EXPORTED = {
     "webhook_deliveries": "missing: privacy issue",
     # missing: privacy issue. Who was invited to the workspace (their e-mail address), by whom, and when.
     "workspace_invitations": "missing: privacy issue",
+    # missing: privacy issue. The workspace's own SMS prices per country (its settings; the default rows,
+    # with no workspace, are the same for everyone).
+    "message_prices": "missing: privacy issue",
 }
 
 # Keys of the export document that hold a table under another name; every other key that is a

@@ -71,6 +71,7 @@ def populated(inbox, sandbox, service, db):
     db.execute("insert into public.webhook_endpoints (workspace_id, url) values (%s, 'https://hooks.example.com/x')", (ws,))
     db.execute("insert into public.call_routing_rules (workspace_id, phone_number_id, action) values (%s, %s, 'voicemail')",
                (ws, inbox.number["id"]))
+    db.execute("insert into public.message_prices (workspace_id, country, per_segment) values (%s, 'US', 0.0079)", (ws,))
     assert sandbox.inject_sms("+16285558001", inbox.e164, "JOIN", media=["https://media.example.com/p.jpg"])["status"] == 200
     assert sandbox.inject_sms("+16285558002", inbox.e164, "STOP")["status"] == 200  # opt_outs, opt_out_events
     # An inbound text marks its conversation for a new-message e-mail (conversation_email_alerts);
