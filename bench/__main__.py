@@ -18,6 +18,8 @@ BENCHMARKS = {
     "bench.contacts_import": ([], ["--rows", "1000000"]),
     "bench.inbound_throughput": (["--quick"], []),
     "bench.inbox_query": (["--quick"], []),
+    "bench.inbox_pages": (["--quick"], []),
+    "bench.campaign": (["--quick"], []),
 }
 
 

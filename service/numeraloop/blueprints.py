@@ -16,6 +16,7 @@ from .api import openapi as api_description
 from .billing import api as billing_api
 from .billing import webhook as billing_webhook
 from .campaigns import api as campaigns_api
+from .campaigns import estimate as campaigns_estimate
 from .contacts import api as contacts_api
 from .invitations import api as invitations_api
 from .messaging import inbound as messaging_inbound
@@ -49,6 +50,7 @@ API_ROUTES = (
     contacts_api.bp,
     voice_token.bp,
     campaigns_api.bp,
+    campaigns_estimate.bp,
     billing_api.bp,
     privacy_export.bp,
     privacy_deletion.bp,

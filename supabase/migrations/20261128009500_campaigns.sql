@@ -36,6 +36,8 @@ create table public.campaigns (
   send_window_end time,
   -- Swap characters that force UCS-2 for their GSM-7 look-alikes when the message is made.
   transliterate boolean not null default false,
+  -- Carrier filtering defence: paused once more than this share of its latest delivery outcomes are 30007.
+  filtered_pause_share numeric(4, 3) not null default 0.05 check (filtered_pause_share between 0 and 1),
   -- The pace shared by every worker: the earliest time the next message is due (see the claim).
   next_send_at timestamptz not null default now(),
   recipients_total integer not null default 0 check (recipients_total >= 0),
@@ -105,7 +107,7 @@ create table public.campaign_recipients (
   phone_e164 text not null check (phone_e164 ~ '^\+[1-9][0-9]{6,14}$'),
   status text not null default 'pending'
     check (status in ('pending', 'claimed', 'uncertain', 'sent', 'failed', 'skipped_opted_out', 'skipped_removed',
-                      'canceled')),
+                      'skipped_unreachable', 'canceled')),
   message_id uuid,
   error_code integer,
   error_message text check (char_length(error_message) <= 1000),
@@ -132,6 +134,8 @@ create index campaign_recipients_claimed_idx on public.campaign_recipients (camp
   where status = 'claimed';
 create index campaign_recipients_uncertain_idx on public.campaign_recipients (campaign_id, next_attempt_at)
   where status = 'uncertain';
+create index campaign_recipients_messaged_idx on public.campaign_recipients (campaign_id, id)
+  where message_id is not null;
 create index campaign_recipients_workspace_idx on public.campaign_recipients (workspace_id);
 create index campaign_recipients_contact_idx on public.campaign_recipients (contact_id) where contact_id is not null;
 create index campaign_recipients_message_idx on public.campaign_recipients (message_id) where message_id is not null;
@@ -140,8 +144,8 @@ comment on table public.campaign_recipients is
   'pending -> claimed (a worker holds it until claimed_until, renewing the lease while it lives) -> sent | failed; '
   'uncertain (the worker stopped or Twilio did not answer after the message was handed over: settled by the '
   'message''s first status callback, or by the next claim, which looks the message up at Twilio before sending); '
-  'skipped_opted_out (at launch or since), skipped_removed (contact deleted), canceled. Members read; only the '
-  'campaign functions write.';
+  'skipped_opted_out (at launch or since), skipped_removed (contact deleted), skipped_unreachable (its number '
+  'was found unreachable: 30003, 30005, 30006), canceled. Members read; only the campaign functions write.';
 comment on column public.campaign_recipients.status is
   '''sent'' means Twilio accepted the message; its delivery status is the linked message''s.';
 comment on column public.campaign_recipients.claim_token is
@@ -192,6 +196,14 @@ language sql immutable
 set search_path = ''
 as $$ select 25::numeric $$;
 comment on function private.account_mms_per_second() is 'MMS a Twilio account sends per second at most.';
+
+create function private.pace_margin() returns numeric
+language sql immutable
+set search_path = ''
+as $$ select 0.95 $$;
+comment on function private.pace_margin() is
+  'Each pace runs this share of its rate: carriers meter by the second where messages arrive, and they arrive a '
+  'few tens of milliseconds after their slot, unevenly; 5% under the rate keeps every second within it.';
 
 create function private.campaign_reconcile_grace() returns interval
 language sql immutable
@@ -401,6 +413,81 @@ comment on function private.send_window_opens(text[], time, time, timestamptz, t
   'p_fallback_zone (the workspace''s, checked by valid_time_zone). Pass the clock as p_now (tests cross time zones and DST changes).';
 
 -- ---------------------------------------------------------------------------------------
+-- Carrier filtering defence: Twilio's error codes, permanent or transient
+
+-- A number a carrier reported unreachable (30003 unreachable handset, 30005 unknown number,
+-- 30006 landline): later campaigns skip it until a member clears the mark.
+alter table public.contacts
+  add column unreachable_code integer,
+  add column unreachable_at timestamptz;
+comment on column public.contacts.unreachable_at is
+  'When a carrier reported the number unreachable (unreachable_code 30003, 30005 or 30006); campaigns skip it '
+  '(skipped_unreachable) until a member sets it back to null.';
+grant update (unreachable_code, unreachable_at) on public.contacts to authenticated;
+
+create function private.twilio_error_class(p_code integer) returns text
+language sql immutable
+set search_path = ''
+as $$
+  select case
+    when p_code = 21610 then 'opted_out'                        -- the person texted STOP: never again
+    when p_code in (30003, 30005, 30006) then 'unreachable'     -- the number: mark the contact
+    when p_code = 30007 then 'filtered'                         -- the content or sender: watch the share
+    when p_code in (20429, 30001, 30008, 30009, 30010) then 'transient'  -- try again later
+    when p_code is null then null
+    else 'permanent'
+  end
+$$;
+comment on function private.twilio_error_class(integer) is
+  'What a Twilio error code means for the campaign: opted_out (21610), unreachable (30003, 30005, 30006: the contact '
+  'is marked), filtered (30007: the campaign pauses past its filtered_pause_share), transient (rate limits, queue '
+  'overflow, unknown carrier errors) or permanent.';
+
+create function private.tg_messages__campaign_delivery_error() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_class text := private.twilio_error_class(new.error_code);
+  k public.campaigns;
+  v_final integer;
+  v_filtered integer;
+begin
+  if v_class = 'unreachable' then
+    update public.contacts set unreachable_code = new.error_code, unreachable_at = now()
+     where workspace_id = new.workspace_id and phone_e164 = new.to_e164;
+  elsif v_class = 'filtered' then
+    select c.* into k from public.campaign_recipients r join public.campaigns c on c.id = r.campaign_id
+     where r.message_id = new.id;
+    if found and k.status = 'sending' then
+      -- The window: the campaign's latest 200 messages; judged once 20 of them have an outcome.
+      select count(*) filter (where m.status in ('delivered', 'undelivered', 'failed')),
+             count(*) filter (where m.error_code = 30007)
+        into v_final, v_filtered
+        from (select r.message_id from public.campaign_recipients r
+               where r.campaign_id = k.id and r.message_id is not null
+               order by r.id desc limit 200) w
+        join public.messages m on m.id = w.message_id;
+      if v_final >= 20 and v_filtered > k.filtered_pause_share * v_final then
+        perform private.halt_campaign(k.id, format(
+          'carriers filtered %s of the last %s messages with an outcome (30007, %s%%, over the campaign''s %s%%): '
+          'review the content and the sender''s registration before resuming', v_filtered, v_final,
+          round(100.0 * v_filtered / v_final), round(100 * k.filtered_pause_share, 1)));
+      end if;
+    end if;
+  end if;
+  return null;
+end
+$$;
+comment on function private.tg_messages__campaign_delivery_error() is
+  'A campaign message''s delivery error: an unreachable number marks its contact; a 30007 (filtered) pauses the '
+  'campaign, with the reason, once filtered messages exceed its filtered_pause_share of its latest outcomes.';
+create trigger tg_messages__campaign_delivery_error after update of error_code on public.messages
+  for each row when (new.error_code is not null and old.error_code is distinct from new.error_code
+                     and new.source = 'campaign')
+  execute function private.tg_messages__campaign_delivery_error();
+
+-- ---------------------------------------------------------------------------------------
 -- Helpers
 
 create function private.campaign_for_caller(p_campaign_id uuid, p_min_role public.workspace_role)
@@ -472,14 +559,15 @@ comment on function private.lock_campaign_outcomes(bigint) is
   'and completes the campaign (two concurrent last outcomes would otherwise each see the other still claimed).';
 
 create function private.campaign_audience(k public.campaigns)
-returns table (contact_id uuid, phone_e164 text, opted_out boolean)
+returns table (contact_id uuid, phone_e164 text, opted_out boolean, unreachable boolean)
 language sql stable security definer
 set search_path = ''
 as $$
   -- Contacts on any of the lists or carrying any included tag, minus those carrying an excluded
   -- tag; one row per number (contacts are unique per number), oldest contact first.
   select c.id, c.phone_e164,
-         exists (select 1 from public.opt_outs o where o.workspace_id = k.workspace_id and o.phone_e164 = c.phone_e164)
+         exists (select 1 from public.opt_outs o where o.workspace_id = k.workspace_id and o.phone_e164 = c.phone_e164),
+         c.unreachable_at is not null
     from public.contacts c
    where c.workspace_id = k.workspace_id
      and (c.tags && k.include_tags
@@ -489,7 +577,8 @@ as $$
    order by c.created_at, c.id
 $$;
 comment on function private.campaign_audience(public.campaigns) is
-  'Who a campaign''s audience is now (what launch snapshots and the estimate counts), and who of them opted out.';
+  'Who a campaign''s audience is now (what launch snapshots and the estimate counts), who of them opted out and '
+  'whose number was found unreachable.';
 
 -- ---------------------------------------------------------------------------------------
 -- Admin actions (PostgREST RPC or the service's /api/v1/campaigns/{id}/...)
@@ -533,7 +622,8 @@ begin
 
   insert into public.campaign_recipients (workspace_id, campaign_id, contact_id, phone_e164, status)
   select k.workspace_id, k.id, a.contact_id, a.phone_e164,
-         case when a.opted_out then 'skipped_opted_out' else 'pending' end
+         case when a.opted_out then 'skipped_opted_out' when a.unreachable then 'skipped_unreachable'
+              else 'pending' end
     from private.campaign_audience(k) a
   on conflict (campaign_id, phone_e164) do nothing;
 
@@ -677,6 +767,7 @@ begin
            'failed', count(*) filter (where status = 'failed'),
            'skipped_opted_out', count(*) filter (where status = 'skipped_opted_out'),
            'skipped_removed', count(*) filter (where status = 'skipped_removed'),
+           'skipped_unreachable', count(*) filter (where status = 'skipped_unreachable'),
            'canceled', count(*) filter (where status = 'canceled'))
     into v_recipients
     from public.campaign_recipients where campaign_id = k.id;
@@ -769,7 +860,9 @@ begin
     raise exception 'no such campaign' using errcode = 'P0002';
   end if;
   if k.status = 'draft' then  -- who would be snapshotted if it were launched now
-    return query select a.phone_e164, case when a.opted_out then 'skipped_opted_out' else 'pending' end,
+    return query select a.phone_e164,
+                        case when a.opted_out then 'skipped_opted_out' when a.unreachable then 'skipped_unreachable'
+                             else 'pending' end,
                         public.render_template(k.body, a.contact_id)
                    from private.campaign_audience(k) a;
   else
@@ -790,6 +883,54 @@ grant execute on function public.campaign_estimate_rows(uuid) to authenticated;
 
 -- ---------------------------------------------------------------------------------------
 -- The workers (service_role)
+
+create function private.make_campaign_messages(p_claims jsonb)
+returns table (recipient_id bigint, message_id uuid, created_at timestamptz)
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  e jsonb;
+  r public.campaign_recipients;
+  k public.campaigns;
+  v_number public.phone_numbers;
+  v_body text;
+  v_conversation uuid;
+  v_message uuid;
+begin
+  -- One recipient after another in id order: the order every claimer and recorder takes them in.
+  for e in select x from jsonb_array_elements(p_claims) x order by (x ->> 'recipient_id')::bigint loop
+    select * into r from public.campaign_recipients cr where cr.id = (e ->> 'recipient_id')::bigint for update;
+    -- Only the claim's holder makes it, once, while the lease holds.
+    continue when not found or r.status <> 'claimed' or r.claim_token is distinct from (e ->> 'claim_token')::uuid
+               or r.claimed_until < now() or r.message_id is not null;
+    if k.id is distinct from r.campaign_id then
+      select * into k from public.campaigns where id = r.campaign_id;
+      select * into v_number from public.phone_numbers where id = k.phone_number_id;
+    end if;
+    v_body := coalesce(e ->> 'body', '');
+    v_conversation := private.upsert_conversation(r.workspace_id, v_number.id, r.contact_id);
+    insert into public.messages (workspace_id, conversation_id, direction, from_e164, to_e164, body, status,
+                                 num_segments, encoding, num_media, sent_by, source)
+    values (r.workspace_id, v_conversation, 'outbound', v_number.e164, r.phone_e164, v_body, 'queued',
+            (e ->> 'segments')::integer, e ->> 'encoding', cardinality(k.media_urls), k.launched_by, 'campaign')
+    returning id into v_message;
+    insert into public.message_media (workspace_id, message_id, url, position)
+    select r.workspace_id, v_message, u.url, (u.n - 1)::integer
+      from unnest(k.media_urls) with ordinality as u(url, n);
+    perform private.touch_conversation(v_conversation, now(), v_body, cardinality(k.media_urls), false);
+    update public.campaign_recipients cr set message_id = v_message where cr.id = r.id;
+    recipient_id := r.id; message_id := v_message; created_at := now();
+    return next;
+  end loop;
+end
+$$;
+comment on function private.make_campaign_messages(jsonb) is
+  'A worker records the messages of the recipients it just claimed, in one transaction and before it calls '
+  'Twilio, so a status callback or a reconciliation always finds them: [{"recipient_id", "claim_token", "body", '
+  '"segments", "encoding"}], each an ordinary outbound message (queued, source campaign) in the contact''s '
+  'conversation. Only the claim''s holder, while its lease holds; a recipient that already has one is skipped. '
+  'Returns the messages made. service_role only.';
 
 create function private.claim_campaign_recipients(p_limit integer, p_lease_seconds integer default 6,
                                                   p_now timestamptz default now())
@@ -970,11 +1111,20 @@ begin
       if k.transliterate and c.message_body is null then
         v_body := private.gsm7_transliterate(v_body);
       end if;
+      if c.message_body is null and (char_length(v_body) > 1600 or (btrim(v_body) = '' and cardinality(k.media_urls) = 0))
+      then
+        update public.campaign_recipients
+           set status = 'failed', error_message = case when char_length(v_body) > 1600
+                                                       then 'the rendered body is over 1600 characters'
+                                                       else 'the rendered message is empty' end
+         where id = c.id;
+        continue;
+      end if;
       v_segments := case when cardinality(k.media_urls) > 0 then 1 else private.sms_segment_count(v_body) end;
-      v_tat_campaign := v_slot + make_interval(secs => v_segments / k.send_rate);
-      v_tat_sender := v_slot + make_interval(secs => v_segments / v_sender_rate);
+      v_tat_campaign := v_slot + make_interval(secs => v_segments / (k.send_rate * private.pace_margin()));
+      v_tat_sender := v_slot + make_interval(secs => v_segments / (v_sender_rate * private.pace_margin()));
       if v_tat_mms is not null then
-        v_tat_mms := v_slot + make_interval(secs => 1 / private.account_mms_per_second());
+        v_tat_mms := v_slot + make_interval(secs => 1 / (private.account_mms_per_second() * private.pace_margin()));
       end if;
       v_admitted := v_admitted || c.id;
       v_slots := v_slots || v_slot;
@@ -984,24 +1134,18 @@ begin
     end loop;
 
     if cardinality(v_admitted) > 0 then
+      update public.campaign_recipients r
+         set status = 'claimed', claimed_until = v_now + v_lease, attempts = r.attempts + 1,
+             claim_token = gen_random_uuid()
+       where r.id = any(v_admitted);
       return query
-      with admitted as (
-        select a.id, a.slot, a.body, a.segments
-          from unnest(v_admitted, v_slots, v_bodies, v_counts) as a(id, slot, body, segments)
-      ), claimed as (
-        update public.campaign_recipients r
-           set status = 'claimed', claimed_until = v_now + v_lease, attempts = r.attempts + 1,
-               claim_token = gen_random_uuid()
-          from admitted a
-         where r.id = a.id
-        returning r.id, r.contact_id, r.phone_e164, r.attempts, r.claim_token, r.reconcile, r.message_id,
-                  a.slot, a.body, a.segments
-      )
-      select cl.id, k.id, k.workspace_id, k.phone_number_id, v_number.e164, cl.phone_e164, cl.contact_id,
-             cl.body, k.media_urls, cl.attempts, cl.claim_token, cl.segments, cl.slot, cl.reconcile, cl.message_id,
+      select r.id, k.id, k.workspace_id, k.phone_number_id, v_number.e164, r.phone_e164, r.contact_id,
+             a.body, k.media_urls, r.attempts, r.claim_token, a.segments, a.slot, r.reconcile, r.message_id,
              m.created_at
-        from claimed cl left join public.messages m on m.id = cl.message_id
-       order by cl.id;
+        from unnest(v_admitted, v_slots, v_bodies, v_counts) as a(id, slot, body, segments)
+        join public.campaign_recipients r on r.id = a.id
+        left join public.messages m on m.id = r.message_id
+       order by r.id;
       update public.campaigns set next_send_at = v_tat_campaign where id = k.id;
       update private.send_pace set tat = v_tat_sender where key = v_sender_key;
       if v_tat_mms is not null then
@@ -1014,7 +1158,7 @@ end
 $$;
 comment on function private.claim_campaign_recipients(integer, integer, timestamptz) is
   'Claims up to p_limit due recipients of sending campaigns for p_lease_seconds (skip locked: no two workers get '
-  'one recipient; the worker renews the lease while it lives, renew_campaign_claims). Each recipient gets a '
+  'one recipient; the worker records their messages, make_campaign_messages, before it calls Twilio; the worker renews the lease while it lives, renew_campaign_claims). Each recipient gets a '
   'send_at slot on every pace it draws on: its campaign''s send_rate, its sender number''s segments per second '
   '(sender_segments_per_second) and, for MMS, the account''s MMS per second, charged its segments, at most one '
   'second ahead, so all workers together keep every rate. Recipients outside their sending window (their local '
@@ -1213,6 +1357,40 @@ comment on function private.record_campaign_failure(bigint, uuid, integer, text,
   'opt-out). Changes nothing and answers status "claim_lost" unless p_claim_token is the current claim''s. '
   'service_role only.';
 
+create function private.record_campaign_sends(p_sends jsonb) returns jsonb
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  e jsonb;
+  v_result jsonb;
+  v_sent integer := 0;
+  v_lost integer := 0;
+  v_completed boolean := false;
+begin
+  -- One campaign's outcomes after another (the order every recorder locks them in).
+  for e in
+    select x from jsonb_array_elements(p_sends) x
+      join public.campaign_recipients r on r.id = (x ->> 'recipient_id')::bigint
+     order by r.campaign_id, r.id
+  loop
+    v_result := private.record_campaign_send((e ->> 'recipient_id')::bigint, (e ->> 'claim_token')::uuid,
+                                             e ->> 'twilio_sid', e ->> 'status');
+    if v_result ->> 'status' = 'sent' then
+      v_sent := v_sent + 1;
+    else
+      v_lost := v_lost + 1;
+    end if;
+    v_completed := v_completed or (v_result ->> 'campaign_completed')::boolean;
+  end loop;
+  return jsonb_build_object('sent', v_sent, 'claim_lost', v_lost, 'campaign_completed', v_completed);
+end
+$$;
+comment on function private.record_campaign_sends(jsonb) is
+  'record_campaign_send() for a batch, in one transaction: [{"recipient_id", "claim_token", "twilio_sid", '
+  '"status"}]. Answers how many were recorded, how many were refused (claim_lost) and whether a campaign '
+  'completed. service_role only.';
+
 create function private.mark_campaign_uncertain(p_recipient_id bigint, p_claim_token uuid, p_reason text)
 returns jsonb
 language plpgsql security definer
@@ -1317,17 +1495,21 @@ revoke all on function
   private.record_campaign_send(bigint, uuid, text, text), private.record_campaign_failure(bigint, uuid, integer, text, integer),
   private.mark_campaign_uncertain(bigint, uuid, text), private.renew_campaign_claims(uuid[], integer),
   private.tg_messages__settle_campaign_recipient(), private.halt_campaign(uuid, text, uuid[]),
-  private.sender_segments_per_second(public.phone_numbers), private.account_mms_per_second(),
+  private.record_campaign_sends(jsonb),
+  private.make_campaign_messages(jsonb),
+  private.sender_segments_per_second(public.phone_numbers), private.account_mms_per_second(), private.pace_margin(),
   private.campaign_reconcile_grace(), private.sms_segment_count(text), private.gsm7_transliterate(text),
   private.load_phone_time_zones(text, jsonb), private.time_zones_for_number(text),
   private.in_send_window(text[], time, time, timestamptz), private.valid_time_zone(text),
-  private.send_window_opens(text[], time, time, timestamptz, text)
+  private.send_window_opens(text[], time, time, timestamptz, text), private.twilio_error_class(integer),
+  private.tg_messages__campaign_delivery_error()
   from public, anon, authenticated;
 grant execute on function
   private.claim_campaign_recipients(integer, integer, timestamptz),
   private.prepare_campaign_message(bigint, uuid, text, integer, text),
   private.record_campaign_send(bigint, uuid, text, text), private.record_campaign_failure(bigint, uuid, integer, text, integer),
   private.mark_campaign_uncertain(bigint, uuid, text), private.renew_campaign_claims(uuid[], integer),
+  private.record_campaign_sends(jsonb), private.make_campaign_messages(jsonb),
   private.halt_campaign(uuid, text, uuid[]), private.load_phone_time_zones(text, jsonb),
   private.sms_segment_count(text), private.gsm7_transliterate(text), private.time_zones_for_number(text),
   private.in_send_window(text[], time, time, timestamptz), private.valid_time_zone(text),
@@ -1366,10 +1548,10 @@ revoke all on public.campaigns, public.campaign_recipients from anon, authentica
 
 grant select, delete on public.campaigns to authenticated;
 grant insert (workspace_id, name, phone_number_id, body, media_urls, list_ids, include_tags, exclude_tags,
-              scheduled_at, send_rate, send_window_start, send_window_end, transliterate)
+              scheduled_at, send_rate, send_window_start, send_window_end, transliterate, filtered_pause_share)
   on public.campaigns to authenticated;
 grant update (name, phone_number_id, body, media_urls, list_ids, include_tags, exclude_tags, scheduled_at, send_rate,
-              send_window_start, send_window_end, transliterate)
+              send_window_start, send_window_end, transliterate, filtered_pause_share)
   on public.campaigns to authenticated;
 grant select on public.campaign_recipients to authenticated;
 

@@ -10,7 +10,7 @@ from numeraloop.campaigns.sender import CampaignSender
 from .conftest import add_contacts, create_campaign, recipients
 
 
-def test_a_sender_whose_lease_ran_out_cannot_send_for_the_recipient_another_now_holds(
+def test_a_sender_whose_lease_ran_out_cannot_send_or_record_for_the_recipient_another_now_holds(
         service, inbox, sandbox, db, database_url, sender_pool):
     (number,) = add_contacts(db, inbox.workspace_id, 1, tags=["lease-lost"])
     campaign = create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name="Lease lost",
@@ -23,26 +23,35 @@ def test_a_sender_whose_lease_ran_out_cannot_send_for_the_recipient_another_now_
     second = CampaignSender(sender_pool, config)
     try:
         (stale,) = [row for row in first.claim() if str(row["campaign_id"]) == campaign]
-        # The first sender stalls past its lease (it believes its claim still holds).
+        # The first sender stalls past its lease: the claim made its message, so the recipient is
+        # uncertain, and after the grace the second sender claims it to look it up.
         db.execute("update public.campaign_recipients set claimed_until = now() - interval '1 second' where id = %s",
                    (stale["recipient_id"],))
-        first._leases.hold([str(stale["claim_token"])], time.monotonic() + 60)
+        assert [row for row in second.claim() if str(row["campaign_id"]) == campaign] == []
+        db.execute("update public.campaign_recipients set next_attempt_at = now() where id = %s",
+                   (stale["recipient_id"],))
         (held,) = [row for row in second.claim() if str(row["campaign_id"]) == campaign]
         assert held["recipient_id"] == stale["recipient_id"] and held["claim_token"] != stale["claim_token"]
+        assert held["reconcile"] is True and held["message_id"] == stale["message_id"]
 
         creds = first._credentials(inbox.workspace_id, [stale])
-        assert first.send(stale, creds) == "claim_lost"
-        row = recipients(db, campaign)[number]
-        assert row["status"] == "claimed" and row["claim_token"] == held["claim_token"] and row["message_id"] is None
+        assert first.send(stale, creds) == "claim_expired"  # its own clock says the lease is over
         assert sandbox.messages(account_sid=inbox.account["sid"], to=number) == []
-        made = db.execute("select count(*) as n from public.messages where to_e164 = %s", (number,)).fetchone()["n"]
-        assert made == 0
+        for call in ("private.record_campaign_send(%s, %s, 'SM' || repeat('9', 32), 'sent')",
+                     "private.record_campaign_failure(%s, %s, 20429, 'Too Many Requests', 5)",
+                     "private.mark_campaign_uncertain(%s, %s, 'timeout')"):
+            result = db.execute(f"select {call} ->> 'status' as s", (stale["recipient_id"], stale["claim_token"]))
+            assert result.fetchone()["s"] == "claim_lost", call
+        row = recipients(db, campaign)[number]
+        assert row["status"] == "claimed" and row["claim_token"] == held["claim_token"]
 
         second._leases.hold([str(held["claim_token"])], time.monotonic() + 60)
-        assert second.send(held, creds) == "sent"
+        assert second.send(held, creds) == "sent"  # Twilio had nothing: sent once, with the claim's message
         row = recipients(db, campaign)[number]
         assert row["status"] == "sent" and row["claim_token"] is None and row["attempts"] == 2
         assert len(sandbox.messages(account_sid=inbox.account["sid"], to=number)) == 1
+        made = db.execute("select count(*) as n from public.messages where to_e164 = %s", (number,)).fetchone()["n"]
+        assert made == 1
     finally:
         first.close()
         second.close()

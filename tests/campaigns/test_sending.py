@@ -67,7 +67,7 @@ def test_fifty_recipient_campaign_is_sent_rendered_and_reported(service, inbox, 
     assert final["status"] == "completed" and final["completed_at"]
     assert final["recipients"]["sent"] == 50
     assert final["delivery"]["delivered"] == 49 and final["delivery"]["failed"] == 1
-    assert final["errors"] == [{"error_code": 30007, "count": 1}]
+    assert [(e["error_code"], e["count"]) for e in final["errors"]] == [(30007, 1)]
     assert final["segments"] == 50
 
 
@@ -102,7 +102,7 @@ def test_twilio_21610_fails_the_recipient_and_records_the_opt_out(service, inbox
     opt_out = db.execute("select source from public.opt_outs where workspace_id = %s and phone_e164 = %s",
                          (inbox.workspace_id, gone)).fetchone()
     assert opt_out["source"] == "twilio_21610"
-    assert {"error_code": 21610, "count": 1} in report(service, inbox.user, campaign)["errors"]
+    assert (21610, 1) in [(e["error_code"], e["count"]) for e in report(service, inbox.user, campaign)["errors"]]
 
 
 def test_rate_limited_send_goes_back_in_the_queue_and_is_sent_once(service, inbox, sandbox, db, database_url, sender):

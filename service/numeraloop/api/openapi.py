@@ -488,6 +488,7 @@ SCHEMAS: dict[str, dict] = {
                         "failed",
                         "skipped_opted_out",
                         "skipped_removed",
+                        "skipped_unreachable",
                         "canceled",
                     )
                 }
@@ -499,7 +500,70 @@ SCHEMAS: dict[str, dict] = {
                 "description": "Messages by delivery status, as Twilio's status callbacks left them.",
             },
             "segments": COUNT,
-            "errors": {"type": "array", "items": obj({"error_code": INT, "count": COUNT})},
+            "errors": {
+                "type": "array",
+                "items": obj({"error_code": INT, "count": COUNT, "meaning": nullable(STRING)}),
+                "description": "Error codes seen, most frequent first, each explained in a sentence.",
+            },
+
+        }
+    ),
+    "CampaignEstimate": obj(
+        {
+            "campaign_id": UUID,
+            "status": {"type": "string", "enum": CAMPAIGN_STATUSES},
+            "recipients": {**COUNT, "description": "The audience (a draft's as launching it now would take it)."},
+            "sendable": {**COUNT, "description": "Recipients who would be texted."},
+            "skipped": obj(
+                {
+                    "opted_out": COUNT,
+                    "invalid": {**COUNT, "description": "Not valid phone numbers: Twilio would refuse them."},
+                    "removed": COUNT,
+                    "unreachable": {**COUNT, "description": "Numbers a carrier reported unreachable before."},
+                    "canceled": COUNT,
+                }
+            ),
+            "kind": {"type": "string", "enum": ["sms", "mms"]},
+            "transliterate": BOOL,
+            "encoding": {"type": "string", "enum": ["gsm7", "ucs2", "mixed"]},
+            "messages_by_encoding": obj({"gsm7": COUNT, "ucs2": COUNT}),
+            "segments": {**COUNT, "description": "SMS segments in all (an MMS counts 1), each body rendered."},
+            "max_segments_per_message": COUNT,
+            "cost": obj(
+                {
+                    "total": {"type": "number"},
+                    "currency": nullable(STRING),
+                    "by_country": {
+                        "type": "array",
+                        "items": obj(
+                            {
+                                "country": STRING,
+                                "recipients": COUNT,
+                                "segments": COUNT,
+                                "unit_price": nullable({"type": "number"}),
+                                "currency": nullable(STRING),
+                                "cost": nullable({"type": "number"}),
+                            }
+                        ),
+                    },
+                }
+            ),
+            "warnings": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "code": {"type": "string", "enum": ["ucs2_characters", "no_price", "mixed_currencies"]},
+                        "message": STRING,
+                        "characters": {
+                            "type": "array",
+                            "items": obj({"character": STRING, "replacement": nullable(STRING)}),
+                        },
+                        "segments_with_transliteration": COUNT,
+                        "countries": {"type": "array", "items": STRING},
+                    },
+                    ["code", "message"],
+                ),
+            },
         }
     ),
     "Limits": obj({"phone_numbers": LIMIT, "monthly_messages": LIMIT, "seats": LIMIT}, closed=False),
@@ -1172,6 +1236,41 @@ def _paths() -> dict:
                 "Members. Recipients by outcome, their messages by delivery status, and the error codes seen.",
                 "campaigns",
                 {200: json_response("The report.", ref("CampaignReport"))},
+                merge(auth, {404: ["campaign_not_found"]}),
+                parameters=campaign_path,
+            )
+        },
+        "/campaigns/{campaign_id}/estimate": {
+            "get": operation(
+                "getCampaignEstimate",
+                "What a campaign would send, and cost",
+                "Members. Every recipient's body rendered as it would be sent: recipients, those skipped "
+                "(opted out, invalid numbers), segments and encoding, cost from the per-country prices "
+                "(message_prices), and warnings naming the characters that force UCS-2 with their GSM-7 "
+                "replacements.",
+                "campaigns",
+                {200: json_response("The estimate.", ref("CampaignEstimate"))},
+                merge(auth, {404: ["campaign_not_found"]}),
+                parameters=campaign_path,
+            )
+        },
+        "/campaigns/{campaign_id}/report.csv": {
+            "get": operation(
+                "getCampaignReportCsv",
+                "A campaign's report as CSV",
+                "Members. One row per recipient: number, outcome, delivery status, error code and what it "
+                "means, segments, Twilio SID, when it was sent.",
+                "campaigns",
+                {
+                    200: {
+                        "description": "The report, as an attachment.",
+                        "headers": {
+                            "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"},
+                            "Content-Disposition": {"schema": STRING},
+                        },
+                        "content": {"text/csv": {"schema": {"type": "string", "contentMediaType": "text/csv"}}},
+                    }
+                },
                 merge(auth, {404: ["campaign_not_found"]}),
                 parameters=campaign_path,
             )

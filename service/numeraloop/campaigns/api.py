@@ -21,6 +21,7 @@ from .. import workspaces
 from ..api.inputs import json_body
 from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
+from ..messaging.error_codes import meaning
 
 bp = Blueprint("campaigns", __name__)
 
@@ -109,4 +110,7 @@ def cancel_campaign(campaign_id: str):
 
 @bp.get("/campaigns/<campaign_id>/report")
 def campaign_report(campaign_id: str):
-    return jsonify(_call("campaign_report", _campaign_id(campaign_id)))
+    report = _call("campaign_report", _campaign_id(campaign_id))
+    for entry in report["errors"]:  # each code explained in a sentence
+        entry["meaning"] = meaning(entry["error_code"])
+    return jsonify(report)

@@ -7,15 +7,17 @@ is refused, "claim_lost", once another holds the recipient, so two never both te
 
 1. waits for its slot, and sends nothing once its lease could run out before Twilio answers;
 2. for a recipient whose earlier send is uncertain (reconcile), looks the message up at Twilio
-   (Messages list by To, From and DateSent) and records it as sent if Twilio has it;
-3. records the message row (private.prepare_campaign_message: an ordinary outbound message,
-   source 'campaign', in the contact's conversation), so a status callback always finds it;
-4. hands it to Twilio with its own id in the StatusCallback, so the first callback links the SID
-   even if this process dies before recording it;
-5. records the outcome: sent (private.record_campaign_send); uncertain when Twilio did not
-   answer (private.mark_campaign_uncertain: settled by the callback or the next claim's lookup,
-   never by guessing); back in the queue after a rate limit (429/20429, with backoff); or failed
-   with Twilio's code (21610 also opts the number out) (private.record_campaign_failure).
+   (Messages list by To, From and DateSent) and records it as sent if Twilio has it, else
+   re-checks it (private.prepare_campaign_message: a status callback may have settled it);
+3. hands its message (recorded by the claim: an ordinary outbound message, source 'campaign',
+   in the contact's conversation, so a status callback always finds it) to Twilio with the
+   message's own id in the StatusCallback, so the first callback links the SID even if this
+   process dies before recording it;
+4. records the outcome: sent, for the whole batch in one transaction
+   (private.record_campaign_sends); uncertain when Twilio did not answer
+   (private.mark_campaign_uncertain: settled by the callback or the next claim's lookup, never
+   by guessing); back in the queue after a rate limit (429/20429, with backoff); or failed with
+   Twilio's code (21610 also opts the number out) (private.record_campaign_failure).
 
 A campaign that cannot be sent at all (Twilio not connected or refusing the credentials, the
 sender number released) is paused with the reason in campaigns.last_error
@@ -32,6 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from ..config import Config
 from ..db import as_service
@@ -126,9 +129,11 @@ class CampaignSender:
 
     # -- claiming ------------------------------------------------------------------------
     def claim(self) -> list[dict]:
+        """Claim a batch and record its messages: the recipients this sender now holds, each with its message."""
         with as_service(self.pool) as conn:
-            return conn.execute("select c.*, now() as db_now from private.claim_campaign_recipients(%s, %s) c",
+            rows = conn.execute("select c.*, now() as db_now from private.claim_campaign_recipients(%s, %s) c",
                                 (self.batch, self.lease_seconds)).fetchall()
+        return self._make_messages(rows) if rows else rows
 
     def run_once(self) -> int:
         """Claim one batch and send it; returns how many recipients were claimed."""
@@ -148,11 +153,43 @@ class CampaignSender:
                 if creds is not None:
                     jobs.extend((row, creds) for row in batch)
             if jobs:
-                list(self.executor.map(lambda job: self.send(*job), jobs))
+                done = list(self.executor.map(lambda job: self._attempt(*job), jobs))
+                sent = [(row, record) for (row, _), (_, record) in zip(jobs, done, strict=True) if record]
+                if sent:
+                    self._record_sends(sent)
+                for (row, _), (outcome, record) in zip(jobs, done, strict=True):
+                    if not record:
+                        self._progress(str(row["campaign_id"]), outcome)
         finally:
             for row in rows:
                 self._leases.release(str(row["claim_token"]))
         return len(rows)
+
+    def _make_messages(self, rows: list[dict]) -> list[dict]:
+        """Record the claimed recipients' messages before any is sent (one transaction); the rows that have one.
+
+        A recipient whose message could not be made is left out: its lease lapses and, having no
+        message, it goes back to pending."""
+        fresh = [r for r in rows if r["message_id"] is None]
+        if not fresh:
+            return rows
+        payload = []
+        for r in fresh:
+            info = count(r["body"] or "")
+            payload.append({"recipient_id": r["recipient_id"], "claim_token": str(r["claim_token"]),
+                            "body": r["body"] or "", "segments": r["segments"], "encoding": info.encoding})
+        try:
+            with as_service(self.pool) as conn:
+                made = {m["recipient_id"]: m for m in conn.execute(
+                    "select * from private.make_campaign_messages(%s)", (Jsonb(payload),)).fetchall()}
+        except psycopg.Error:
+            log.exception("campaign sender: recording %d messages failed; their leases will lapse", len(fresh))
+            made = {}
+        for r in fresh:
+            if r["recipient_id"] in made:
+                r["message_id"] = made[r["recipient_id"]]["message_id"]
+                r["message_created_at"] = made[r["recipient_id"]]["created_at"]
+        return [r for r in rows if r["message_id"] is not None]
 
     def run_forever(self, stop: threading.Event, idle_seconds: float = 0.2) -> None:
         while not stop.is_set():
@@ -201,79 +238,94 @@ class CampaignSender:
 
     # -- one recipient -------------------------------------------------------------------
     def send(self, row: dict, creds) -> str:
-        """Send one claimed recipient's message; returns what became of it."""
-        try:
-            outcome = self._send(row, creds)
-        except Exception:  # unexpected: its lease expires and the claim settles it
-            log.exception("campaign %s: recipient %s could not be processed", row["campaign_id"], row["recipient_id"])
-            outcome = "error"
+        """Send one claimed recipient's message and record it; returns what became of it."""
+        outcome, record = self._attempt(row, creds)
+        if record:
+            return self._record_sends([(row, record)])[0]
         self._progress(str(row["campaign_id"]), outcome)
         return outcome
+
+    def _attempt(self, row: dict, creds) -> tuple[str, dict | None]:
+        """Send one recipient's message; (outcome, the send to record when Twilio took it)."""
+        try:
+            return self._send(row, creds)
+        except Exception:  # unexpected: its lease expires and the claim settles it
+            log.exception("campaign %s: recipient %s could not be processed", row["campaign_id"], row["recipient_id"])
+            return "error", None
+
+    def _record_sends(self, sent: list[tuple[dict, dict]]) -> list[str]:
+        """Record what Twilio took, the batch in one transaction; the outcome of each."""
+        payload = [{"recipient_id": row["recipient_id"], "claim_token": str(row["claim_token"]),
+                    "twilio_sid": record["twilio_sid"], "status": record["status"]} for row, record in sent]
+        with as_service(self.pool) as conn:
+            result = conn.execute("select private.record_campaign_sends(%s) as r", (Jsonb(payload),)).fetchone()["r"]
+            lost = set()
+            if result["claim_lost"]:
+                lost = {r["id"] for r in conn.execute(
+                    "select id from public.campaign_recipients where id = any(%s) and status <> 'sent'",
+                    ([row["recipient_id"] for row, _ in sent],)).fetchall()}
+        outcomes = []
+        for row, record in sent:
+            outcome = "reconciled" if record.get("reconciled") else "sent"
+            if row["recipient_id"] in lost:
+                # The lease ran out while Twilio took the message, and a claim settled the recipient meanwhile.
+                log.error("campaign %s: recipient %s was sent (%s) after its claim ended; the send is not recorded",
+                          row["campaign_id"], row["recipient_id"], record["twilio_sid"])
+                outcome = "claim_lost"
+            outcomes.append(outcome)
+            self._progress(str(row["campaign_id"]), outcome)
+        if result["campaign_completed"]:
+            log.info("a campaign of this batch completed")
+        return outcomes
 
     def _lease_allows_a_send(self, row: dict) -> bool:
         return self._leases.remaining(str(row["claim_token"])) > self.send_timeout + LEASE_MARGIN
 
-    def _send(self, row: dict, creds) -> str:
+    def _send(self, row: dict, creds) -> tuple[str, dict | None]:
         wait = row.get("_local_send_at", 0.0) - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         if not self._lease_allows_a_send(row):
             log.warning("campaign %s: recipient %s not sent, its lease could run out first",
                         row["campaign_id"], row["recipient_id"])
-            return "claim_expired"
+            return "claim_expired", None
         body = row["body"] or ""
         if row.get("reconcile"):
             found = self._find_at_twilio(row, creds)
             if found is None:
-                return "reconcile_failed"  # Twilio could not be asked: the lease lapses, the next claim asks again
+                return "reconcile_failed", None  # Twilio could not be asked: the lease lapses, the next claim asks
             if found:
-                return self._record_sent(row, found[0], found[1], reconciled=True)
-        info = count(body)
-        try:
-            with as_service(self.pool) as conn:
-                prepared = conn.execute("select private.prepare_campaign_message(%s, %s, %s, %s, %s) as r",
-                                        (row["recipient_id"], row["claim_token"], body, info.segments,
-                                         info.encoding)).fetchone()["r"]
-        except psycopg.errors.InvalidParameterValue:  # 22023: the sender number is no longer active
-            self.halt(str(row["campaign_id"]), "the campaign's sender number is no longer active",
-                      [row["claim_token"]])
-            return "halted"
-        if not prepared["send"]:
-            if prepared["reason"] in ("claim_lost", "claim_expired"):
-                log.warning("campaign %s: recipient %s not sent, its claim ran out before the send (%s)",
-                            row["campaign_id"], row["recipient_id"], prepared["reason"])
-            return prepared["reason"]
+                return "reconciled", {"twilio_sid": found[0], "status": found[1], "reconciled": True}
+            info = count(body)
+            try:
+                with as_service(self.pool) as conn:  # Twilio has none; a status callback may have settled it since
+                    prepared = conn.execute("select private.prepare_campaign_message(%s, %s, %s, %s, %s) as r",
+                                            (row["recipient_id"], row["claim_token"], body, info.segments,
+                                             info.encoding)).fetchone()["r"]
+            except psycopg.errors.InvalidParameterValue:  # 22023: the sender number is no longer active
+                self.halt(str(row["campaign_id"]), "the campaign's sender number is no longer active",
+                          [row["claim_token"]])
+                return "halted", None
+            if not prepared["send"]:
+                return prepared["reason"], None
 
         options = {"to": row["to_e164"], "from_": row["from_e164"],
                    "status_callback": webhook_urls.message_status(self.config.public_base_url,
-                                                                  message_id=str(prepared["message_id"]))}
+                                                                  message_id=str(row["message_id"]))}
         if body:
             options["body"] = body
         if row["media_urls"]:
             options["media_url"] = list(row["media_urls"])
         if not self._lease_allows_a_send(row):
-            return "claim_expired"  # the message row waits; the lease lapses into a reconciliation
+            return "claim_expired", None  # the message row waits; the lease lapses into a reconciliation
         try:
             with twilio_call("send a campaign message"):
                 sent = self._messages(creds).create(**options)
         except ApiError as exc:
             if exc.code in UNCERTAIN_ERRORS:
-                return self._uncertain(row, exc)
-            return self._failed(row, exc)
-        return self._record_sent(row, sent.sid, str(sent.status or "queued"))
-
-    def _record_sent(self, row: dict, sid: str, status: str, reconciled: bool = False) -> str:
-        with as_service(self.pool) as conn:
-            result = conn.execute("select private.record_campaign_send(%s, %s, %s, %s) as r",
-                                  (row["recipient_id"], row["claim_token"], sid, status)).fetchone()["r"]
-        if result["status"] == "claim_lost":
-            # The lease ran out while Twilio took the message, and a claim settled the recipient meanwhile.
-            log.error("campaign %s: recipient %s was sent (%s) after its claim ended; the send is not recorded",
-                      row["campaign_id"], row["recipient_id"], sid)
-            return "claim_lost"
-        if result["campaign_completed"]:
-            log.info("campaign %s completed", row["campaign_id"])
-        return "reconciled" if reconciled else "sent"
+                return self._uncertain(row, exc), None
+            return self._failed(row, exc), None
+        return "sent", {"twilio_sid": sent.sid, "status": str(sent.status or "queued")}
 
     def _find_at_twilio(self, row: dict, creds) -> tuple[str, str] | bool | None:
         """The recipient's message at Twilio: (sid, status); False when Twilio has none; None when it cannot be asked.

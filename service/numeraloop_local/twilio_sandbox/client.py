@@ -113,6 +113,10 @@ class SandboxControl:
         """Filters: account_sid, to, from, direction, status."""
         return self._call("GET", "/messages", params=filters)
 
+    def sent(self, account_sid: str, from_: str | None = None) -> dict:
+        """{"messages", "recipients", "segments", "segments_per_second": [[epoch second, segments], ...]}."""
+        return self._call("GET", f"/accounts/{account_sid}/sent", params={"from": from_} if from_ else None)
+
     def callbacks(self, sid: str | None = None) -> list[dict]:
         return self._call("GET", "/callbacks", params={"sid": sid} if sid else None)
 

@@ -213,6 +213,25 @@ def list_messages():
     return jsonify(out)
 
 
+@bp.get("/accounts/<sid>/sent")
+def sent_summary(sid):
+    """What an account sent from one number (?from=), summed in the sandbox: messages, distinct
+    recipients (fewer than messages means someone was texted twice) and segments per second of
+    arrival, the carriers' meter (benchmarks read this instead of listing every message)."""
+    _account(sid)
+    sender = request.args.get("from")
+    with sandbox().state.lock:
+        sent = [m for m in sandbox().state.messages.values()
+                if m.account_sid == sid and m.direction == "outbound-api" and (sender is None or m.from_ == sender)]
+        per_second: dict[int, int] = {}
+        for m in sent:
+            second = int(m.received_at)
+            per_second[second] = per_second.get(second, 0) + resources.num_segments(m.body)
+        return jsonify({"messages": len(sent), "recipients": len({m.to for m in sent}),
+                        "segments": sum(per_second.values()),
+                        "segments_per_second": [[s, n] for s, n in sorted(per_second.items())]})
+
+
 def _log(which: str, key: str | None = None):
     rows = sandbox().state.snapshot(which)
     if key and request.args.get(key):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .state import SandboxState
+from .state import SCENARIOS, SandboxState
 from .webhooks import Dispatcher
 
 
@@ -20,6 +20,8 @@ class SandboxSettings:
     callback_timeout: float = 5.0   # seconds for the application to answer a callback
     webhook_timeout: float = 10.0   # seconds for an inbound webhook (TwiML) to answer
     dispatcher_workers: int = 8
+    # How a message with no scenario of its own plays out; "none" sends no status callbacks (benchmarks).
+    default_scenario: str = "delivered"
 
 
 class Sandbox:
@@ -35,6 +37,8 @@ class Sandbox:
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(known)}")
+        if "default_scenario" in changes and changes["default_scenario"] not in SCENARIOS:
+            raise ValueError(f"default_scenario must be one of {', '.join(sorted(SCENARIOS))}")
         for name, value in changes.items():
             setattr(self.settings, name, type(getattr(self.settings, name))(value))
         return self.settings

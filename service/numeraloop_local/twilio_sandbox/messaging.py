@@ -86,7 +86,7 @@ def create(sandbox: "Sandbox", account: Account, params: dict, raw: dict[str, li
         if to in state.unsubscribed.get(account.sid, ()):
             raise invalid_parameter("Attempt to send to unsubscribed recipient", 21610)
 
-        scenario = state.scenario_for(account.sid, to)
+        scenario = state.scenario_for(account.sid, to, sandbox.settings.default_scenario)
         stamp = ids.now()
         message = Message(
             sid=ids.new_sid("MM" if media else "SM"), account_sid=account.sid, to=to, from_=sender,

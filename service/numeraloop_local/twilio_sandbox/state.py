@@ -80,6 +80,8 @@ class Message:
     scenario: str | None = None
     # The request exactly as received (name -> list of values), for tests to inspect.
     params: dict[str, list[str]] = field(default_factory=dict)
+    # When the sandbox took it (epoch seconds, sub-second): what a pacing check counts by.
+    received_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -229,13 +231,13 @@ class SandboxState:
             return [n for n in self.numbers.values() if n.account_sid == account_sid]
 
     # -- delivery scenarios ------------------------------------------------------------
-    def scenario_for(self, account_sid: str, to: str) -> Scenario:
+    def scenario_for(self, account_sid: str, to: str, default: str = "delivered") -> Scenario:
         """A queued per-message scenario wins over the destination's, which wins over the default."""
         with self.lock:
             queued = self.next_scenarios.get(account_sid)
             if queued:
                 return queued.popleft()
-            return self.number_scenarios.get(to, Scenario())
+            return self.number_scenarios.get(to) or Scenario(default)
 
     # -- rate limits and faults ---------------------------------------------------------
     def fault_for(self, account_sid: str, method: str, path: str) -> Fault | None:
