@@ -31,18 +31,28 @@ class Session:
     access_token: str
     refresh_token: str
     expires_at: int
+    # The person has confirmed being an adult (profiles.age_confirmed_at): asked of the database
+    # once per session, not on every page.
+    adult: bool = False
 
     def as_cookie(self) -> dict:
-        return {"a": self.access_token, "r": self.refresh_token, "e": self.expires_at}
+        return {"a": self.access_token, "r": self.refresh_token, "e": self.expires_at, "adult": self.adult}
 
 
 def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["NUMERALOOP"].session_secret, salt="numeraloop.session")
 
 
-def from_auth_session(auth_session) -> Session:
+def from_auth_session(auth_session, adult: bool = False) -> Session:
     expires_at = auth_session.expires_at or int(time.time()) + int(auth_session.expires_in or 3600)
-    return Session(auth_session.access_token, auth_session.refresh_token, int(expires_at))
+    return Session(auth_session.access_token, auth_session.refresh_token, int(expires_at), adult)
+
+
+def remember_adult() -> None:
+    """Once the database has said the person is an adult, the session remembers it."""
+    if g.get("session") is not None and not g.session.adult:
+        g.session.adult = True
+        g.session_changed = True
 
 
 def read() -> Session | None:
@@ -51,7 +61,7 @@ def read() -> Session | None:
         return None
     try:
         data = _serializer().loads(raw)
-        return Session(str(data["a"]), str(data["r"]), int(data["e"]))
+        return Session(str(data["a"]), str(data["r"]), int(data["e"]), bool(data.get("adult")))
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
 
@@ -64,7 +74,7 @@ def load() -> None:
         return
     if session.expires_at - time.time() < REFRESH_MARGIN_SECONDS:
         try:
-            session = from_auth_session(gotrue.refresh(session.refresh_token))
+            session = from_auth_session(gotrue.refresh(session.refresh_token), adult=session.adult)
         except gotrue.AuthFailure as exc:
             log.info("web session could not be refreshed: %s", exc.code)
             g.session_ended = True

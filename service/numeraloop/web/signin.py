@@ -27,9 +27,14 @@ def _form(name: str, limit: int = 320) -> str:
 
 
 def _age_confirmed() -> bool:
+    if g.session.adult:
+        return True
     with as_user(current_pool(), g.claims) as conn:
         row = conn.execute("select age_confirmed_at from public.profiles where id = auth.uid()").fetchone()
-    return bool(row and row["age_confirmed_at"])
+    if row and row["age_confirmed_at"]:
+        session.remember_adult()
+        return True
+    return False
 
 
 def adult_required(view):
@@ -130,6 +135,7 @@ def confirm_age():
                                error="NumeraLoop is for adults only: tick the box to confirm you are 18 or older."), 400
     with as_user(current_pool(), g.claims) as conn:
         conn.execute("select public.confirm_adult_age()")
+    session.remember_adult()
     return redirect(target, 303)
 
 
