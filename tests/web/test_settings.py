@@ -204,3 +204,21 @@ def test_delete_account_is_scheduled_and_signing_in_afterwards_says_so(web, page
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, web, email)
     assert "/settings" not in page.url
+
+
+def test_new_message_emails_can_be_turned_off_and_on_in_the_profile(web, page, db):
+    from tests.web.test_signin import confirm_age, sign_up
+
+    email = f"prefs-{__import__('uuid').uuid4().hex[:8]}@example.test"
+    sign_up(page, web, email)
+    confirm_age(page)
+    page.goto(web.url("/settings/profile"))
+    box = page.get_by_label("E-mail me when a conversation I am on gets a text while nobody has it open")
+    assert box.is_checked()
+    box.uncheck()
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_load_state()
+    prefs = db.execute("select preferences from public.profiles where email = %s", (email,)).fetchone()["preferences"]
+    assert prefs["email_on_new_message"] is False
+    page.goto(web.url("/settings/profile"))
+    assert not page.get_by_label("E-mail me when a conversation I am on gets a text while nobody has it open").is_checked()

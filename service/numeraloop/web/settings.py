@@ -70,7 +70,10 @@ def settings_home():
 
 def _profile() -> dict:
     with as_user(current_pool(), g.claims) as conn:
-        return conn.execute("select email, full_name, created_at from public.profiles where id = auth.uid()").fetchone()
+        return conn.execute(
+            "select email, full_name, created_at, "
+            "       coalesce((preferences ->> 'email_on_new_message')::boolean, true) as email_on_new_message "
+            "  from public.profiles where id = auth.uid()").fetchone()
 
 
 @bp.get("/settings/profile")
@@ -86,8 +89,12 @@ def save_profile():
     if len(full_name) > MAX_NAME:
         return render_template("settings/profile.html", profile={**_profile(), "full_name": full_name[:MAX_NAME + 50]},
                                error=f"Your name can be at most {MAX_NAME} characters."), 400
+    # Unticked, a checkbox sends nothing: its absence is the choice "no e-mails".
+    email_on_new_message = request.form.get("email_on_new_message") == "yes"
     with as_user(current_pool(), g.claims) as conn:
-        conn.execute("update public.profiles set full_name = %s where id = auth.uid()", (full_name,))
+        conn.execute("update public.profiles set full_name = %s, preferences = coalesce(preferences, '{}'::jsonb) "
+                     "|| jsonb_build_object('email_on_new_message', %s::boolean) where id = auth.uid()",
+                     (full_name, email_on_new_message))
     return redirect(url_for("web.settings.profile_page", done="profile"), 303)
 
 
