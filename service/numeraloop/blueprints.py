@@ -40,6 +40,7 @@ from .web import inbox_actions as web_inbox_actions
 from .web import onboarding as web_onboarding
 from .web import settings as web_settings
 from .web import signin as web_signin
+from .web import webhooks_settings as web_webhooks_settings
 
 API_ROUTES = (
     account_api.bp,
@@ -76,6 +77,7 @@ WEB_ROUTES = (
     web_inbox_actions.bp,
     web_contacts.bp,
     web_settings.bp,
+    web_webhooks_settings.bp,
 )
 
 

@@ -222,3 +222,31 @@ def test_new_message_emails_can_be_turned_off_and_on_in_the_profile(web, page, d
     assert prefs["email_on_new_message"] is False
     page.goto(web.url("/settings/profile"))
     assert not page.get_by_label("E-mail me when a conversation I am on gets a text while nobody has it open").is_checked()
+
+
+def test_webhook_endpoints_secret_shown_once_rotated_and_verified_by_the_standard_library(web, page, db):
+    from standardwebhooks.webhooks import Webhook
+
+    from numeraloop.outbound_webhooks.signing import signed_headers
+    from tests.web.test_signin import confirm_age, sign_up
+
+    sign_up(page, web, f"hooks-{__import__('uuid').uuid4().hex[:8]}@example.test")
+    confirm_age(page)
+    page.goto(web.url("/settings/webhooks"))
+    page.get_by_label("Address").fill("http://example.com/plain")
+    page.get_by_role("button", name="Add endpoint").click()
+    assert "https://" in page.get_by_role("alert").inner_text()
+    page.get_by_label("Address").fill("https://hooks.example.com/numeraloop")
+    page.get_by_role("button", name="Add endpoint").click()
+    secret = page.locator("code.secret").inner_text()
+    assert secret.startswith("whsec_")
+    page.goto(web.url("/settings/webhooks"))
+    assert page.locator("code.secret").count() == 0, "the secret is shown once"
+    assert secret not in page.content()
+
+    page.get_by_role("button", name="Rotate the secret of https://hooks.example.com/numeraloop").click()
+    rotated = page.locator("code.secret").inner_text()
+    assert rotated.startswith("whsec_") and rotated != secret
+    body = '{"type": "message.received"}'
+    headers = signed_headers(rotated, "msg_test", body.encode())
+    assert Webhook(rotated).verify(body, headers)["type"] == "message.received"
