@@ -20,6 +20,8 @@ BENCHMARKS = {
     "bench.inbox_query": (["--quick"], []),
     "bench.inbox_pages": (["--quick"], []),
     "bench.campaign": (["--quick"], []),
+    "bench.message_usage": (["--quick"], []),
+    "bench.export": (["--quick"], []),
 }
 
 

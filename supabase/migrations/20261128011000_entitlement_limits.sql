@@ -38,8 +38,12 @@
 --                         limit still answers HELP and STOP confirmations.
 --                     Campaign recipients claimed by a worker whose message is not made yet are
 --                     "reserved": manual sends and later claims see them as taken, so concurrent
---                     campaigns and sends together stay within the limit. Creation of manual and
---                     campaign messages is serialised per workspace by an advisory lock held to commit.
+--                     campaigns and sends together stay within the limit. Creation of outbound messages
+--                     and campaign claims are serialised per workspace by an advisory lock held to commit.
+--                     What is used is a counter row per workspace and period (private.message_usage),
+--                     moved in the same transaction as each outbound message, so a send costs the same
+--                     whether the period has 10 messages or 10 million. A sent message stays used when
+--                     it is later deleted (erasure, retention): the plan paid for it.
 --
 -- SQLSTATE P0402 ("payment required"): the message names the limit; DETAIL is a JSON object
 -- {"limit_name", "limit", "used", "plan", ...} that the service returns as
@@ -183,29 +187,39 @@ create trigger tg_phone_numbers__limit_numbers after insert or update of status 
 -- ---------------------------------------------------------------------------------------
 -- Monthly messages
 
--- Counting a period of outbound messages on every send reads only this index (index-only scan).
--- EXPLAIN ANALYZE, one workspace's 12,000 messages (3,597 outbound this month) among 52,000:
--- with it, Index Only Scan, 0 heap fetches, 35 buffers, 0.4 ms; with messages_workspace_created_idx
--- alone the planner picks a bitmap heap scan filtering direction and time, 250 buffers, 3.1 ms.
+-- A period's outbound messages are counted from the messages themselves only once, when its
+-- counter row is first needed (see private.message_usage): that count reads only this index.
 create index messages_workspace_outbound_created_idx on public.messages (workspace_id, created_at)
   where direction = 'outbound';
 
-create function private.message_period(p_workspace_id uuid, p_at timestamptz default now())
+create table private.message_usage (
+  workspace_id uuid not null references public.workspaces (id) on delete cascade,
+  period_start timestamptz not null,
+  period_end timestamptz not null check (period_end > period_start),
+  used bigint not null check (used >= 0),
+  primary key (workspace_id, period_start, period_end)
+);
+comment on table private.message_usage is
+  'Outbound messages created per workspace and message period (private.message_period), moved by the trigger on '
+  'public.messages in the same transaction as the message, under the workspace''s message allowance lock. A row '
+  'is created by counting the period''s messages once, the first time a message lands in it; rows of one '
+  'workspace never overlap (a plan change that redraws the period drops the rows it overlaps, to be counted again '
+  'if they are ever current again), so each row is exact.';
+revoke all on private.message_usage from public, anon, authenticated, service_role;
+
+create function private.message_window(p_anchor timestamptz, p_at timestamptz)
 returns table (period_start timestamptz, period_end timestamptz)
-language plpgsql stable security definer
+language plpgsql immutable
 set search_path = ''
 as $$
 declare
-  v_plan record;
   v_anchor timestamp;
   v_at timestamp := p_at at time zone 'UTC';
   n integer;
 begin
-  select * into v_plan from private.workspace_plan(p_workspace_id);
-  if v_plan.subscription_status is not null and v_plan.current_period_start is not null
-     and v_plan.current_period_start <= p_at then
+  if p_anchor is not null and p_anchor <= p_at then
     -- Monthly windows from the billing anchor (month arithmetic clamps to month ends as Stripe does).
-    v_anchor := v_plan.current_period_start at time zone 'UTC';
+    v_anchor := p_anchor at time zone 'UTC';
     n := (extract(year from v_at) - extract(year from v_anchor))::integer * 12
          + (extract(month from v_at) - extract(month from v_anchor))::integer;
     if v_anchor + make_interval(months => n) > v_at then
@@ -220,20 +234,54 @@ begin
   return next;
 end
 $$;
+comment on function private.message_window(timestamptz, timestamptz) is
+  'The message period containing p_at for a billing anchor: from the anchor on, monthly windows anchored at it; '
+  'before it, or with no anchor (free), the calendar month in UTC.';
+
+create function private.message_period(p_workspace_id uuid, p_at timestamptz default now())
+returns table (period_start timestamptz, period_end timestamptz)
+language plpgsql stable security definer
+set search_path = ''
+as $$
+declare
+  v_plan record;
+begin
+  select * into v_plan from private.workspace_plan(p_workspace_id);
+  -- The subscription's current_period_start anchors a paid plan's periods; free has none.
+  return query select * from private.message_window(
+    case when v_plan.subscription_status is not null then v_plan.current_period_start end, p_at);
+end
+$$;
 comment on function private.message_period(uuid, timestamptz) is
   'The message period containing p_at: on a paid plan, the monthly window anchored at the subscription''s '
   'current_period_start (a monthly plan''s billing period); on free, the calendar month in UTC.';
 
 create function private.lock_message_allowance(p_workspace_id uuid) returns void
-language sql
+language plpgsql
 set search_path = ''
 as $$
-  select pg_advisory_xact_lock(hashtextextended('numeraloop.message_allowance:' || p_workspace_id, 0))
+begin
+  perform pg_advisory_xact_lock(hashtextextended('numeraloop.message_allowance:' || p_workspace_id, 0));
+end
 $$;
 comment on function private.lock_message_allowance(uuid) is
-  'Serialises, per workspace and to commit, what creates messages against the monthly limit (manual sends, '
-  'campaign claims), so two of them never both take the last message. Taken after any row locks the caller '
-  'holds; nothing that holds it waits for a campaign or recipient row lock.';
+  'Serialises, per workspace and to commit, what creates outbound messages and what claims campaign recipients '
+  'against the monthly limit, so two of them never both take the last message and a period''s count is never '
+  'taken while another writer''s message is uncounted. Taken after any row locks the caller holds; nothing that '
+  'holds it waits for a campaign, recipient or conversation row lock.';
+
+create function private.count_period_messages(p_workspace_id uuid, p_start timestamptz, p_end timestamptz)
+returns bigint
+language sql stable security definer
+set search_path = ''
+as $$
+  select count(*) from public.messages m
+   where m.workspace_id = p_workspace_id and m.direction = 'outbound'
+     and m.created_at >= p_start and m.created_at < p_end
+$$;
+comment on function private.count_period_messages(uuid, timestamptz, timestamptz) is
+  'Outbound messages of the workspace created in [p_start, p_end), counted from the messages: what a '
+  'private.message_usage row starts from.';
 
 create function private.message_allowance(p_workspace_id uuid, p_at timestamptz default now())
 returns jsonb
@@ -248,11 +296,16 @@ declare
   v_reserved bigint := 0;
 begin
   select * into v_plan from private.workspace_plan(p_workspace_id);
-  select * into v_period from private.message_period(p_workspace_id, p_at);
+  select * into v_period from private.message_window(
+    case when v_plan.subscription_status is not null then v_plan.current_period_start end, p_at);
   v_limit := private.plan_limit(v_plan.limits, 'monthly_messages');
-  select count(*) into v_used from public.messages m
-   where m.workspace_id = p_workspace_id and m.direction = 'outbound'
-     and m.created_at >= v_period.period_start and m.created_at < v_period.period_end;
+  select u.used into v_used from private.message_usage u
+   where u.workspace_id = p_workspace_id and u.period_start = v_period.period_start
+     and u.period_end = v_period.period_end;
+  if not found then
+    -- No message landed in this period since it was drawn: counted (the trigger keeps the row once one does).
+    v_used := private.count_period_messages(p_workspace_id, v_period.period_start, v_period.period_end);
+  end if;
   if now() >= v_period.period_start and now() < v_period.period_end then
     -- Claimed campaign recipients whose message is not made yet will each take one.
     select count(*) into v_reserved
@@ -284,32 +337,138 @@ $$;
 comment on function private.message_limit_reason(jsonb) is
   'Why sending stopped, for an error message or a paused campaign''s last_error.';
 
-create function private.tg_messages__limit_monthly_messages() returns trigger
+create function private.message_usage_add(p_workspace_id uuid, p_period_start timestamptz, p_period_end timestamptz,
+                                          p_added bigint)
+returns void
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  update private.message_usage u set used = u.used + p_added
+   where u.workspace_id = p_workspace_id and u.period_start = p_period_start and u.period_end = p_period_end;
+  if not found then
+    -- The period's first counted messages, or the plan redrew the period: rows it overlaps no
+    -- longer see every message of their window, and go (counted again if ever current again).
+    delete from private.message_usage u
+     where u.workspace_id = p_workspace_id and u.period_start < p_period_end and u.period_end > p_period_start;
+    -- Counted after the statement inserted its messages (they are included) and under the
+    -- workspace's allowance lock, so no other writer's message is uncounted.
+    insert into private.message_usage (workspace_id, period_start, period_end, used)
+    values (p_workspace_id, p_period_start, p_period_end,
+            private.count_period_messages(p_workspace_id, p_period_start, p_period_end));
+  end if;
+end
+$$;
+comment on function private.message_usage_add(uuid, timestamptz, timestamptz, bigint) is
+  'Adds a statement''s p_added outbound messages to the counter row of their period, or starts the row from the '
+  'period''s messages. The caller holds the workspace''s allowance lock.';
+
+create function private.tg_messages__monthly_messages() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
+  w record;
+  v_plan record;
+  v_period record;
+  v_anchor timestamptz;
+  v_at timestamptz;
+  v_until timestamptz;
+  v_starts timestamptz[];
+  v_period_starts timestamptz[];
+  v_period_ends timestamptz[];
+  v_counts bigint[];
   v_quota jsonb;
+  v_here bigint;
+  v_before bigint;
+  i integer;
 begin
-  perform private.lock_message_allowance(new.workspace_id);
-  v_quota := private.message_allowance(new.workspace_id);
-  if (v_quota ->> 'remaining')::bigint = 0 then
-    raise exception '%', private.message_limit_reason(v_quota)
-      using errcode = 'P0402',
-            detail = (jsonb_build_object('limit_name', 'monthly_messages') || v_quota)::text;
+  if not exists (select 1 from new_messages n where n.direction = 'outbound') then
+    return null;
   end if;
-  return new;
+  -- Lock order: conversations, then the allowance. An inbound message touches its conversation
+  -- before its reply is inserted, a send touches it after: taking it here first keeps them apart.
+  perform 1 from public.conversations c
+   where c.id in (select n.conversation_id from new_messages n where n.direction = 'outbound')
+   order by c.id for no key update of c;
+
+  for w in
+    select n.workspace_id, count(*) as added, count(*) filter (where n.source = 'manual') as manual,
+           min(n.created_at) as first_at, max(n.created_at) as last_at
+      from new_messages n where n.direction = 'outbound'
+     group by n.workspace_id order by n.workspace_id
+  loop
+    perform private.lock_message_allowance(w.workspace_id);
+
+    -- The periods the new messages fall in: message_period is calendar months until a paid plan's
+    -- anchor, then monthly windows from it, so the pieces it is constant on end at a period's end
+    -- or at the anchor.
+    select * into v_plan from private.workspace_plan(w.workspace_id);
+    v_anchor := case when v_plan.subscription_status is not null then v_plan.current_period_start end;
+    v_starts := '{}';
+    v_period_starts := '{}';
+    v_period_ends := '{}';
+    v_at := w.first_at;
+    loop
+      select * into v_period from private.message_window(v_anchor, v_at);
+      v_until := case when v_anchor > v_at and v_anchor < v_period.period_end then v_anchor
+                      else v_period.period_end end;
+      v_starts := v_starts || v_at;
+      v_period_starts := v_period_starts || v_period.period_start;
+      v_period_ends := v_period_ends || v_period.period_end;
+      exit when v_until > w.last_at;
+      v_at := v_until;
+    end loop;
+    if cardinality(v_starts) = 1 then
+      v_counts := array[w.added];
+    else
+      select array_agg(coalesce(c.n, 0) order by k.k) into v_counts
+        from generate_series(1, cardinality(v_starts)) k
+        left join (select width_bucket(n.created_at, v_starts) as k, count(*) as n
+                     from new_messages n where n.workspace_id = w.workspace_id and n.direction = 'outbound'
+                    group by 1) c on c.k = k.k;
+    end if;
+    for i in 1 .. cardinality(v_starts) loop
+      continue when v_counts[i] = 0;
+      perform private.message_usage_add(w.workspace_id, v_period_starts[i], v_period_ends[i], v_counts[i]);
+    end loop;
+
+    if w.manual > 0 then
+      -- A member's send is refused (and rolls back) when the period had no message left for it:
+      -- what was used before this statement, plus what campaign claims reserve, reached the limit.
+      v_quota := private.message_allowance(w.workspace_id);
+      if (v_quota ->> 'limit') is not null then
+        select count(*) into v_here from new_messages n
+         where n.workspace_id = w.workspace_id and n.direction = 'outbound'
+           and n.created_at >= (v_quota ->> 'period_start')::timestamptz
+           and n.created_at < (v_quota ->> 'period_end')::timestamptz;
+        v_before := (v_quota ->> 'used')::bigint - v_here;
+        if v_before + (v_quota ->> 'reserved')::bigint + v_here > (v_quota ->> 'limit')::bigint then
+          v_quota := v_quota || jsonb_build_object(
+            'used', v_before,
+            'remaining', greatest((v_quota ->> 'limit')::bigint - v_before - (v_quota ->> 'reserved')::bigint, 0));
+          raise exception '%', private.message_limit_reason(v_quota)
+            using errcode = 'P0402',
+                  detail = (jsonb_build_object('limit_name', 'monthly_messages') || v_quota)::text;
+        end if;
+      end if;
+    end if;
+  end loop;
+  return null;
 end
 $$;
-comment on function private.tg_messages__limit_monthly_messages() is
-  'Refuses (P0402) a manual outbound message once the period''s monthly messages (used + reserved by campaign '
-  'claims) reach the plan''s limit. Automated replies and campaign messages are not checked here (see the claim).';
+comment on function private.tg_messages__monthly_messages() is
+  'Counts a statement''s outbound messages in their periods'' private.message_usage rows, in the transaction that '
+  'creates them (one update per workspace and period, however many rows). A statement with manual messages is '
+  'refused (P0402) when they do not fit in what the period had left (used + reserved by campaign claims, against '
+  'the plan''s limit); automated replies and campaign messages are counted, never refused here (the claim limits '
+  'campaigns).';
 
--- BEFORE is safe here, unlike for seats: no client role may insert messages (the missing INSERT
--- privilege is refused before any trigger runs), and the functions that do check the caller first.
-create trigger tg_messages__limit_monthly_messages before insert on public.messages
-  for each row when (new.direction = 'outbound' and new.source = 'manual')
-  execute function private.tg_messages__limit_monthly_messages();
+-- No client role may insert messages (the missing INSERT privilege is refused before any trigger
+-- runs), and the functions that do check the caller first: the refusal reveals nothing to them.
+create trigger tg_messages__monthly_messages after insert on public.messages
+  referencing new table as new_messages
+  for each statement execute function private.tg_messages__monthly_messages();
 
 create function private.tg_campaigns__limit_monthly_messages() returns trigger
 language plpgsql security definer
@@ -382,12 +541,14 @@ comment on function public.workspace_usage(uuid) is
   'monthly_messages (outbound messages this period, automated replies included; remaining also discounts campaign '
   'messages being sent) with the period. Members only (42501).';
 
-revoke all on function private.plan_limit(jsonb, text),
+revoke all on function private.plan_limit(jsonb, text), private.message_window(timestamptz, timestamptz),
                        private.tg_workspace_members__limit_seats(), private.message_period(uuid, timestamptz),
                        private.phone_number_limit_error(uuid, bigint, integer),
                        private.require_phone_number_room(uuid, integer), private.tg_phone_numbers__limit_numbers(),
                        private.lock_message_allowance(uuid), private.message_allowance(uuid, timestamptz),
-                       private.message_limit_reason(jsonb), private.tg_messages__limit_monthly_messages(),
+                       private.message_limit_reason(jsonb), private.tg_messages__monthly_messages(),
+                       private.message_usage_add(uuid, timestamptz, timestamptz, bigint),
+                       private.count_period_messages(uuid, timestamptz, timestamptz),
                        private.tg_campaigns__limit_monthly_messages()
   from public, anon, authenticated;
 grant execute on function private.message_period(uuid, timestamptz),
