@@ -36,6 +36,9 @@ create table public.campaigns (
   send_window_end time,
   -- Swap characters that force UCS-2 for their GSM-7 look-alikes when the message is made.
   transliterate boolean not null default false,
+  -- Sent through this Twilio Messaging Service (its pool of numbers, Twilio choosing the sender, sticky
+  -- per recipient) instead of from phone_number_id alone, which stays its conversations' number.
+  messaging_service_sid text check (messaging_service_sid ~ '^MG[0-9a-f]{32}$'),
   -- Carrier filtering defence: paused once more than this share of its latest delivery outcomes are 30007.
   filtered_pause_share numeric(4, 3) not null default 0.05 check (filtered_pause_share between 0 and 1),
   -- The pace shared by every worker: the earliest time the next message is due (see the claim).
@@ -136,6 +139,8 @@ create index campaign_recipients_uncertain_idx on public.campaign_recipients (ca
   where status = 'uncertain';
 create index campaign_recipients_messaged_idx on public.campaign_recipients (campaign_id, id)
   where message_id is not null;
+create index campaign_recipients_claim_token_idx on public.campaign_recipients (claim_token)
+  where claim_token is not null;
 create index campaign_recipients_workspace_idx on public.campaign_recipients (workspace_id);
 create index campaign_recipients_contact_idx on public.campaign_recipients (contact_id) where contact_id is not null;
 create index campaign_recipients_message_idx on public.campaign_recipients (message_id) where message_id is not null;
@@ -937,7 +942,7 @@ create function private.claim_campaign_recipients(p_limit integer, p_lease_secon
 returns table (recipient_id bigint, campaign_id uuid, workspace_id uuid, phone_number_id uuid, from_e164 text,
                to_e164 text, contact_id uuid, body text, media_urls text[], attempts integer, claim_token uuid,
                segments integer, send_at timestamptz, reconcile boolean, message_id uuid,
-               message_created_at timestamptz)
+               message_created_at timestamptz, messaging_service_sid text)
 language plpgsql security definer
 set search_path = ''
 as $$
@@ -1141,7 +1146,7 @@ begin
       return query
       select r.id, k.id, k.workspace_id, k.phone_number_id, v_number.e164, r.phone_e164, r.contact_id,
              a.body, k.media_urls, r.attempts, r.claim_token, a.segments, a.slot, r.reconcile, r.message_id,
-             m.created_at
+             m.created_at, k.messaging_service_sid
         from unnest(v_admitted, v_slots, v_bodies, v_counts) as a(id, slot, body, segments)
         join public.campaign_recipients r on r.id = a.id
         left join public.messages m on m.id = r.message_id
@@ -1378,6 +1383,17 @@ begin
                                              e ->> 'twilio_sid', e ->> 'status');
     if v_result ->> 'status' = 'sent' then
       v_sent := v_sent + 1;
+      -- Through a Messaging Service Twilio chose the sender: the message moves to the contact's
+      -- conversation with that number when it is one of the workspace's.
+      if e ->> 'from' is not null then
+        update public.messages m
+           set from_e164 = n.e164,
+               conversation_id = private.upsert_conversation(m.workspace_id, n.id, r2.contact_id)
+          from public.campaign_recipients r2, public.phone_numbers n
+         where r2.id = (e ->> 'recipient_id')::bigint and m.id = r2.message_id and r2.contact_id is not null
+           and n.workspace_id = m.workspace_id and n.e164 = e ->> 'from' and n.status = 'active'
+           and m.from_e164 <> n.e164;
+      end if;
     else
       v_lost := v_lost + 1;
     end if;
@@ -1388,8 +1404,29 @@ end
 $$;
 comment on function private.record_campaign_sends(jsonb) is
   'record_campaign_send() for a batch, in one transaction: [{"recipient_id", "claim_token", "twilio_sid", '
-  '"status"}]. Answers how many were recorded, how many were refused (claim_lost) and whether a campaign '
+  '"status", "from"?}] (from: the sender a Messaging Service chose; the message moves to that number''s '
+  'conversation when the number is the workspace''s). Answers how many were recorded, how many were refused (claim_lost) and whether a campaign '
   'completed. service_role only.';
+
+create function private.messaging_service_inbound_number(p_workspace_id uuid, p_service_sid text, p_to text)
+returns uuid
+language sql stable security definer
+set search_path = ''
+as $$
+  -- The number itself when the workspace has it, else the number of the workspace's latest campaign
+  -- sent through that service: the conversation the reply belongs to.
+  select coalesce(
+    (select n.id from public.phone_numbers n
+      where n.workspace_id = p_workspace_id and n.e164 = p_to and n.status = 'active'),
+    (select k.phone_number_id from public.campaigns k join public.phone_numbers n on n.id = k.phone_number_id
+      where k.workspace_id = p_workspace_id and k.messaging_service_sid = p_service_sid and n.status = 'active'
+      order by k.created_at desc limit 1))
+$$;
+comment on function private.messaging_service_inbound_number(uuid, text, text) is
+  'Where a text to a number of the workspace''s Messaging Service is stored when NumeraLoop does not list that number '
+  '(Twilio chose it from the pool, or it joined the pool since): the workspace''s number of that E.164, else the '
+  'number of its latest campaign through the service. Null when the workspace never used the service. '
+  'service_role only.';
 
 create function private.mark_campaign_uncertain(p_recipient_id bigint, p_claim_token uuid, p_reason text)
 returns jsonb
@@ -1428,9 +1465,14 @@ as $$
 declare
   n integer;
 begin
+  -- In id order, skipping rows being recorded right now (their claim is ending anyway): the order
+  -- every recorder locks them in, so a heartbeat never deadlocks with its own worker's recording.
   update public.campaign_recipients r
      set claimed_until = now() + make_interval(secs => greatest(coalesce(p_lease_seconds, 6), 1))
-   where r.claim_token = any(p_claim_tokens) and r.status = 'claimed' and r.claimed_until >= now();
+   where r.id in (select h.id from public.campaign_recipients h
+                   where h.claim_token = any(p_claim_tokens) and h.status = 'claimed' and h.claimed_until >= now()
+                   order by h.id
+                     for update skip locked);
   get diagnostics n = row_count;
   return n;
 end
@@ -1496,7 +1538,7 @@ revoke all on function
   private.mark_campaign_uncertain(bigint, uuid, text), private.renew_campaign_claims(uuid[], integer),
   private.tg_messages__settle_campaign_recipient(), private.halt_campaign(uuid, text, uuid[]),
   private.record_campaign_sends(jsonb),
-  private.make_campaign_messages(jsonb),
+  private.make_campaign_messages(jsonb), private.messaging_service_inbound_number(uuid, text, text),
   private.sender_segments_per_second(public.phone_numbers), private.account_mms_per_second(), private.pace_margin(),
   private.campaign_reconcile_grace(), private.sms_segment_count(text), private.gsm7_transliterate(text),
   private.load_phone_time_zones(text, jsonb), private.time_zones_for_number(text),
@@ -1510,6 +1552,7 @@ grant execute on function
   private.record_campaign_send(bigint, uuid, text, text), private.record_campaign_failure(bigint, uuid, integer, text, integer),
   private.mark_campaign_uncertain(bigint, uuid, text), private.renew_campaign_claims(uuid[], integer),
   private.record_campaign_sends(jsonb), private.make_campaign_messages(jsonb),
+  private.messaging_service_inbound_number(uuid, text, text),
   private.halt_campaign(uuid, text, uuid[]), private.load_phone_time_zones(text, jsonb),
   private.sms_segment_count(text), private.gsm7_transliterate(text), private.time_zones_for_number(text),
   private.in_send_window(text[], time, time, timestamptz), private.valid_time_zone(text),
@@ -1548,10 +1591,11 @@ revoke all on public.campaigns, public.campaign_recipients from anon, authentica
 
 grant select, delete on public.campaigns to authenticated;
 grant insert (workspace_id, name, phone_number_id, body, media_urls, list_ids, include_tags, exclude_tags,
-              scheduled_at, send_rate, send_window_start, send_window_end, transliterate, filtered_pause_share)
+              scheduled_at, send_rate, send_window_start, send_window_end, transliterate, filtered_pause_share,
+              messaging_service_sid)
   on public.campaigns to authenticated;
 grant update (name, phone_number_id, body, media_urls, list_ids, include_tags, exclude_tags, scheduled_at, send_rate,
-              send_window_start, send_window_end, transliterate, filtered_pause_share)
+              send_window_start, send_window_end, transliterate, filtered_pause_share, messaging_service_sid)
   on public.campaigns to authenticated;
 grant select on public.campaign_recipients to authenticated;
 

@@ -209,9 +209,32 @@ def test_send_mms_with_repeated_media_url(twilio, control, number):
     assert control.messages(to=CUSTOMER)[0]["media_urls"] == media
 
 
-def test_send_through_a_messaging_service(twilio, number):
-    sent = twilio.messages.create(to=CUSTOMER, messaging_service_sid="MG" + "a" * 32, body="campaign")
-    assert (sent.from_, sent.status, sent.messaging_service_sid) == (OWNED, "accepted", "MG" + "a" * 32)
+def test_send_through_a_messaging_service_with_sticky_sender(twilio, control, account, number, receiver):
+    second = control.add_number(account["sid"], "+14155550199")
+    service = twilio.messaging.v1.services.create(friendly_name="Campaigns", sticky_sender=True,
+                                                  inbound_request_url=receiver.url("/service-sms"))
+    assert service.sid.startswith("MG") and service.sticky_sender is True
+    empty = rest_error(lambda: twilio.messages.create(to=CUSTOMER, messaging_service_sid=service.sid, body="x"))
+    assert (empty.status, empty.code) == (400, 21704)
+    for sid in (number["sid"], second["sid"]):
+        twilio.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=sid)
+    pool = twilio.messaging.v1.services(service.sid).phone_numbers.list()
+    assert [n.phone_number for n in pool] == [OWNED, "+14155550199"]
+
+    first = twilio.messages.create(to=CUSTOMER, messaging_service_sid=service.sid, body="campaign")
+    assert first.status == "accepted" and first.messaging_service_sid == service.sid
+    assert first.from_ in {OWNED, "+14155550199"}
+    other = twilio.messages.create(to="+14155550143", messaging_service_sid=service.sid, body="campaign")
+    again = twilio.messages.create(to=CUSTOMER, messaging_service_sid=service.sid, body="campaign 2")
+    assert again.from_ == first.from_ and other.from_ != first.from_  # sticky per recipient, turns otherwise
+
+    unknown = rest_error(lambda: twilio.messages.create(to=CUSTOMER, messaging_service_sid="MG" + "a" * 32, body="x"))
+    assert (unknown.status, unknown.code) == (400, 21701)
+
+    # A text to a pool number goes to the service's inbound URL, naming the service.
+    control.inject_sms("+14155550143", "+14155550199", "hello")
+    (received,) = receiver.at("/service-sms")
+    assert received.form["MessagingServiceSid"] == service.sid and received.form["To"] == "+14155550199"
 
 
 def test_long_unicode_body_counts_segments(twilio, number):

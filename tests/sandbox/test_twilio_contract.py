@@ -27,12 +27,27 @@ from numeraloop_local.twilio_sandbox.description import FORMATS as KNOWN_FORMATS
 from numeraloop_local.twilio_sandbox.description import Operation, Param
 
 from .conftest import CUSTOMER, OWNED
-from .twilio_oai import OpenApi, load_or_skip
+from .twilio_oai import MESSAGING_SPEC_FILE, OpenApi, load_or_skip
 
 
 @pytest.fixture(scope="module")
 def spec() -> OpenApi:
     return load_or_skip()
+
+
+@pytest.fixture(scope="module")
+def messaging_spec() -> OpenApi:
+    return load_or_skip(MESSAGING_SPEC_FILE)
+
+
+class Specs:
+    """Twilio's description of each API the sandbox serves, by path: /2010-04-01 and /v1 (Messaging)."""
+
+    def __init__(self, api: OpenApi, messaging: OpenApi | None = None):
+        self.api, self.messaging = api, messaging
+
+    def __call__(self, path: str) -> OpenApi:
+        return self.messaging if path.startswith("/v1/") and self.messaging is not None else self.api
 
 
 # -- the description against Twilio's ------------------------------------------------------------
@@ -75,9 +90,11 @@ def param_problems(spec: OpenApi, op: Operation, where: str, ours: dict[str, Par
     return problems
 
 
-def contract_problems(spec: OpenApi, operations: dict, resources: dict) -> list[str]:
+def contract_problems(specs, operations: dict, resources: dict) -> list[str]:
+    specs = specs if isinstance(specs, Specs) else Specs(specs)
     problems = []
     for op in operations.values():
+        spec = specs(op.path)
         what = f"{op.method} {op.path}"
         if spec.operation(op.path, op.method) is None:
             problems.append(f"{what}: no such operation in Twilio's description")
@@ -95,7 +112,12 @@ def contract_problems(spec: OpenApi, operations: dict, resources: dict) -> list[
             continue
         if op.listed_as:
             page = spec.resolve(schema)
-            problems += field_problems(f"{what} page", description.PAGE + (op.listed_as,), page)
+            if op.path.startswith("/v1/"):  # the list, then its paging under "meta"
+                problems += field_problems(f"{what} page", (op.listed_as, "meta"), page)
+                meta = page.get("properties", {}).get("meta", {})
+                problems += field_problems(f"{what} meta", description.V1_PAGE_META, meta)
+            else:
+                problems += field_problems(f"{what} page", description.PAGE + (op.listed_as,), page)
             if op.listed_as not in page.get("properties", {}):
                 continue
             schema = page["properties"][op.listed_as]["items"]
@@ -103,8 +125,8 @@ def contract_problems(spec: OpenApi, operations: dict, resources: dict) -> list[
     return problems
 
 
-def test_the_description_matches_twilios(spec):
-    assert contract_problems(spec, description.OPERATIONS, description.RESOURCES) == []
+def test_the_description_matches_twilios(spec, messaging_spec):
+    assert contract_problems(Specs(spec, messaging_spec), description.OPERATIONS, description.RESOURCES) == []
 
 
 def test_the_contract_check_is_not_vacuous(spec):
@@ -174,6 +196,18 @@ def check(spec):
 
 
 @pytest.fixture
+def messaging_check(messaging_spec):
+    def _check(path: str, method: str, response: requests.Response) -> dict:
+        schema = messaging_spec.response_schema(path, method, response.status_code)
+        assert schema is not None, f"{method} {path} declares no JSON response {response.status_code}"
+        body = response.json()
+        jsonschema.Draft7Validator(to_json_schema(messaging_spec, schema), format_checker=FORMATS).validate(body)
+        return body
+
+    return _check
+
+
+@pytest.fixture
 def api(sandbox_server, account):
     session = requests.Session()
     session.auth = (account["sid"], account["auth_token"])
@@ -188,7 +222,8 @@ def api(sandbox_server, account):
 ACC = "/2010-04-01/Accounts/{AccountSid}"
 
 
-def test_every_resource_matches_its_response_schema(check, api, control, receiver, sandbox_server, account):
+def test_every_resource_matches_its_response_schema(check, messaging_check, api, control, receiver, sandbox_server,
+                                                    account):
     check("/2010-04-01/Accounts/{Sid}.json", "get", api("GET", ".json"))
 
     for kind in ("Local", "TollFree"):
@@ -225,6 +260,26 @@ def test_every_resource_matches_its_response_schema(check, api, control, receive
     assert (failed["status"], failed["error_code"]) == ("failed", 30007)
 
     call_sid = control.inject_call(CUSTOMER, OWNED)["call_sid"]
+
+    check_v1 = messaging_check
+    v1_session = requests.Session()
+    v1_session.auth = (account["sid"], account["auth_token"])
+
+    def v1(method, path, **kwargs):
+        return v1_session.request(method, f"{sandbox_server.url}/v1{path}", timeout=5, **kwargs)
+
+    created = v1("POST", "/Services", data={"FriendlyName": "Campaigns", "StickySender": "true"})
+    assert created.status_code == 201, created.text
+    service = check_v1("/v1/Services", "post", created)
+    check_v1("/v1/Services/{Sid}", "get", v1("GET", f"/Services/{service['sid']}"))
+    check_v1("/v1/Services/{Sid}", "post", v1("POST", f"/Services/{service['sid']}",
+                                               data={"InboundRequestUrl": receiver.url("/service")}))
+    added = v1("POST", f"/Services/{service['sid']}/PhoneNumbers", data={"PhoneNumberSid": number["sid"]})
+    assert added.status_code == 201, added.text
+    check_v1("/v1/Services/{ServiceSid}/PhoneNumbers", "post", added)
+    pool = check_v1("/v1/Services/{ServiceSid}/PhoneNumbers", "get",
+                    v1("GET", f"/Services/{service['sid']}/PhoneNumbers"))
+    assert [n["phone_number"] for n in pool["phone_numbers"]] == [OWNED]
     check(f"{ACC}/Calls/{{Sid}}.json", "get", api("GET", f"/Calls/{call_sid}.json"))
 
     check(f"{ACC}/Applications.json", "post", api("POST", "/Applications.json",

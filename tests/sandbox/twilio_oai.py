@@ -17,6 +17,7 @@ import pytest
 from tests.support.database import ROOT
 
 SPEC_FILE = "twilio_api_v2010.json"
+MESSAGING_SPEC_FILE = "twilio_messaging_v1.json"  # Messaging Services (messaging.twilio.com/v1)
 OAI_DIR_ENV = "NUMERALOOP_TWILIO_OAI_DIR"
 
 
@@ -25,10 +26,10 @@ def oai_dir() -> Path:
     return Path(configured) if configured else ROOT.parent / "shared" / "twilio-oai"
 
 
-def load_or_skip() -> OpenApi:
-    path = oai_dir() / SPEC_FILE
+def load_or_skip(spec_file: str = SPEC_FILE) -> OpenApi:
+    path = oai_dir() / spec_file
     if not path.is_file():
-        pytest.skip(f"Twilio's OpenAPI description is not at {path}: get {SPEC_FILE} from "
+        pytest.skip(f"Twilio's OpenAPI description is not at {path}: get {spec_file} from "
                     f"https://github.com/twilio/twilio-oai (spec/json) and set {OAI_DIR_ENV} to its folder "
                     f"(default ../shared/twilio-oai beside the checkout)")
     return _load(str(path))

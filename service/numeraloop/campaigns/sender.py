@@ -103,8 +103,9 @@ class _Leases:
 class CampaignSender:
     def __init__(self, pool, config: Config, batch: int = 50, lease_seconds: int = 6, concurrency: int = 8,
                  log_every: int = LOG_EVERY, send_timeout: float = SEND_TIMEOUT):
-        if send_timeout + LEASE_MARGIN >= lease_seconds * 2 / 3:
-            raise ValueError("the lease must outlast a send by a renewal period: lease_seconds > 1.5 x send_timeout")
+        self.renew_every = min(1.0, lease_seconds / 3)
+        if send_timeout + LEASE_MARGIN + self.renew_every >= lease_seconds:
+            raise ValueError("the lease must outlast a send and a renewal period")
         self.pool = pool
         self.config = config
         self.batch = batch
@@ -202,9 +203,8 @@ class CampaignSender:
                 stop.wait(idle_seconds)
 
     def _renew_forever(self) -> None:
-        """Every third of a lease, extend the leases of the claims in hand."""
-        period = self.lease_seconds / 3
-        while not self._stop.wait(period):
+        """Every second (a third of a lease at most), extend the leases of the claims in hand."""
+        while not self._stop.wait(self.renew_every):
             tokens = self._leases.tokens()
             if not tokens:
                 continue
@@ -256,7 +256,8 @@ class CampaignSender:
     def _record_sends(self, sent: list[tuple[dict, dict]]) -> list[str]:
         """Record what Twilio took, the batch in one transaction; the outcome of each."""
         payload = [{"recipient_id": row["recipient_id"], "claim_token": str(row["claim_token"]),
-                    "twilio_sid": record["twilio_sid"], "status": record["status"]} for row, record in sent]
+                    "twilio_sid": record["twilio_sid"], "status": record["status"], "from": record.get("from")}
+                   for row, record in sent]
         with as_service(self.pool) as conn:
             result = conn.execute("select private.record_campaign_sends(%s) as r", (Jsonb(payload),)).fetchone()["r"]
             lost = set()
@@ -309,9 +310,14 @@ class CampaignSender:
             if not prepared["send"]:
                 return prepared["reason"], None
 
-        options = {"to": row["to_e164"], "from_": row["from_e164"],
+        options = {"to": row["to_e164"],
                    "status_callback": webhook_urls.message_status(self.config.public_base_url,
                                                                   message_id=str(row["message_id"]))}
+        service = row.get("messaging_service_sid")
+        if service:  # Twilio chooses the sender from the service's pool (sticky per recipient)
+            options["messaging_service_sid"] = service
+        else:
+            options["from_"] = row["from_e164"]
         if body:
             options["body"] = body
         if row["media_urls"]:
@@ -325,7 +331,10 @@ class CampaignSender:
             if exc.code in UNCERTAIN_ERRORS:
                 return self._uncertain(row, exc), None
             return self._failed(row, exc), None
-        return "sent", {"twilio_sid": sent.sid, "status": str(sent.status or "queued")}
+        record = {"twilio_sid": sent.sid, "status": str(sent.status or "queued")}
+        if service and sent.from_:
+            record["from"] = sent.from_
+        return "sent", record
 
     def _find_at_twilio(self, row: dict, creds) -> tuple[str, str] | bool | None:
         """The recipient's message at Twilio: (sid, status); False when Twilio has none; None when it cannot be asked.
@@ -335,10 +344,12 @@ class CampaignSender:
         created = row.get("message_created_at")
         if created is None:
             return False
+        service = row.get("messaging_service_sid")
+        sender = {} if service else {"from_": row["from_e164"]}  # a service's sender is Twilio's choice
         try:
             with twilio_call("look the campaign message up"):
-                candidates = self._messages(creds).list(to=row["to_e164"], from_=row["from_e164"],
-                                                        date_sent_after=created - RECONCILE_LOOKBACK, limit=50)
+                candidates = self._messages(creds).list(to=row["to_e164"], date_sent_after=created - RECONCILE_LOOKBACK,
+                                                        limit=50, **sender)
         except ApiError as exc:
             log.warning("campaign %s: recipient %s not reconciled: %s", row["campaign_id"], row["recipient_id"],
                         exc.message)
@@ -346,6 +357,7 @@ class CampaignSender:
         body = row["body"] or ""
         matches = [m for m in candidates
                    if (m.body or "") == body and str(m.direction or "").startswith("outbound")
+                   and (not service or m.messaging_service_sid == service)
                    and (m.date_created is None or m.date_created >= created - RECONCILE_LOOKBACK)]
         if not matches:
             return False

@@ -20,12 +20,13 @@ from twilio.twiml.messaging_response import MessagingResponse
 from ..db import as_service, current_pool
 from ..errors import ApiError
 from ..twilio import webhook_urls
-from ..twilio.signature import verify
+from ..twilio.signature import WebhookContext, verify
 
 bp = Blueprint("messaging_inbound", __name__)
 
 log = logging.getLogger(__name__)
 MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}\Z")
+MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-f]{32}\Z")
 # The schema's limits (supabase/migrations/20261128002200_messaging.sql), so a signed request
 # past them is a 400 here rather than a check constraint's 500: messages.num_media between 0 and
 # 10, message_media.url and content_type at most 2000 and 200 characters, messages.body at most
@@ -69,10 +70,29 @@ def parse_segments(form) -> int:
     return segments
 
 
+def _verified(form) -> WebhookContext:
+    """The number's workspace; for a number of a Messaging Service that NumeraLoop does not list (Twilio
+    chose it from the pool, or it joined the pool at Twilio since), the workspace whose connected account
+    signed the request and sent through that service: the text is stored there, never refused."""
+    try:
+        return verify("number", form.get("To", ""), form.get("AccountSid"))
+    except ApiError:
+        service_sid = form.get("MessagingServiceSid", "")
+        if not MESSAGING_SERVICE_SID.match(service_sid):
+            raise
+    ctx = verify("account", form.get("AccountSid", ""), form.get("AccountSid"))
+    with as_service(current_pool()) as conn:
+        number_id = conn.execute("select private.messaging_service_inbound_number(%s, %s, %s) as id",
+                                 (ctx.workspace_id, service_sid, form.get("To"))).fetchone()["id"]
+    if number_id is None:
+        raise ApiError(403, "invalid_signature", "Missing or invalid X-Twilio-Signature.")
+    return WebhookContext(ctx.workspace_id, ctx.account_sid, str(number_id))
+
+
 @bp.post("/messaging/inbound")
 def inbound_message():
     form = request.form
-    ctx = verify("number", form.get("To", ""), form.get("AccountSid"))
+    ctx = _verified(form)
     sid = form.get("MessageSid") or form.get("SmsMessageSid") or ""
     sender = form.get("From", "")
     if not MESSAGE_SID.match(sid) or not sender:

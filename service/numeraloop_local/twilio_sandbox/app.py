@@ -13,6 +13,8 @@ from .core import Sandbox, SandboxSettings
 from .errors import TwilioApiError, not_found
 from .rest import PREFIX
 from .rest import bp as rest_bp
+from .services import V1
+from .services import bp as services_bp
 from .state import SandboxState
 
 log = logging.getLogger("numeraloop_local.twilio_sandbox")
@@ -33,6 +35,7 @@ def create_sandbox_app(state: SandboxState | None = None, settings: SandboxSetti
     app = new_app("numeraloop_local.twilio_sandbox")
     app.extensions["numeraloop_local.twilio_sandbox"] = Sandbox(state, settings)
     app.register_blueprint(rest_bp)
+    app.register_blueprint(services_bp)
     app.register_blueprint(control_bp)
 
     @app.errorhandler(TwilioApiError)
@@ -41,7 +44,7 @@ def create_sandbox_app(state: SandboxState | None = None, settings: SandboxSetti
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        if request.path.startswith(PREFIX + "/"):
+        if request.path.startswith((PREFIX + "/", V1 + "/")):
             if exc.code == 404:
                 return not_found(request.path).response()
             if exc.code == 405:

@@ -130,6 +130,19 @@ NUMBER_PATH = {**IN_ACCOUNT, "Sid": sid("PN", required=True)}
 SEARCH_PATH = {**IN_ACCOUNT, "CountryCode": COUNTRY}
 
 
+# Messaging Services (the Messaging API, v1): what a service is created and updated with.
+SERVICE_SETTINGS = {
+    "InboundRequestUrl": URL, "InboundMethod": METHOD, "FallbackUrl": URL, "FallbackMethod": METHOD,
+    "StatusCallback": URL, "StickySender": FLAG, "MmsConverter": FLAG, "SmartEncoding": FLAG,
+    "ScanMessageContent": choice("inherit", "enable", "disable"), "FallbackToLongCode": FLAG,
+    "AreaCodeGeomatch": FLAG, "ValidityPeriod": INTEGER, "SynchronousValidation": FLAG, "Usecase": TEXT,
+    "UseInboundWebhookOnNumber": FLAG,
+}
+V1_SERVICE = "/v1/Services/{Sid}"
+V1_POOL = "/v1/Services/{ServiceSid}/PhoneNumbers"
+IN_SERVICE = {"ServiceSid": sid("MG", required=True)}
+
+
 def _operations(*ops: Operation) -> dict[tuple[str, str], Operation]:
     return {(op.method, op.path): op for op in ops}
 
@@ -156,6 +169,15 @@ OPERATIONS = _operations(
               200, "call"),
     Operation("POST", f"{ACCOUNT}/Applications.json", IN_ACCOUNT, APPLICATION_CREATE, 201, "application"),
     Operation("POST", f"{ACCOUNT}/Keys.json", IN_ACCOUNT, {"FriendlyName": TEXT}, 201, "new_key"),
+    Operation("POST", "/v1/Services", {}, {"FriendlyName": Param(required=True), **SERVICE_SETTINGS}, 201,
+              "messaging_service"),
+    Operation("GET", V1_SERVICE, {"Sid": sid("MG", required=True)}, {}, 200, "messaging_service"),
+    Operation("POST", V1_SERVICE, {"Sid": sid("MG", required=True)}, {"FriendlyName": TEXT, **SERVICE_SETTINGS}, 200,
+              "messaging_service"),
+    Operation("POST", V1_POOL, IN_SERVICE, {"PhoneNumberSid": sid("PN", required=True)}, 201,
+              "messaging_service_phone_number"),
+    Operation("GET", V1_POOL, IN_SERVICE, PAGING, 200, "messaging_service_phone_number", listed_as="phone_numbers"),
+    Operation("DELETE", V1_POOL + "/{Sid}", {**IN_SERVICE, "Sid": Param(required=True)}, {}, 204),
 )
 
 # The fields of each resource, in Twilio's order; a field the sandbox has no value for is null.
@@ -196,12 +218,25 @@ RESOURCES: dict[str, tuple[str, ...]] = {
         "status_callback", "status_callback_method", "uri", "voice_caller_id_lookup", "voice_fallback_method",
         "voice_fallback_url", "voice_method", "voice_url", "public_application_connect_enabled",
     ),
+    "messaging_service": (
+        "sid", "account_sid", "friendly_name", "date_created", "date_updated", "inbound_request_url",
+        "inbound_method", "fallback_url", "fallback_method", "status_callback", "sticky_sender", "mms_converter",
+        "smart_encoding", "scan_message_content", "fallback_to_long_code", "area_code_geomatch",
+        "synchronous_validation", "validity_period", "url", "links", "usecase", "us_app_to_person_registered",
+        "use_inbound_webhook_on_number",
+    ),
+    "messaging_service_phone_number": (
+        "sid", "account_sid", "service_sid", "date_created", "date_updated", "phone_number", "country_code",
+        "capabilities", "url",
+    ),
     # Answered once, when the key is created: the only resource that carries the secret.
     "new_key": ("sid", "friendly_name", "date_created", "date_updated", "secret"),
 }
 
-# The paging envelope around a list, before the list itself (keyed by the operation's listed_as).
+# The paging envelope around a list, before the list itself (keyed by the operation's listed_as);
+# the v1 APIs put the list first and the paging under "meta".
 PAGE = ("end", "first_page_uri", "next_page_uri", "page", "page_size", "previous_page_uri", "start", "uri")
+V1_PAGE_META = ("first_page_url", "key", "next_page_url", "page", "page_size", "previous_page_url", "url")
 
 
 def operation(method: str, path: str) -> Operation:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import mimetypes
 from typing import TYPE_CHECKING
 
-from . import ids
+from . import ids, services
 from .messaging import deliver_callback
 from .resources import num_segments
 from .state import START_WORDS, STOP_WORDS, Call, Message
@@ -62,6 +62,14 @@ def inject_sms(sandbox: "Sandbox", from_: str, to: str, body: str = "",
             opt_out = "START"
         url = number.settings.get("sms_url")
         method = number.settings.get("sms_method", "POST")
+        # A number in a Messaging Service's pool: the service's inbound URL answers, unless the
+        # service defers to the number's own webhook.
+        service = services.service_of_number(state, number)
+        if service is not None and not service.settings.get("use_inbound_webhook_on_number", False):
+            url = service.settings.get("inbound_request_url")
+            method = service.settings.get("inbound_method", "POST")
+            messaging_service_sid = messaging_service_sid or service.sid
+        message.messaging_service_sid = messaging_service_sid
 
     params = {"MessageSid": message.sid, "SmsSid": message.sid, "SmsMessageSid": message.sid,
               "AccountSid": account.sid, "From": from_, "To": to, "Body": body, "NumMedia": str(len(media)),

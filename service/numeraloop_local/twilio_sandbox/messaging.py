@@ -24,8 +24,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-from . import ids
-from .errors import TwilioApiError, invalid_parameter
+from . import ids, services
+from .errors import invalid_parameter
 from .state import Account, Message, Scenario
 from .webhooks import call_webhook
 
@@ -75,12 +75,8 @@ def create(sandbox: "Sandbox", account: Account, params: dict, raw: dict[str, li
                     f"The From phone number {sender} is not a valid, SMS-capable inbound phone number "
                     "or short code for your account.", 21606)
         elif service_sid:
-            # The sandbox has no Messaging Services resource: any MG sid stands for a service
-            # whose sender pool is every number the account owns, and the first one sends.
-            pool = state.numbers_of(account.sid)
-            if not pool:
-                raise TwilioApiError(400, 21704, "The Messaging Service contains no phone numbers")
-            sender = pool[0].phone_number
+            # Twilio picks the sender from the service's pool (services.sender_for: sticky per recipient).
+            sender = services.sender_for(state, account, service_sid, to)
         else:
             raise invalid_parameter("A 'From' phone number is required.", 21603)
         if to in state.unsubscribed.get(account.sid, ()):

@@ -171,6 +171,9 @@ class SandboxState:
             self.messages: dict[str, Message] = {}
             self.calls: dict[str, Call] = {}
             self.applications: dict[str, Application] = {}
+            self.services: dict = {}  # MG sid -> services.MessagingService
+            self.sticky_senders: dict[tuple[str, str], str] = {}  # (service, recipient) -> the number it uses
+            self.pool_added: dict[str, dt.datetime] = {}  # number sid -> when it joined a service's pool
             self.unsubscribed: dict[str, set[str]] = collections.defaultdict(set)
             self.number_scenarios: dict[str, Scenario] = {}
             self.next_scenarios: dict[str, collections.deque[Scenario]] = collections.defaultdict(collections.deque)
