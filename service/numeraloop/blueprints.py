@@ -23,6 +23,7 @@ from .messaging import inbound as messaging_inbound
 from .messaging import send as messaging_send
 from .messaging import status as messaging_status
 from .numbers import api as numbers_api
+from .privacy import age as privacy_age
 from .privacy import deletion as privacy_deletion
 from .privacy import export as privacy_export
 from .stripe import webhooks as stripe_webhooks
@@ -55,6 +56,7 @@ API_ROUTES = (
     billing_api.bp,
     privacy_export.bp,
     privacy_deletion.bp,
+    privacy_age.bp,
 )
 
 TWILIO_ROUTES = (

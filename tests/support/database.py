@@ -89,9 +89,11 @@ class User:
         return {"sub": self.id, "role": "authenticated", "aud": "authenticated", "email": self.email}
 
 
-def create_user(conn: psycopg.Connection, handle: str | None = None, full_name: str | None = None) -> User:
+def create_user(conn: psycopg.Connection, handle: str | None = None, full_name: str | None = None,
+                adult: bool = True) -> User:
     """A signed-up user with a confirmed e-mail address, as GoTrue leaves one who can sign in
-    (the signup trigger gives them a profile and a personal workspace)."""
+    (the signup trigger gives them a profile and a personal workspace). `adult`: they have also
+    confirmed being 18 or older, without which /api/v1 refuses them anything in a workspace."""
     uid = str(uuid.uuid4())
     email = f"{handle or 'user'}-{uid[:8]}@example.test"
     conn.execute(
@@ -99,6 +101,8 @@ def create_user(conn: psycopg.Connection, handle: str | None = None, full_name: 
         "values (%s, %s, %s, 'authenticated', 'authenticated', now())",
         (uid, email, json.dumps({"full_name": full_name or (handle or "Test User").title()})),
     )
+    if adult:
+        conn.execute("update public.profiles set age_confirmed_at = now() where id = %s", (uid,))
     row = conn.execute(
         "select id from public.workspaces where created_by = %s and is_personal", (uid,)
     ).fetchone()

@@ -13,6 +13,7 @@ from flask import Blueprint
 
 from .. import access_log
 from ..auth import authenticate_request
+from ..privacy.age import require_adult
 
 PREFIX = "/api/v1"
 
@@ -23,6 +24,8 @@ def surface(routes: Iterable[Blueprint]) -> Blueprint:
     # Every route of this surface runs for a verified user (g.claims, g.user_id). The one public
     # /api/v1 route, the OpenAPI description, is a blueprint of its own (api/openapi.py) outside it.
     bp.before_request(authenticate_request)
+    # Then adults only: 403 age_confirmation_required outside /api/v1/me until the caller confirms.
+    bp.before_request(require_adult)
     access_log.install(bp)
     for child in routes:
         bp.register_blueprint(child)

@@ -21,12 +21,15 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from .. import __version__
+from ..privacy import age
 from . import PREFIX
 
 bp = Blueprint("api_description", __name__, url_prefix=PREFIX)
 
 TWILIO_CODE = "twilio_<number>"  # stands for Twilio's numbered errors, e.g. twilio_21211
 TWILIO_CODE_PATTERN = "^twilio_[0-9]+$"
+AGE_CONFIRMATION_REQUIRED = "age_confirmation_required"
+DESCRIPTION_PATH = "/openapi.json"
 
 JSON = "application/json"
 
@@ -108,7 +111,7 @@ STATUS_TEXT = {
     400: "Bad request",
     401: "No valid access token",
     402: "The workspace's plan has no room for this",
-    403: "The caller's role in the workspace is too low",
+    403: "Not allowed: the caller's role in the workspace is too low, or they have not confirmed their age",
     404: "Not found (or not the caller's to see)",
     409: "Conflicts with the current state",
     410: "No longer usable",
@@ -1399,7 +1402,38 @@ def _paths() -> dict:
                 merge(auth, {404: ["no_deletion_request"]}),
             ),
         },
+        "/me/age-confirmation": {
+            "post": operation(
+                "confirmAdultAge",
+                "Confirm I am 18 or older",
+                "Records the confirmation (the time is the server's; confirming again keeps the first). Until "
+                "then every route outside /me answers 403 age_confirmation_required.",
+                "account",
+                {200: json_response("Confirmed.", obj({"age_confirmed_at": TIME}))},
+                merge(auth, {404: ["account_not_found"]}),
+            )
+        },
     }
+
+
+def _adults_only(paths: dict) -> dict:
+    """Every operation outside /me can answer 403 age_confirmation_required (privacy/age.py)."""
+    for template, item in paths.items():
+        if template == DESCRIPTION_PATH or age.is_account_level(template):
+            continue
+        for op in item.values():
+            known = op["responses"].get("403")
+            codes = _error_codes(known) if known else []
+            op["responses"]["403"] = error_response(403, [*codes, AGE_CONFIRMATION_REQUIRED])
+            op["responses"] = dict(sorted(op["responses"].items()))
+    return paths
+
+
+def _error_codes(response: dict) -> list[str]:
+    code = response["content"][JSON]["schema"]["properties"]["error"]["properties"]["code"]
+    if "anyOf" in code:
+        return [*code["anyOf"][0]["enum"], TWILIO_CODE]
+    return list(code["enum"])
 
 
 @functools.cache
@@ -1436,7 +1470,7 @@ def _document() -> dict:
                 "meta",
             )
         ],
-        "paths": _paths(),
+        "paths": _adults_only(_paths()),
         "components": {
             "securitySchemes": {
                 "bearerAuth": {
