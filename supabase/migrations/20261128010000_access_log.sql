@@ -1,7 +1,7 @@
 -- Access log: every call a signed-in user makes to the service's /api/v1, so a user (and
 -- an operator) can see which account did what from where. The path is the route's pattern
 -- (/api/v1/numbers/<number_id>), never the concrete URL or query string, which can carry
--- phone numbers. Kept 90 days, like the other logs.
+-- phone numbers. A security log: kept 12 months, then purged by pg_cron.
 
 create table public.access_log (
   id bigint generated always as identity primary key,
@@ -18,7 +18,7 @@ create index access_log_user_created_idx on public.access_log (user_id, created_
 create index access_log_created_idx on public.access_log (created_at);
 comment on table public.access_log is
   'One row per authenticated /api/v1 request: who, which route (its pattern, not the URL), the outcome, '
-  'from where. Users read their own rows; written only by the service; purged after 90 days.';
+  'from where. Users read their own rows; written only by the service; purged after 12 months.';
 
 alter table public.access_log enable row level security;
 create policy access_log_select_own on public.access_log for select to authenticated
@@ -51,11 +51,13 @@ as $$
 declare
   n integer;
 begin
-  delete from public.access_log where created_at < p_now - interval '90 days';
+  delete from public.access_log where created_at < p_now - interval '12 months';
   get diagnostics n = row_count;
   return n;
 end
 $$;
+comment on function private.purge_expired_access_log(timestamptz) is
+  'Deletes access_log rows older than 12 months. Run nightly by pg_cron (job numeraloop-access-log-retention).';
 revoke all on function private.purge_expired_access_log(timestamptz) from public, anon, authenticated;
 grant execute on function private.purge_expired_access_log(timestamptz) to service_role;
 

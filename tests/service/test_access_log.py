@@ -49,11 +49,15 @@ def test_users_read_only_their_own_access_log(service, make_user, database_url):
                          (alice.id,))
 
 
-def test_old_rows_are_purged_after_90_days(db, make_user, service):
+def test_old_rows_are_purged_after_12_months(db, make_user, service):
     user = make_user()
     service.get("/api/v1/me", user=user)
-    db.execute("update public.access_log set created_at = now() - interval '91 days' where user_id = %s", (user.id,))
+    service.get("/api/v1/me", user=user)
+    first, second = (r["id"] for r in db.execute(
+        "select id from public.access_log where user_id = %s order by id", (user.id,)).fetchall())
+    db.execute("update public.access_log set created_at = now() - interval '12 months 1 day' where id = %s", (first,))
+    db.execute("update public.access_log set created_at = now() - interval '11 months' where id = %s", (second,))
     assert db.execute("select private.purge_expired_access_log() as n").fetchone()["n"] >= 1
-    assert rows_for(db, user) == []
+    assert [r["id"] for r in db.execute("select id from public.access_log where user_id = %s", (user.id,))] == [second]
     job = db.execute("select schedule from cron.job where jobname = 'numeraloop-access-log-retention'").fetchone()
     assert job["schedule"] == "27 3 * * *"
