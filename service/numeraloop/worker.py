@@ -1,5 +1,6 @@
 """`numeraloop worker`: the background loops, each in its own thread: outbound webhooks,
-campaign sending and new-message e-mails (idle without SMTP_URL).
+campaign sending, new-message e-mails (idle without SMTP_URL) and the deletions Twilio and
+Stripe still owe (recordings, numbers' webhooks, subscriptions, customers).
 
 Stateless: run as many as needed beside the service; they coordinate through the database.
 SIGTERM/SIGINT finish the current batches and exit. With a health port it answers
@@ -19,6 +20,7 @@ from .config import Config
 from .db import make_pool
 from .notifications.new_messages import NewMessageNotifier
 from .outbound_webhooks.worker import WebhookWorker
+from .privacy.provider_cleanup import ProviderCleanup
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ def run_worker(config: Config, health_port: int = 0) -> int:
         "webhooks": WebhookWorker(pool, allow_private_targets=config.webhooks_allow_private_targets),
         "campaigns": CampaignSender(pool, config),
         "emails": NewMessageNotifier(pool, config),
+        "deletions": ProviderCleanup(pool, config),
     }
     threads = [threading.Thread(target=loop.run_forever, args=(stop,), name=name) for name, loop in loops.items()]
     liveness = None

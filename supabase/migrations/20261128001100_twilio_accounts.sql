@@ -193,6 +193,22 @@ begin
      where twilio_account_id = r.twilio_account_id;
     n := n + 1;
   end loop;
+  -- The auth tokens kept for a deleted workspace's pending Twilio deletions (provider_cleanup migration).
+  for r in
+    select k.account_sid, k.auth_token_encrypted, k.key_version
+      from private.provider_cleanup_credentials k
+     where k.key_version <> p_new_version
+     order by k.account_sid
+     limit greatest(p_batch - n, 0)
+     for update skip locked
+  loop
+    update private.provider_cleanup_credentials
+       set auth_token_encrypted = private.encrypt_secret(
+             private.decrypt_secret(r.auth_token_encrypted, p_old_keyring, r.key_version), p_new_key),
+           key_version = p_new_version
+     where account_sid = r.account_sid;
+    n := n + 1;
+  end loop;
   return n;
 end
 $$;

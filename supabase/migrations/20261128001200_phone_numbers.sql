@@ -13,7 +13,8 @@ create table public.phone_numbers (
   forward_to text[] not null default '{}'
     check (array_position(forward_to, null) is null and cardinality(forward_to) <= 10),
   whisper_text text check (char_length(whisper_text) <= 500),
-  voicemail_enabled boolean not null default true,
+  -- Off until an admin turns it on: NumeraLoop records nothing by default (see the calls migration).
+  voicemail_enabled boolean not null default false,
   status text not null default 'active' check (status in ('active', 'releasing', 'released', 'detached')),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),

@@ -45,6 +45,10 @@ create table public.contacts (
   custom_fields jsonb not null default '{}'::jsonb check (jsonb_typeof(custom_fields) = 'object'),
   consent_source text check (char_length(consent_source) <= 200),
   consent_at timestamptz,
+  -- Set when an inbound text or call created the contact (null: a member, an import or a send did).
+  -- Such a contact that nobody has since given a name, e-mail, tag, field, consent or list goes with
+  -- its last conversation and call, after 90 days (private.purge_expired_logs).
+  created_from text check (created_from in ('inbound_message', 'inbound_call')),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint contacts_workspace_phone_key unique (workspace_id, phone_e164),

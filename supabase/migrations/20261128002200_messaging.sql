@@ -249,14 +249,15 @@ comment on function private.advance_message_status(uuid, text, integer, text, ti
 -- ---------------------------------------------------------------------------------------
 -- Threading helpers
 
-create function private.upsert_contact(p_workspace_id uuid, p_phone text) returns uuid
+create function private.upsert_contact(p_workspace_id uuid, p_phone text, p_created_from text default null)
+returns uuid
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
   v_id uuid;
 begin
-  insert into public.contacts (workspace_id, phone_e164) values (p_workspace_id, p_phone)
+  insert into public.contacts (workspace_id, phone_e164, created_from) values (p_workspace_id, p_phone, p_created_from)
   on conflict (workspace_id, phone_e164) do nothing
   returning id into v_id;
   if v_id is null then
@@ -286,8 +287,9 @@ begin
 end
 $$;
 
-comment on function private.upsert_contact(uuid, text) is
-  'The contact for (workspace, E.164 number), created if missing. Safe under concurrent calls.';
+comment on function private.upsert_contact(uuid, text, text) is
+  'The contact for (workspace, E.164 number), created if missing (p_created_from says when an inbound text or '
+  'call created it: such a contact goes with its logs after 90 days). Safe under concurrent calls.';
 comment on function private.upsert_conversation(uuid, uuid, uuid) is
   'The conversation of (number, contact), created if missing. Safe under concurrent calls.';
 
@@ -584,7 +586,7 @@ comment on function public.mark_conversation_read(uuid) is
 revoke all on function
   private.message_status_rank(text), private.message_status_can_advance(text, text),
   private.message_event_data(uuid), private.advance_message_status(uuid, text, integer, text, timestamptz),
-  private.upsert_contact(uuid, text), private.upsert_conversation(uuid, uuid, uuid),
+  private.upsert_contact(uuid, text, text), private.upsert_conversation(uuid, uuid, uuid),
   private.touch_conversation(uuid, timestamptz, text, integer, boolean), private.outbound_result(uuid, boolean),
   private.mark_message_submitted(uuid, text, text), private.apply_message_status(text, text, text, integer, text),
   private.mark_message_failed(uuid, integer, text), private.purge_pending_message_statuses(interval),

@@ -231,7 +231,7 @@ begin
   end if;
   select * into v_workspace from public.workspaces where id = p_workspace_id;
 
-  v_contact := private.upsert_contact(p_workspace_id, p_from);
+  v_contact := private.upsert_contact(p_workspace_id, p_from, 'inbound_message');
   v_conversation := private.upsert_conversation(p_workspace_id, p_phone_number_id, v_contact);
 
   insert into public.messages (workspace_id, conversation_id, direction, twilio_sid, from_e164, to_e164, body,

@@ -1,6 +1,12 @@
 -- Calls: the call log, inbound routing (rules → forward with whisper / browser clients /
 -- voicemail / reject), outbound calls placed from the browser, and Twilio's call status
 -- callbacks. Every write goes through the service_role functions below; members read.
+--
+-- Nothing is recorded unless an admin turned voicemail on for the number (phone_numbers.
+-- voicemail_enabled, off by default): without it a rule's voicemail action, or an unanswered
+-- ring, rejects the call instead. Of a voicemail only its Recording SID and duration are kept
+-- here; the audio stays at Twilio and is deleted there (private.provider_cleanup, drained by the
+-- worker) when its call is purged after 90 days or its workspace is deleted.
 
 create table public.calls (
   id uuid primary key default gen_random_uuid(),
@@ -26,7 +32,8 @@ create table public.calls (
   -- Outcome of the <Dial> (DialCallStatus): whether a forwarded/browser ring was answered.
   dial_status text check (dial_status in ('completed', 'answered', 'busy', 'no-answer', 'failed', 'canceled')),
   duration_seconds integer check (duration_seconds >= 0),
-  recording_url text check (recording_url ~ '^https?://' and char_length(recording_url) <= 2000),
+  -- The voicemail, if one was left: Twilio's Recording SID (the audio stays at Twilio) and its length.
+  recording_sid text check (recording_sid ~ '^RE[0-9a-f]{32}$'),
   recording_duration_seconds integer check (recording_duration_seconds >= 0),
   started_at timestamptz not null default now(),
   ended_at timestamptz,
@@ -154,7 +161,7 @@ as $$
                     else '[]'::jsonb end,
     'whisper_text', c.whisper_text, 'timeout_seconds', c.ring_timeout_seconds,
     'voicemail_enabled', coalesce(p.voicemail_enabled, false),
-    'greeting', 'You have reached ' || w.name || '. Please leave a message after the tone.')
+    'greeting', 'You have reached ' || w.name || '.')
   from public.calls c
   join public.workspaces w on w.id = c.workspace_id
   left join public.phone_numbers p on p.id = c.phone_number_id
@@ -236,6 +243,10 @@ begin
   if v_action = 'forward' and cardinality(v_targets) = 0 then
     v_action := case when v_number.voicemail_enabled then 'voicemail' else 'reject' end;
   end if;
+  -- A rule may say voicemail; the number's setting decides whether anything is recorded.
+  if v_action = 'voicemail' and not v_number.voicemail_enabled then
+    v_action := 'reject';
+  end if;
   if v_action = 'browser' then
     -- Every member's browser rings; <Dial> takes at most 10 nouns, owners and admins first.
     v_targets := array(select 'client:user_' || m.user_id::text from public.workspace_members m
@@ -249,7 +260,7 @@ begin
   end if;
 
   if p_from ~ '^\+[1-9][0-9]{6,14}$' then
-    v_contact := private.upsert_contact(p_workspace_id, p_from);
+    v_contact := private.upsert_contact(p_workspace_id, p_from, 'inbound_call');
   end if;
 
   insert into public.calls (workspace_id, phone_number_id, twilio_sid, direction, from_e164, to_e164, contact_id,
@@ -272,8 +283,9 @@ comment on function private.route_inbound_call(uuid, uuid, text, text, text, tim
   'Records an inbound call (idempotent on CallSid: a retry gets the first decision with duplicate=true), upserts the '
   'caller as a contact when From is E.164, and decides its routing: the number''s first active rule by priority '
   'whose condition holds (always; business_hours/after_hours read in the workspace timezone; caller_prefix) decides; '
-  'without one, the number''s forward_to, else voicemail when enabled, else reject. Returns {action, forward_to, '
-  'clients, whisper_text, timeout_seconds, call_id, greeting, ...}. service_role only.';
+  'without one, the number''s forward_to, else voicemail when enabled, else reject. Voicemail (a rule''s or the '
+  'fallback) only when the number has it enabled, else reject. Returns {action, forward_to, clients, whisper_text, '
+  'timeout_seconds, call_id, greeting, voicemail_enabled, ...}. service_role only.';
 
 -- ---------------------------------------------------------------------------------------
 -- Status callbacks, dial outcomes, voicemail, whisper
@@ -368,7 +380,7 @@ comment on function private.apply_dial_result(text, uuid, text, text, integer, t
   'number has it enabled (next = voicemail), otherwise next = hangup. For an outbound browser call the dialed leg''s '
   'outcome and DialCallDuration become the call''s status and duration.';
 
-create function private.record_voicemail(p_account_sid text, p_call_id uuid, p_call_sid text, p_recording_url text,
+create function private.record_voicemail(p_account_sid text, p_call_id uuid, p_call_sid text, p_recording_sid text,
                                          p_recording_duration integer)
 returns jsonb
 language plpgsql security definer
@@ -377,12 +389,12 @@ as $$
 declare
   v_id uuid;
 begin
-  if p_recording_url is null or p_recording_url !~ '^https?://' or char_length(p_recording_url) > 2000 then
-    return jsonb_build_object('recorded', false, 'reason', 'invalid_url');
+  if p_recording_sid is null or p_recording_sid !~ '^RE[0-9a-f]{32}$' then
+    return jsonb_build_object('recorded', false, 'reason', 'invalid_recording_sid');
   end if;
   update public.calls k
-     set recording_url = p_recording_url, recording_duration_seconds = greatest(p_recording_duration, 0)
-   where k.id = p_call_id and k.twilio_sid = p_call_sid and k.recording_url is null
+     set recording_sid = p_recording_sid, recording_duration_seconds = greatest(p_recording_duration, 0)
+   where k.id = p_call_id and k.twilio_sid = p_call_sid and k.recording_sid is null
      and exists (select 1 from public.twilio_accounts a
                   where a.workspace_id = k.workspace_id and a.account_sid = p_account_sid)
   returning k.id into v_id;
@@ -390,7 +402,28 @@ begin
 end
 $$;
 comment on function private.record_voicemail(text, uuid, text, text, integer) is
-  'The <Record> action callback: stores the voicemail''s RecordingUrl and duration once (a retry changes nothing).';
+  'The <Record> action callback: stores the voicemail''s RecordingSid and duration once (a retry changes nothing); '
+  'never its URL or audio, which stay at Twilio.';
+
+-- A call's recording is deleted at Twilio when the call goes (purged after 90 days, or with its
+-- workspace): queued here, in the deleting transaction, and done by the worker. A workspace being
+-- deleted has queued its recordings already, with its account (gone by the time its calls
+-- cascade), so a task queued twice is one task.
+create function private.tg_calls__queue_recording_deletion() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  perform private.queue_provider_cleanup(
+    'delete_recording', old.recording_sid,
+    (select a.account_sid from public.twilio_accounts a where a.workspace_id = old.workspace_id),
+    old.workspace_id, 'retention');
+  return old;
+end
+$$;
+
+create trigger tg_calls__queue_recording_deletion before delete on public.calls
+  for each row when (old.recording_sid is not null) execute function private.tg_calls__queue_recording_deletion();
 
 create function private.call_whisper(p_account_sid text, p_call_id uuid) returns jsonb
 language sql stable security definer

@@ -1,9 +1,13 @@
 -- Retention: call and SMS logs are kept for 90 days, then purged by pg_cron, every night.
---   messages (with their media) and calls older than 90 days;
+--   messages (with their media) and calls older than 90 days; a call's voicemail is deleted at
+--   Twilio as its row goes (queued by a trigger, done by the worker);
 --   conversations whose last message is older than that (their preview is message content);
+--   campaign recipients 90 days after their outcome (each holds a number a campaign texted);
+--   contacts an inbound text or call created and nobody has since given a name, e-mail, tag,
+--   field, consent or list, once none of their conversations and calls remains;
 --   outbound webhook deliveries older than 30 days (their payloads carry message bodies).
--- Opt-outs and their history are compliance records and are kept; so are contacts.
--- Each run writes one audit_log row with what it removed.
+-- Opt-outs and their history are compliance records and are kept; so are the contacts members
+-- made or kept. Each run writes one audit_log row with what it removed.
 
 create function private.purge_expired_logs(p_now timestamptz default now())
 returns jsonb
@@ -19,6 +23,8 @@ declare
   total_conversations bigint := 0;
   total_messages bigint := 0;
   total_calls bigint := 0;
+  total_recipients bigint := 0;
+  total_contacts bigint := 0;
   total_deliveries bigint := 0;
 begin
   -- Batches keep each statement's locks and WAL small on a large backlog.
@@ -45,6 +51,32 @@ begin
     exit when n < batch;
   end loop;
   loop
+    delete from public.campaign_recipients r
+     where r.id in (select id from public.campaign_recipients
+                     where status not in ('pending', 'claimed', 'uncertain')
+                       and coalesce(sent_at, updated_at) < logs_cutoff limit batch);
+    get diagnostics n = row_count;
+    total_recipients := total_recipients + n;
+    exit when n < batch;
+  end loop;
+  -- After the logs: a contact goes once nothing of it is left but the number.
+  loop
+    delete from public.contacts c
+     where c.id in (select k.id from public.contacts k
+                     where k.created_from is not null and k.created_at < logs_cutoff
+                       and k.first_name is null and k.last_name is null and k.email is null
+                       and k.tags = '{}' and k.custom_fields = '{}'
+                       and k.consent_source is null and k.consent_at is null
+                       and not exists (select 1 from public.contact_list_members l where l.contact_id = k.id)
+                       and not exists (select 1 from public.conversations v where v.contact_id = k.id)
+                       and not exists (select 1 from public.calls a where a.contact_id = k.id)
+                       and not exists (select 1 from public.campaign_recipients r where r.contact_id = k.id)
+                     limit batch);
+    get diagnostics n = row_count;
+    total_contacts := total_contacts + n;
+    exit when n < batch;
+  end loop;
+  loop
     delete from public.webhook_deliveries d
      where d.id in (select id from public.webhook_deliveries where created_at < deliveries_cutoff limit batch);
     get diagnostics n = row_count;
@@ -53,15 +85,18 @@ begin
   end loop;
 
   removed := jsonb_build_object('conversations', total_conversations, 'messages', total_messages,
-                                'calls', total_calls, 'webhook_deliveries', total_deliveries,
+                                'calls', total_calls, 'campaign_recipients', total_recipients,
+                                'contacts', total_contacts, 'webhook_deliveries', total_deliveries,
                                 'logs_before', logs_cutoff, 'deliveries_before', deliveries_cutoff);
   perform private.write_audit_log(null, null, 'retention.purge', null, null, removed, null);
   return removed;
 end
 $$;
 comment on function private.purge_expired_logs(timestamptz) is
-  'Deletes call and SMS logs older than 90 days (and webhook deliveries older than 30), in batches; '
-  'records the counts in audit_log. Run nightly by pg_cron (job numeraloop-retention).';
+  'Deletes call and SMS logs older than 90 days (messages, conversations, calls and, at Twilio, their recordings), '
+  'campaign recipients 90 days after their outcome, the contacts only inbound traffic made once their logs are '
+  'gone, and webhook deliveries older than 30 days, in batches; records the counts in audit_log. Run nightly by '
+  'pg_cron (job numeraloop-retention).';
 
 revoke all on function private.purge_expired_logs(timestamptz) from public, anon, authenticated;
 grant execute on function private.purge_expired_logs(timestamptz) to service_role;
@@ -96,6 +131,22 @@ begin
            count(*) filter (where c.created_at < p_now - interval '90 days')
       from public.calls c
     union all
+    select 'campaign_recipients', '90 days after the outcome', p_now - min(coalesce(r.sent_at, r.updated_at)),
+           count(*) filter (where coalesce(r.sent_at, r.updated_at) < p_now - interval '90 days')
+      from public.campaign_recipients r
+     where r.status not in ('pending', 'claimed', 'uncertain')
+    union all
+    select 'inbound_only_contacts', '90 days, once their conversations and calls are gone',
+           p_now - min(k.created_at),
+           count(*) filter (where k.created_at < p_now - interval '90 days'
+                              and not exists (select 1 from public.conversations v where v.contact_id = k.id)
+                              and not exists (select 1 from public.calls a where a.contact_id = k.id)
+                              and not exists (select 1 from public.campaign_recipients r where r.contact_id = k.id))
+      from public.contacts k
+     where k.created_from is not null and k.first_name is null and k.last_name is null and k.email is null
+       and k.tags = '{}' and k.custom_fields = '{}' and k.consent_source is null and k.consent_at is null
+       and not exists (select 1 from public.contact_list_members l where l.contact_id = k.id)
+    union all
     select 'webhook_deliveries', '30 days', p_now - min(d.created_at),
            count(*) filter (where d.created_at < p_now - interval '30 days')
       from public.webhook_deliveries d
@@ -119,7 +170,11 @@ begin
     select 'account_deletions', '30 days after the request', p_now - min(r.requested_at),
            count(*) filter (where r.requested_at < p_now - interval '30 days')
       from public.data_requests r
-     where r.kind = 'deletion' and r.status in ('requested', 'scheduled', 'failed');
+     where r.kind = 'deletion' and r.status in ('requested', 'scheduled', 'failed')
+    union all
+    select 'provider_deletions', 'by its due date (30 days after a deletion request, a day after a purge)',
+           p_now - min(t.created_at), count(*) filter (where t.due_by < p_now)
+      from private.provider_cleanup t;
 end
 $$;
 comment on function private.retention_status(timestamptz) is

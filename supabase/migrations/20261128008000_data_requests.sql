@@ -208,7 +208,7 @@ set search_path = ''
 as $$
 declare
   req record;
-  outcome jsonb;
+  v_outcome jsonb;
   attempts integer;
   err_state text;
   err_table text;
@@ -217,7 +217,7 @@ declare
   n_failed integer := 0;
 begin
   for req in
-    select r.id, r.user_id, r.details from public.data_requests r
+    select r.id, r.user_id, r.details, r.requested_at from public.data_requests r
      where r.kind = 'deletion' and r.status in ('scheduled', 'failed') and r.scheduled_for <= p_now
      order by r.scheduled_for
      for update skip locked  -- a second run at the same time takes other requests, never the same
@@ -226,16 +226,20 @@ begin
     begin
       if req.user_id is null then
         -- The user was deleted some other way (e.g. from the Supabase dashboard) meanwhile.
-        outcome := jsonb_build_object('user_deleted', false, 'already_gone', true);
+        v_outcome := jsonb_build_object('user_deleted', false, 'already_gone', true);
       else
-        outcome := private.delete_account(req.user_id);
+        -- What Twilio and Stripe still have to delete is due 30 days after this request.
+        perform set_config('numeraloop.deletion_requested_at', req.requested_at::text, true);
+        v_outcome := private.delete_account(req.user_id);
       end if;
       update public.data_requests r
          set status = 'completed', completed_at = p_now, user_id = null,
-             details = outcome || jsonb_build_object('attempts', attempts)
+             -- What the request said (why it was made) stays; a failed attempt's error does not.
+             details = (r.details - 'last_error' - 'last_attempt_at') || v_outcome
+                       || jsonb_build_object('attempts', attempts)
        where r.id = req.id;
       perform private.write_audit_log(null, null, 'account.deletion', 'data_request', req.id::text,
-                                      outcome || jsonb_build_object('attempts', attempts), null);
+                                      v_outcome || jsonb_build_object('attempts', attempts), null);
       n_completed := n_completed + 1;
     exception when others then
       -- Everything this account's attempt did is rolled back; the next daily run retries it.

@@ -2,7 +2,7 @@
 -- timezone, caller prefix, fallbacks), idempotency on CallSid, forward-only status, browser
 -- calls; members read the call log, nobody writes it from a client, other workspaces see nothing.
 begin;
-select plan(37);
+select plan(39);
 
 select tests.create_user('alice');
 select tests.create_user('bob');
@@ -23,14 +23,22 @@ create function pg_temp.ring(caller text, at timestamptz) returns jsonb language
 $$;
 
 -- ---------------------------------------------------------------------------------------
--- Fallbacks without rules: the number's forwarding, then voicemail, then reject.
+-- Fallbacks without rules: the number's forwarding, then voicemail once an admin turned it on, else reject.
 select is(pg_temp.ring('+15551230001', '2026-11-30 15:00Z') ->> 'action', 'forward', 'no rules: the number''s forward_to');
 select is(pg_temp.ring('+15551230001', '2026-11-30 15:01Z') -> 'forward_to', '["+15550009999"]', '... to its targets');
 update public.phone_numbers set forward_to = '{}' where id = :'num';
-select is(pg_temp.ring('+15551230001', '2026-11-30 15:02Z') ->> 'action', 'voicemail', 'no forwarding: voicemail');
-update public.phone_numbers set voicemail_enabled = false where id = :'num';
-select is(pg_temp.ring('+15551230001', '2026-11-30 15:03Z') ->> 'action', 'reject', 'no voicemail either: reject');
-update public.phone_numbers set voicemail_enabled = true, whisper_text = 'Number whisper' where id = :'num';
+select is((select voicemail_enabled from public.phone_numbers where id = :'num'), false,
+  'a number records nothing until an admin turns its voicemail on');
+select is(pg_temp.ring('+15551230001', '2026-11-30 15:02Z') ->> 'action', 'reject',
+  'no forwarding and voicemail off (the default): reject');
+insert into public.call_routing_rules (workspace_id, phone_number_id, priority, action)
+values (:'ws', :'num', 0, 'voicemail');
+select is(pg_temp.ring('+15551230001', '2026-11-30 15:04Z') ->> 'action', 'reject',
+  'a rule saying voicemail records nothing either while the number''s voicemail is off');
+delete from public.call_routing_rules where priority = 0;
+update public.phone_numbers set voicemail_enabled = true where id = :'num';
+select is(pg_temp.ring('+15551230001', '2026-11-30 15:03Z') ->> 'action', 'voicemail', 'voicemail on: voicemail');
+update public.phone_numbers set whisper_text = 'Number whisper' where id = :'num';
 
 -- ---------------------------------------------------------------------------------------
 -- Rules: first match by priority; business hours Mon 09:00-17:00 New York.

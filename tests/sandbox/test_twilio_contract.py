@@ -281,6 +281,13 @@ def test_every_resource_matches_its_response_schema(check, messaging_check, api,
                     v1("GET", f"/Services/{service['sid']}/PhoneNumbers"))
     assert [n["phone_number"] for n in pool["phone_numbers"]] == [OWNED]
     check(f"{ACC}/Calls/{{Sid}}.json", "get", api("GET", f"/Calls/{call_sid}.json"))
+    recording = control.record(call_sid, duration=7)["recording"]
+    one = f"{ACC}/Recordings/{{Sid}}.json"
+    assert check(one, "get", api("GET", f"/Recordings/{recording['sid']}.json"))["duration"] == "7"
+    assert api("DELETE", f"/Recordings/{recording['sid']}.json").status_code == 204
+    assert api("GET", f"/Recordings/{recording['sid']}.json").status_code == 404
+    gone = check(one, "get", api("GET", f"/Recordings/{recording['sid']}.json", params={"IncludeSoftDeleted": "true"}))
+    assert (gone["status"], gone["media_url"]) == ("deleted", None)
 
     check(f"{ACC}/Applications.json", "post", api("POST", "/Applications.json",
                                                  data={"FriendlyName": "Browser", "VoiceUrl": receiver.url("/b")}))

@@ -35,6 +35,16 @@ def call_row(db, sid):
     return db.execute("select * from public.calls where twilio_sid = %s", (sid,)).fetchone()
 
 
+def enable_voicemail(db, inbox, enabled: bool = True) -> None:
+    """What an admin does to have callers' messages recorded (off by default)."""
+    db.execute("update public.phone_numbers set voicemail_enabled = %s where id = %s", (enabled, inbox.number["id"]))
+
+
+def says_then_records(root) -> list[str]:
+    """The verbs of a voicemail answer, in order, with what each <Say> says."""
+    return [f"Say: {child.text}" if child.tag == "Say" else child.tag for child in root]
+
+
 class VoiceHooks:
     def __init__(self, service, inbox):
         self.service, self.inbox = service, inbox

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from numeraloop.voice import RECORDING_NOTICE
 from tests.support.snapshots import changed_tables, workspace_state
 from tests.support.twilio_signing import new_sid
 
-from .conftest import add_rule, call_row, caller, twiml
+from .conftest import add_rule, call_row, caller, enable_voicemail, says_then_records, twiml
 
 ALL_WEEK = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
@@ -31,6 +32,7 @@ def test_forward_rule_dials_every_target_with_the_whisper(inbox, sandbox, db, se
 
 
 def test_first_matching_rule_by_priority_wins(inbox, sandbox, db):
+    enable_voicemail(db, inbox)
     add_rule(db, inbox, priority=1, condition="business_hours", business_hours={}, action="forward",
              forward_to=["+14155550183"])  # never open: does not match
     add_rule(db, inbox, priority=2, condition="after_hours", business_hours={}, action="voicemail")
@@ -38,7 +40,6 @@ def test_first_matching_rule_by_priority_wins(inbox, sandbox, db):
     r = sandbox.inject_call(caller(), inbox.e164)
     root = twiml(r["body"])
     assert root.find("Dial") is None
-    assert root.find("Say") is not None and "leave a message" in root.find("Say").text
     record = root.find("Record")
     assert record is not None and record.get("maxLength") == "120" and "step=voicemail" in record.get("action")
     assert call_row(db, r["call_sid"])["routed_action"] == "voicemail"
@@ -55,6 +56,7 @@ def test_business_hours_rule_matches_when_open(inbox, sandbox, db):
 
 
 def test_caller_prefix_rule_only_for_matching_callers(inbox, sandbox, db):
+    enable_voicemail(db, inbox)
     add_rule(db, inbox, priority=1, condition="caller_prefix", caller_prefix="+4420", action="forward",
              forward_to=["+14155550185"])
     add_rule(db, inbox, priority=2, action="voicemail")
@@ -75,18 +77,37 @@ def test_no_rules_falls_back_to_the_numbers_forwarding(inbox, sandbox, db):
     assert call_row(db, r["call_sid"])["whisper_text"] == "Front desk"
 
 
-def test_no_rules_no_forwarding_is_voicemail_or_reject(inbox, sandbox, db):
+def test_a_number_with_default_settings_records_nothing(inbox, sandbox, db):
+    assert db.execute("select voicemail_enabled from public.phone_numbers where id = %s",
+                      (inbox.number["id"],)).fetchone()["voicemail_enabled"] is False
     r = sandbox.inject_call(caller(), inbox.e164)
-    assert twiml(r["body"]).find("Record") is not None
-    db.execute("update public.phone_numbers set voicemail_enabled = false where id = %s", (inbox.number["id"],))
-    r = sandbox.inject_call(caller(), inbox.e164)
+    assert r["status"] == 200, r
+    assert "<Record" not in r["body"]
     reject = twiml(r["body"]).find("Reject")
     assert reject is not None and reject.get("reason") == "busy"
     row = call_row(db, r["call_sid"])
     assert row["routed_action"] == "reject" and row["status"] == "busy" and row["ended_at"] is not None
 
 
+def test_a_voicemail_rule_records_nothing_while_the_numbers_voicemail_is_off(inbox, sandbox, db):
+    add_rule(db, inbox, action="voicemail")
+    r = sandbox.inject_call(caller(), inbox.e164)
+    assert "<Record" not in r["body"] and twiml(r["body"]).find("Reject") is not None
+    assert call_row(db, r["call_sid"])["routed_action"] == "reject"
+
+
+def test_with_voicemail_on_the_caller_hears_the_notice_before_anything_is_recorded(inbox, sandbox, db):
+    enable_voicemail(db, inbox)
+    r = sandbox.inject_call(caller(), inbox.e164)
+    name = db.execute("select name from public.workspaces where id = %s", (inbox.workspace_id,)).fetchone()["name"]
+    assert says_then_records(twiml(r["body"])) == [
+        f"Say: You have reached {name}.", f"Say: {RECORDING_NOTICE}", "Record", "Hangup"]
+    assert "recorded" in RECORDING_NOTICE and "hang up" in RECORDING_NOTICE.lower()
+    assert call_row(db, r["call_sid"])["routed_action"] == "voicemail"
+
+
 def test_withheld_caller_is_logged_without_a_contact(inbox, hooks, db):
+    enable_voicemail(db, inbox)
     sid = new_sid("CA")
     r = hooks.inbound("anonymous", sid=sid)
     assert r.status_code == 200 and twiml(r.text).find("Record") is not None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from numeraloop.voice import RECORDING_NOTICE
 from tests.support.twilio_signing import new_sid
 
-from .conftest import add_rule, call_row, caller, twiml
+from .conftest import add_rule, call_row, caller, enable_voicemail, says_then_records, twiml
 
 
 def test_completed_with_duration_and_no_moving_back(inbox, sandbox, db, hooks):
@@ -27,6 +30,7 @@ def test_completed_with_duration_and_no_moving_back(inbox, sandbox, db, hooks):
 
 
 def test_status_moves_forward_step_by_step(inbox, hooks, db):
+    enable_voicemail(db, inbox)  # the call stays up (ringing), as a voicemail call does
     sid = new_sid("CA")
     assert hooks.inbound(caller(), sid=sid).status_code == 200
     assert hooks.post("/twilio/voice/status", {"CallSid": sid, "CallStatus": "in-progress"}).status_code == 204
@@ -36,6 +40,7 @@ def test_status_moves_forward_step_by_step(inbox, hooks, db):
 
 
 def test_callback_before_the_call_is_parked_then_applied(inbox, hooks, db):
+    enable_voicemail(db, inbox)  # the call stays up (ringing), as a voicemail call does
     sid = new_sid("CA")
     assert hooks.post("/twilio/voice/status", {"CallSid": sid, "CallStatus": "completed",
                                                "CallDuration": "12"}).status_code == 204
@@ -48,6 +53,7 @@ def test_callback_before_the_call_is_parked_then_applied(inbox, hooks, db):
 
 
 def test_another_accounts_callback_changes_nothing(inbox, hooks, db, sandbox):
+    enable_voicemail(db, inbox)  # the call stays up (ringing), as a voicemail call does
     sid = new_sid("CA")
     hooks.inbound(caller(), sid=sid)
     other = sandbox.create_account()
@@ -65,7 +71,8 @@ def test_malformed_status_is_400(hooks, params):
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_callback"
 
 
-def test_unanswered_forward_goes_to_voicemail_and_the_recording_is_kept(inbox, sandbox, db, hooks):
+def test_unanswered_forward_goes_to_voicemail_and_only_the_recording_sid_is_kept(inbox, sandbox, db, hooks):
+    enable_voicemail(db, inbox)
     add_rule(db, inbox, action="forward", forward_to=["+14155550192"])
     r = sandbox.inject_call(caller(), inbox.e164)
     action = twiml(r["body"]).find("Dial").get("action")
@@ -73,18 +80,29 @@ def test_unanswered_forward_goes_to_voicemail_and_the_recording_is_kept(inbox, s
     dial = hooks.post("/twilio/voice/status" + path, {"CallSid": r["call_sid"], "DialCallStatus": "no-answer",
                                                       "CallStatus": "in-progress"})
     assert dial.status_code == 200, dial.text
+    verbs = says_then_records(twiml(dial.text))
+    assert verbs[-3:] == [f"Say: {RECORDING_NOTICE}", "Record", "Hangup"], verbs
     record = twiml(dial.text).find("Record")
-    assert record is not None and "step=voicemail" in record.get("action")
-    row = call_row(db, r["call_sid"])
-    assert row["dial_status"] == "no-answer"
+    assert "step=voicemail" in record.get("action")
+    assert call_row(db, r["call_sid"])["dial_status"] == "no-answer"
 
-    url = "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE" + "a" * 32
-    done = hooks.post("/twilio/voice/status" + record.get("action").split("/twilio/voice/status", 1)[1],
-                      {"CallSid": r["call_sid"], "RecordingUrl": url, "RecordingDuration": "9",
-                       "RecordingSid": "RE" + "a" * 32})
-    assert done.status_code == 200 and twiml(done.text).find("Hangup") is not None
+    # The caller leaves a message; Twilio posts the <Record action> (signed) with the recording.
+    left = sandbox.record(r["call_sid"], action=record.get("action"), duration=9)
+    assert left["webhook"]["status"] == 200 and twiml(left["webhook"]["body"]).find("Hangup") is not None
     row = call_row(db, r["call_sid"])
-    assert row["recording_url"] == url and row["recording_duration_seconds"] == 9
+    assert row["recording_sid"] == left["recording"]["sid"] and row["recording_duration_seconds"] == 9
+    assert "recording_url" not in row, "only the SID and the duration are stored; the audio stays at Twilio"
+    assert left["recording"]["media_url"] not in json.dumps(row, default=str)
+
+
+def test_unanswered_forward_without_voicemail_hangs_up_unrecorded(inbox, sandbox, db, hooks):
+    add_rule(db, inbox, action="forward", forward_to=["+14155550191"])
+    r = sandbox.inject_call(caller(), inbox.e164)
+    row = call_row(db, r["call_sid"])
+    dial = hooks.post(f"/twilio/voice/status?call_id={row['id']}&step=dial",
+                      {"CallSid": r["call_sid"], "DialCallStatus": "no-answer"})
+    assert dial.status_code == 200 and "<Record" not in dial.text
+    assert twiml(dial.text).find("Hangup") is not None
 
 
 def test_answered_forward_hangs_up_after_the_bridge(inbox, sandbox, db, hooks):

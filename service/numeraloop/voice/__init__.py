@@ -18,6 +18,9 @@ from ..twilio import webhook_urls
 
 CALL_SID = re.compile(r"^CA[0-9a-f]{32}\Z")
 VOICEMAIL_MAX_SECONDS = 120
+# Said before anything is recorded: what is recorded, by whom, and how not to be.
+RECORDING_NOTICE = ("If you leave a message after the tone, it will be recorded and kept for this business. "
+                    "To not be recorded, hang up now.")
 
 
 def client_identity(user_id: str) -> str:
@@ -35,7 +38,17 @@ def status_url(call_id: str, step: str) -> str:
 
 
 def add_voicemail(twiml: VoiceResponse, routing: dict) -> VoiceResponse:
-    twiml.say(routing.get("greeting") or "Please leave a message after the tone.")
+    """The greeting, the recording notice, then <Record>; only for a number whose admin turned voicemail on.
+
+    The database already routes a call without voicemail elsewhere; this is the last check before
+    anything is recorded, so a routing answer without `voicemail_enabled: true` never records.
+    """
+    if routing.get("voicemail_enabled") is not True:
+        twiml.reject(reason="busy")
+        return twiml
+    if routing.get("greeting"):
+        twiml.say(routing["greeting"])
+    twiml.say(RECORDING_NOTICE)
     twiml.record(max_length=VOICEMAIL_MAX_SECONDS, play_beep=True, method="POST",
                  action=status_url(routing["call_id"], "voicemail"))
     twiml.hangup()

@@ -6,9 +6,10 @@ answered the same way and stored once). The answer is TwiML:
   forward   <Dial timeout action> with a <Number url=whisper> per target: all ring at once,
             whoever answers hears the whisper first, then is connected
   browser   <Dial timeout action> with a <Client> per member (identity user_<uuid>)
-  voicemail <Say> greeting, <Record maxLength action>
+  voicemail <Say> greeting, <Say> the recording notice, <Record maxLength action>: only for a
+            number whose admin turned voicemail on (off by default; otherwise reject)
   reject    <Reject reason="busy"/>
-The <Dial> action (/twilio/voice/status?step=dial) sends an unanswered ring to voicemail.
+The <Dial> action (/twilio/voice/status?step=dial) sends an unanswered ring to voicemail, if on.
 """
 
 from __future__ import annotations

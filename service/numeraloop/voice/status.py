@@ -5,7 +5,8 @@ All signed by AccountSid (403 otherwise).
                    never changes), CallDuration and ended_at are recorded → 204
   ?step=dial       the <Dial action> of a forwarded/browser ring: DialCallStatus is stored;
                    an unanswered inbound ring goes to voicemail when the number has it → TwiML
-  ?step=voicemail  the <Record action>: RecordingUrl is stored → <Hangup/>
+  ?step=voicemail  the <Record action>: RecordingSid and RecordingDuration are stored (never the URL:
+                   the audio stays at Twilio, deleted there with the call) → <Hangup/>
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def call_status():
         with as_service(pool) as conn:
             result = conn.execute(
                 "select private.record_voicemail(%s, %s, %s, %s, %s) as r",
-                (account_sid, call_id, sid, form.get("RecordingUrl"),
+                (account_sid, call_id, sid, form.get("RecordingSid"),
                  _seconds(form.get("RecordingDuration"), "RecordingDuration")),
             ).fetchone()["r"]
         log.info("call %s voicemail %s", sid, "recorded" if result.get("recorded") else "not recorded")

@@ -14,7 +14,7 @@ import json
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import forms
+from . import forms, lifecycle
 from .errors import StripeApiError, invalid_api_key, invalid_param, missing_param, no_api_key, no_such
 from .state import StandinState, new_id, now
 
@@ -83,9 +83,10 @@ def _idempotent(create):
     return jsonify(body)
 
 
-def _customer(customer_id: str, param: str | None = None) -> dict:
+def _customer(customer_id: str, param: str | None = None, deleted_too: bool = False) -> dict:
+    """A customer; a deleted one only for retrieve, which answers {id, object, deleted: true} as Stripe does."""
     customer = state().customers.get(customer_id)
-    if customer is None:
+    if customer is None or (customer.get("deleted") and not deleted_too):
         raise no_such("customer", customer_id, param)
     return customer
 
@@ -104,7 +105,15 @@ def create_customer():
 @bp.get("/customers/<customer_id>")
 def retrieve_customer(customer_id):
     with state().lock:
-        return jsonify(copy.deepcopy(_customer(customer_id)))
+        return jsonify(copy.deepcopy(_customer(customer_id, deleted_too=True)))
+
+
+@bp.delete("/customers/<customer_id>")
+def delete_customer(customer_id):
+    _params(set())
+    st = state()
+    st.undelivered.extend(e["id"] for e in lifecycle.delete_customer(st, customer_id))
+    return jsonify({"id": customer_id, "object": "customer", "deleted": True})
 
 
 # -- checkout sessions ----------------------------------------------------------------------
@@ -211,6 +220,26 @@ def retrieve_subscription(sub_id):
         sub = state().subscriptions.get(sub_id)
         if sub is None:
             raise no_such("subscription", sub_id)
+        return jsonify(copy.deepcopy(sub))
+
+
+@bp.delete("/subscriptions/<sub_id>")
+def cancel_subscription(sub_id):
+    params = _params({"invoice_now", "prorate", "cancellation_details", "expand"})
+    st = state()
+    with st.lock:
+        sub = st.subscriptions.get(sub_id)
+        if sub is None:
+            raise no_such("subscription", sub_id)
+        if sub["status"] == "canceled":
+            # Stripe refuses to cancel a subscription twice.
+            raise StripeApiError(400, "invalid_request_error",
+                                 "A canceled subscription can only update its cancellation_details and metadata.")
+        details = params.get("cancellation_details") or {}
+        st.undelivered.extend(e["id"] for e in lifecycle.cancel_subscription(st, sub_id))
+        if isinstance(details, dict):
+            sub["cancellation_details"] = {"comment": details.get("comment"), "feedback": details.get("feedback"),
+                                           "reason": "cancellation_requested"}
         return jsonify(copy.deepcopy(sub))
 
 

@@ -169,6 +169,22 @@ def cancel_subscription(state: StandinState, sub_id: str) -> list[dict]:
     return events
 
 
+def delete_customer(state: StandinState, customer_id: str) -> list[dict]:
+    """The customer is deleted: its live subscriptions are canceled with it, its invoices stay."""
+    with state.lock:
+        customer = state.customers.get(customer_id)
+        if customer is None or customer.get("deleted"):
+            raise no_such("customer", customer_id)
+        events = state.take_undelivered()
+        for sub_id, sub in state.subscriptions.items():
+            if sub["customer"] == customer_id and sub["status"] not in ("canceled", "incomplete_expired"):
+                events += cancel_subscription(state, sub_id)
+        events.append(state.record_event("customer.deleted", customer))
+        # What Stripe answers for a deleted customer from then on, retrieve included.
+        state.customers[customer_id] = {"id": customer_id, "object": "customer", "deleted": True}
+    return events
+
+
 def renew_subscription(state: StandinState, sub_id: str, paid: bool = True) -> list[dict]:
     """The next period's invoice: paid (subscription stays active) or failed (it goes past_due)."""
     with state.lock:

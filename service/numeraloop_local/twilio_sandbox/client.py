@@ -108,6 +108,15 @@ class SandboxControl:
         return self._call("POST", "/inbound/call", ok=(200, 502),
                           json={"from": from_, "to": to, "duration": duration})
 
+    def record(self, call_sid: str, action: str | None = None, duration: int = 5) -> dict:
+        """The caller leaves a message on `call_sid`; with `action` (the <Record action> URL) the
+        application gets Twilio's signed callback. {"recording", "webhook"?}."""
+        return self._call("POST", f"/calls/{call_sid}/recordings", json={"action": action, "duration": duration})
+
+    def recordings(self, account_sid: str | None = None) -> list[dict]:
+        """Every recording, deleted ones included (status "deleted")."""
+        return self._call("GET", "/recordings", params={"account_sid": account_sid} if account_sid else None)
+
     # -- observing ---------------------------------------------------------------------
     def messages(self, **filters) -> list[dict]:
         """Filters: account_sid, to, from, direction, status."""

@@ -12,7 +12,8 @@ from ..http_server import ControlError, install_control_errors
 from flask import Blueprint, current_app, jsonify, request
 
 from . import ids, inbound, resources
-from .state import Fault, Scenario, TokenBucket
+from .state import Fault, Recording, Scenario, TokenBucket
+from .webhooks import call_webhook
 
 bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 
@@ -196,6 +197,43 @@ def inject_call():
     except inbound.UnknownNumber as exc:
         raise ControlError(404, "unknown_number", f"{exc} is not a number any sandbox account owns") from None
     return jsonify(result), 502 if result.get("error") and result.get("url") else 200
+
+
+@bp.post("/calls/<call_sid>/recordings")
+def record_call(call_sid):
+    """The caller leaves a message: the call gets a completed recording, and with `action` (the
+    <Record action> URL the application answered) that URL gets Twilio's signed callback with
+    RecordingSid, RecordingUrl and RecordingDuration; answers the recording and the callback's result."""
+    data = _body()
+    duration = int(data.get("duration", 5))
+    state = sandbox().state
+    with state.lock:
+        call = state.calls.get(call_sid)
+        if call is None:
+            raise ControlError(404, "unknown_call", f"no sandbox call {call_sid}")
+        account = state.accounts[call.account_sid]
+        stamp = ids.now()
+        recording = Recording(ids.new_sid("RE"), account.sid, call.sid, duration, stamp, stamp)
+        state.recordings[recording.sid] = recording
+        body = resources.recording(recording)
+    answer = {"recording": body}
+    if data.get("action"):
+        params = {"AccountSid": account.sid, "ApiVersion": ids.API_VERSION, "CallSid": call.sid,
+                  "CallStatus": "in-progress", "Direction": call.direction, "From": call.from_, "To": call.to,
+                  "RecordingSid": recording.sid, "RecordingUrl": body["media_url"],
+                  "RecordingDuration": str(duration), "Digits": "hangup"}
+        answer["webhook"] = call_webhook(data["action"], params, account.auth_token, "POST",
+                                         sandbox().settings.webhook_timeout)
+    return jsonify(answer), 201
+
+
+@bp.get("/recordings")
+def list_recordings():
+    """Every recording, deleted ones included (status `deleted`), optionally of one account (?account_sid=)."""
+    wanted = request.args.get("account_sid")
+    with sandbox().state.lock:
+        return jsonify([resources.recording(r) for r in sandbox().state.recordings.values()
+                        if wanted in (None, r.account_sid)])
 
 
 # -- what happened ---------------------------------------------------------------------------

@@ -128,6 +128,8 @@ NUMBERS = f"{ACCOUNT}/IncomingPhoneNumbers.json"
 NUMBER = f"{ACCOUNT}/IncomingPhoneNumbers/{{Sid}}.json"
 NUMBER_PATH = {**IN_ACCOUNT, "Sid": sid("PN", required=True)}
 SEARCH_PATH = {**IN_ACCOUNT, "CountryCode": COUNTRY}
+RECORDING = f"{ACCOUNT}/Recordings/{{Sid}}.json"
+RECORDING_PATH = {**IN_ACCOUNT, "Sid": sid("RE", required=True)}
 
 
 # Messaging Services (the Messaging API, v1): what a service is created and updated with.
@@ -167,6 +169,8 @@ OPERATIONS = _operations(
               200, "message"),
     Operation("GET", f"{ACCOUNT}/Calls/{{Sid}}.json", {**IN_ACCOUNT, "Sid": sid("CA", required=True)}, {},
               200, "call"),
+    Operation("GET", RECORDING, RECORDING_PATH, {"IncludeSoftDeleted": FLAG}, 200, "recording"),
+    Operation("DELETE", RECORDING, RECORDING_PATH, {}, 204),
     Operation("POST", f"{ACCOUNT}/Applications.json", IN_ACCOUNT, APPLICATION_CREATE, 201, "application"),
     Operation("POST", f"{ACCOUNT}/Keys.json", IN_ACCOUNT, {"FriendlyName": TEXT}, 201, "new_key"),
     Operation("POST", "/v1/Services", {}, {"FriendlyName": Param(required=True), **SERVICE_SETTINGS}, 201,
@@ -211,6 +215,11 @@ RESOURCES: dict[str, tuple[str, ...]] = {
         "from_formatted", "phone_number_sid", "status", "start_time", "end_time", "duration", "price",
         "price_unit", "direction", "answered_by", "api_version", "forwarded_from", "group_sid", "caller_name",
         "queue_time", "trunk_sid", "uri", "subresource_uris",
+    ),
+    "recording": (
+        "account_sid", "api_version", "call_sid", "conference_sid", "date_created", "date_updated", "start_time",
+        "duration", "sid", "price", "price_unit", "status", "channels", "source", "error_code", "uri",
+        "encryption_details", "subresource_uris", "media_url",
     ),
     "application": (
         "account_sid", "api_version", "date_created", "date_updated", "friendly_name", "message_status_callback",

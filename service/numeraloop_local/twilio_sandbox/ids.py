@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 API_VERSION = "2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-SID_PATTERN = {p: re.compile(rf"^{p}[0-9a-f]{{32}}$") for p in ("AC", "PN", "SM", "MM", "CA", "AP", "SK", "MG")}
+SID_PATTERN = {p: re.compile(rf"^{p}[0-9a-f]{{32}}$") for p in ("AC", "PN", "SM", "MM", "CA", "AP", "SK", "MG", "RE")}
 
 
 # SIDs name things, they guard nothing: a generator seeded once from the OS, because os.urandom

@@ -10,7 +10,7 @@ import math
 
 from .description import PAGE
 from .ids import API_VERSION, national_format, rfc2822
-from .state import Account, ApiKey, Application, Call, Message, PhoneNumber
+from .state import Account, ApiKey, Application, Call, Message, PhoneNumber, Recording
 from .validation import shape
 
 BASE = f"/{API_VERSION}/Accounts"
@@ -96,6 +96,19 @@ def call(c: Call) -> dict:
         "uri": f"{uri}.json",
         "subresource_uris": {name: f"{uri}/{path}.json" for name, path in (
             ("notifications", "Notifications"), ("recordings", "Recordings"), ("events", "Events"))},
+    })
+
+
+def recording(r: Recording) -> dict:
+    uri = f"{BASE}/{r.account_sid}/Recordings/{r.sid}"
+    return shape("recording", {
+        "account_sid": r.account_sid, "api_version": API_VERSION, "call_sid": r.call_sid,
+        "date_created": rfc2822(r.date_created), "date_updated": rfc2822(r.date_updated),
+        "start_time": rfc2822(r.date_created), "duration": str(r.duration), "sid": r.sid, "price_unit": "USD",
+        "status": r.status, "channels": 1, "source": "RecordVerb", "uri": f"{uri}.json",
+        "subresource_uris": {"add_on_results": f"{uri}/AddOnResults.json",
+                             "transcriptions": f"{uri}/Transcriptions.json"},
+        "media_url": None if r.status == "deleted" else f"https://api.twilio.com{uri}",
     })
 
 

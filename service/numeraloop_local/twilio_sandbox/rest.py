@@ -268,6 +268,35 @@ def fetch_call(account: Account, params, AccountSid, Sid):
         return _json(resources.call(call))
 
 
+# -- Recordings ------------------------------------------------------------------------------
+_RECORDING = "/2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}.json"
+
+
+def _owned_recording(account: Account, sid: str, include_deleted: bool = False):
+    recording = sandbox().state.recordings.get(sid)
+    if recording is None or recording.account_sid != account.sid or (
+            recording.status == "deleted" and not include_deleted):
+        raise not_found(request.path)
+    return recording
+
+
+@bp.get("/Accounts/<AccountSid>/Recordings/<Sid>.json")
+@operation(_RECORDING)
+def fetch_recording(account: Account, params, AccountSid, Sid):
+    with sandbox().state.lock:
+        return _json(resources.recording(_owned_recording(account, Sid, params.get("IncludeSoftDeleted", False))))
+
+
+@bp.delete("/Accounts/<AccountSid>/Recordings/<Sid>.json")
+@operation(_RECORDING)
+def delete_recording(account: Account, params, AccountSid, Sid):
+    # The audio goes; Twilio keeps the metadata, as `deleted`, for 40 days (IncludeSoftDeleted).
+    with sandbox().state.lock:
+        recording = _owned_recording(account, Sid)
+        recording.status, recording.date_updated = "deleted", ids.now()
+    return "", 204
+
+
 # -- Applications and Keys -------------------------------------------------------------------
 @bp.post("/Accounts/<AccountSid>/Applications.json")
 @operation("/2010-04-01/Accounts/{AccountSid}/Applications.json")

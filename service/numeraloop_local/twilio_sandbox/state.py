@@ -101,6 +101,19 @@ class Call:
 
 
 @dataclass
+class Recording:
+    sid: str
+    account_sid: str
+    call_sid: str
+    duration: int
+    date_created: dt.datetime
+    date_updated: dt.datetime
+    # completed, or deleted: Twilio keeps a deleted recording's metadata (no audio) for 40 days,
+    # fetched only with IncludeSoftDeleted=true.
+    status: str = "completed"
+
+
+@dataclass
 class Application:
     sid: str
     account_sid: str
@@ -170,6 +183,7 @@ class SandboxState:
             self.numbers: dict[str, PhoneNumber] = {}
             self.messages: dict[str, Message] = {}
             self.calls: dict[str, Call] = {}
+            self.recordings: dict[str, Recording] = {}
             self.applications: dict[str, Application] = {}
             self.services: dict = {}  # MG sid -> services.MessagingService
             self.sticky_senders: dict[tuple[str, str], str] = {}  # (service, recipient) -> the number it uses
