@@ -31,6 +31,16 @@ class JSONProvider(DefaultJSONProvider):
         return DefaultJSONProvider.default(o)
 
 
+# Two years, subdomains included: what browsers' preload lists ask for. Sent only when the public
+# URL is https, so a plain-http development server never pins a browser to https.
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+def _strict_transport_security(response):
+    response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
+
+
 def create_app(config: Config | None = None, pool=None) -> Flask:
     config = config or Config.from_env()
     config.require_servable()
@@ -56,6 +66,8 @@ def create_app(config: Config | None = None, pool=None) -> Flask:
 
     request_log.install(app)
     register_error_handlers(app)
+    if config.hsts:
+        app.after_request(_strict_transport_security)
 
     register_blueprints(app)
     return app

@@ -70,6 +70,8 @@ class Config:
     log_level: str = "INFO"
     # Outbound webhooks to loopback/private addresses: only for local development.
     webhooks_allow_private_targets: bool = False
+    # Production over plain http (PUBLIC_BASE_URL http://...): refused unless this says it is meant.
+    allow_http: bool = False
     # (name, url) that must answer 2xx before /readyz says ready; none unless configured (`numeraloop dev` does).
     ready_dependencies: tuple[tuple[str, str], ...] = ()
     migrations_dir: Path = field(default_factory=lambda: default_project_root() / "supabase" / "migrations")
@@ -126,6 +128,7 @@ class Config:
             db_pool_max=pool_max,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             webhooks_allow_private_targets=_bool(env.get("NUMERALOOP_WEBHOOKS_ALLOW_PRIVATE")),
+            allow_http=_bool(env.get("NUMERALOOP_ALLOW_HTTP")),
             ready_dependencies=_dependencies(env.get("NUMERALOOP_READY_DEPENDENCIES", "")),
             migrations_dir=Path(migrations) if migrations else default_project_root() / "supabase" / "migrations",
         )
@@ -136,6 +139,17 @@ class Config:
         if self.environment == "production" and not self.stripe_webhook_secret.strip():
             raise ConfigError("STRIPE_WEBHOOK_SECRET is not set: without it no Stripe event can be verified, and in "
                               "production (NUMERALOOP_ENV unset or 'production') the service does not start without it")
+        if self.environment == "production" and not self.public_base_url.lower().startswith("https://") \
+                and not self.allow_http:
+            raise ConfigError(f"PUBLIC_BASE_URL is {self.public_base_url!r}: in production the service is reached over "
+                              "https only (sessions, tokens and Twilio's and Stripe's requests would otherwise cross "
+                              "the network in the clear). Set it to the https URL clients use (behind a TLS-terminating "
+                              "proxy, the proxy's), or NUMERALOOP_ALLOW_HTTP=1 if plain http is intended")
+
+    @property
+    def hsts(self) -> bool:
+        """Strict-Transport-Security on every response: the service is public over https."""
+        return self.public_base_url.lower().startswith("https://")
 
     def keyring(self) -> dict[str, str]:
         """Encryption keys by version, as the SQL decryption functions take them."""

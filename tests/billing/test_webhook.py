@@ -129,7 +129,8 @@ def test_without_a_webhook_secret_every_stripe_request_is_refused_and_logged(ser
 
 
 def test_production_does_not_start_without_a_webhook_secret(service_config, capsys):
-    production = dataclasses.replace(service_config, environment="production", stripe_webhook_secret="")
+    production = dataclasses.replace(service_config, environment="production", stripe_webhook_secret="",
+                                     public_base_url="https://numeraloop.example.com")
     with pytest.raises(ConfigError, match="STRIPE_WEBHOOK_SECRET"):
         create_app(production)
     assert server.serve(production) == 2, "numeraloop serve exits before starting gunicorn"
