@@ -64,8 +64,15 @@ def stop_process_group(proc: subprocess.Popen, timeout: float = 15.0) -> None:
 def server_process(argv: list[str], env: dict[str, str], port: int, log_path: Path):
     """A server in its own process group, logging to `log_path`, stopped on exit (also on errors)."""
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             wait_for_port(port, proc)
             yield proc
@@ -76,6 +83,7 @@ def server_process(argv: list[str], env: dict[str, str], port: int, log_path: Pa
 @contextmanager
 def terminate_as_interrupt():
     """SIGTERM ends the benchmark like Ctrl-C, so every `finally` (servers, DB lock) runs."""
+
     def _raise(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 

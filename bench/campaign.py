@@ -47,9 +47,14 @@ LONG_BODY = BODY + " Reply STOP to opt out. " + "See you soon at the shop on Mai
 def config(database_url: str, sandbox_url: str):
     from numeraloop.config import Config
 
-    return dataclasses.replace(Config.from_env(env={"NUMERALOOP_ENV": "test"}), database_url=database_url,
-                               encryption_key=KEY, twilio_api_base_url=sandbox_url,
-                               public_base_url="http://127.0.0.1:9", db_pool_max=CONCURRENCY + 4)
+    return dataclasses.replace(
+        Config.from_env(env={"NUMERALOOP_ENV": "test"}),
+        database_url=database_url,
+        encryption_key=KEY,
+        twilio_api_base_url=sandbox_url,
+        public_base_url="http://127.0.0.1:9",
+        db_pool_max=CONCURRENCY + 4,
+    )
 
 
 # -- child processes ------------------------------------------------------------------------------
@@ -83,16 +88,21 @@ def bare_main(sandbox_url: str, account_sid: str, token: str, sender: str, start
     lock, next_i, times = threading.Lock(), [start], []
 
     def loop():
-        messages = make_twilio_client(account_sid, account_sid, token, sandbox_url).api.v2010.accounts(
-            account_sid).messages
+        messages = (
+            make_twilio_client(account_sid, account_sid, token, sandbox_url).api.v2010.accounts(account_sid).messages
+        )
         while True:
             with lock:
                 i = next_i[0]
                 if i >= start + count:
                     return
                 next_i[0] += 1
-            messages.create(to=f"+1628{i:07d}", from_=sender, body=BODY.replace("{{first_name|there}}", "Ann"),
-                            status_callback="http://127.0.0.1:9/twilio/messaging/status")
+            messages.create(
+                to=f"+1628{i:07d}",
+                from_=sender,
+                body=BODY.replace("{{first_name|there}}", "Ann"),
+                status_callback="http://127.0.0.1:9/twilio/messaging/status",
+            )
             with lock:
                 times.append(time.time())
 
@@ -109,8 +119,14 @@ def bare_main(sandbox_url: str, account_sid: str, token: str, sender: str, start
 
 
 def spawn(args: list[str]) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "bench.campaign", *args], cwd=ROOT, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.campaign", *args],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     line = proc.stdout.readline()
     if line.strip() != "ready":
         raise RuntimeError(f"child {args[0]} did not start: {line!r}")
@@ -130,8 +146,10 @@ class Bench:
         self.db = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
         self.cfg = config(database_url, sandbox_url)
         # The plan is not what is measured: room for every run's messages and numbers.
-        self.db.execute("update public.plans set limits = '{\"phone_numbers\": 1000, \"monthly_messages\": "
-                        "100000000, \"seats\": 25}' where id = 'pro'")
+        self.db.execute(
+            'update public.plans set limits = \'{"phone_numbers": 1000, "monthly_messages": '
+            "100000000, \"seats\": 25}' where id = 'pro'"
+        )
         self.control.settings(default_scenario="none")
         self.account = self.control.create_account(friendly_name="Bench")
         self._numbers = iter(range(1000, 9999))
@@ -141,8 +159,9 @@ class Bench:
         self.control.add_number(self.account["sid"], number)
         return number
 
-    def workspace(self, recipients: int, body: str, sender: str, rate: float = 10000,
-                  segments_per_second: float = 100000) -> str:
+    def workspace(
+        self, recipients: int, body: str, sender: str, rate: float = 10000, segments_per_second: float = 100000
+    ) -> str:
         """A Pro workspace with the account connected, `sender` as its number and a draft to `recipients`."""
         from numeraloop.twilio import credentials
         from tests.billing.events import give_workspace_billing
@@ -153,35 +172,55 @@ class Bench:
         give_workspace_billing(self.db, ws, price="price_numeraloop_pro_monthly")
         with self.db.transaction():
             self.db.execute("select set_config('role', 'service_role', true)")
-            stored = credentials.store(self.db, self.cfg, workspace_id=ws, account_sid=self.account["sid"],
-                                       auth_token=self.account["auth_token"], api_key_sid=None, api_key_secret=None,
-                                       twiml_app_sid=None, friendly_name="Bench", account_status="active",
-                                       actor=user.id)
-        self.db.execute("update public.workspaces set campaign_window_start = '00:00', campaign_window_end = '24:00' "
-                        "where id = %s", (ws,))
+            stored = credentials.store(
+                self.db,
+                self.cfg,
+                workspace_id=ws,
+                account_sid=self.account["sid"],
+                auth_token=self.account["auth_token"],
+                api_key_sid=None,
+                api_key_secret=None,
+                twiml_app_sid=None,
+                friendly_name="Bench",
+                account_status="active",
+                actor=user.id,
+            )
+        self.db.execute(
+            "update public.workspaces set campaign_window_start = '00:00', campaign_window_end = '24:00' where id = %s",
+            (ws,),
+        )
         number = self.db.execute(
             "insert into public.phone_numbers (workspace_id, twilio_account_id, twilio_sid, e164, segments_per_second) "
-            "values (%s, %s, %s, %s, %s) returning id", (ws, stored["id"],
-                                                         "PN" + uuid.uuid4().hex, sender, segments_per_second)
+            "values (%s, %s, %s, %s, %s) returning id",
+            (ws, stored["id"], "PN" + uuid.uuid4().hex, sender, segments_per_second),
         ).fetchone()["id"]
         tag = "bench"
-        self.db.execute("insert into public.contacts (workspace_id, phone_e164, first_name, tags) "
-                        "select %s, '+1628' || lpad(i::text, 7, '0'), case when i %% 2 = 0 then 'Ann' end, "
-                        "array[%s] from generate_series(1, %s) i", (ws, tag, recipients))
+        self.db.execute(
+            "insert into public.contacts (workspace_id, phone_e164, first_name, tags) "
+            "select %s, '+1628' || lpad(i::text, 7, '0'), case when i %% 2 = 0 then 'Ann' end, "
+            "array[%s] from generate_series(1, %s) i",
+            (ws, tag, recipients),
+        )
         self.db.execute("analyze public.contacts")
         with self.db.transaction():
-            self.db.execute("select set_config('role', 'authenticated', true), "
-                            "set_config('request.jwt.claims', %s, true)", (json.dumps(user.claims),))
+            self.db.execute(
+                "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+                (json.dumps(user.claims),),
+            )
             campaign = self.db.execute(
                 "insert into public.campaigns (workspace_id, name, phone_number_id, body, include_tags, send_rate) "
-                "values (%s, 'Bench', %s, %s, %s, %s) returning id", (ws, number, body, [tag], rate)).fetchone()["id"]
+                "values (%s, 'Bench', %s, %s, %s, %s) returning id",
+                (ws, number, body, [tag], rate),
+            ).fetchone()["id"]
         self._user = user
         return str(campaign)
 
     def launch(self, campaign: str) -> None:
         with self.db.transaction():
-            self.db.execute("select set_config('role', 'authenticated', true), "
-                            "set_config('request.jwt.claims', %s, true)", (json.dumps(self._user.claims),))
+            self.db.execute(
+                "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+                (json.dumps(self._user.claims),),
+            )
             self.db.execute("select public.launch_campaign(%s)", (campaign,))
 
     def state(self, campaign: str) -> dict:
@@ -191,7 +230,9 @@ class Bench:
             "count(*) filter (where r.status = 'failed') as failed, "
             "count(*) filter (where r.reconcile or r.attempts > 1) as retried "
             "from public.campaigns k join public.campaign_recipients r on r.campaign_id = k.id where k.id = %s "
-            "group by k.status", (campaign,)).fetchone()
+            "group by k.status",
+            (campaign,),
+        ).fetchone()
 
     def wait_done(self, campaign: str, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
@@ -209,8 +250,9 @@ class Bench:
         self.account = self.control.create_account(friendly_name="Bench")
 
     # -- the three measurements ---------------------------------------------------------------
-    def campaign_run(self, workers: int, recipients: int, body: str = BODY, rate: float = 10000,
-                     kill: bool = False) -> dict:
+    def campaign_run(
+        self, workers: int, recipients: int, body: str = BODY, rate: float = 10000, kill: bool = False
+    ) -> dict:
         self.reset_sandbox()
         sender = self.sender_number()
         campaign = self.workspace(recipients, body, sender, rate=rate)
@@ -233,16 +275,33 @@ class Bench:
             for p in procs:
                 stop_process_group(p)
         at_sandbox = self.control.sent(self.account["sid"], sender)
-        return {"campaign": campaign, "seconds": ended - began, "state": state, "sandbox": at_sandbox,
-                "killed_at": killed_at, "rate": recipients / (ended - began)}
+        return {
+            "campaign": campaign,
+            "seconds": ended - began,
+            "state": state,
+            "sandbox": at_sandbox,
+            "killed_at": killed_at,
+            "rate": recipients / (ended - began),
+        }
 
     def bare_run(self, workers: int, messages: int) -> dict:
         self.reset_sandbox()
         sender = self.sender_number()
         share = messages // workers
-        procs = [spawn(["--bare", self.sandbox_url, self.account["sid"], self.account["auth_token"], sender,
-                        str(i * share), str(share if i < workers - 1 else messages - i * share)])
-                 for i in range(workers)]
+        procs = [
+            spawn(
+                [
+                    "--bare",
+                    self.sandbox_url,
+                    self.account["sid"],
+                    self.account["auth_token"],
+                    sender,
+                    str(i * share),
+                    str(share if i < workers - 1 else messages - i * share),
+                ]
+            )
+            for i in range(workers)
+        ]
         for p in procs:
             p.stdin.write("go\n")
             p.stdin.flush()
@@ -250,13 +309,17 @@ class Bench:
         for p in procs:
             p.wait(timeout=30)
         began, ended = min(r["began"] for r in results), max(r["ended"] for r in results)
-        return {"seconds": ended - began, "rate": sum(r["sent"] for r in results) / (ended - began),
-                "sandbox": self.control.sent(self.account["sid"], sender)}
+        return {
+            "seconds": ended - began,
+            "rate": sum(r["sent"] for r in results) / (ended - began),
+            "sandbox": self.control.sent(self.account["sid"], sender),
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.campaign", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.campaign", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="3,000 recipients and 3 crash runs")
     parser.add_argument("--recipients", type=int, help="throughput runs' size (default 100,000; quick 3,000)")
     parser.add_argument("--workers", default="1,2,4", help="worker counts of the throughput runs")
@@ -280,9 +343,14 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     log = open(ROOT / "bench" / "results" / "campaign-sandbox.log", "ab")
-    sandbox = subprocess.Popen([str(ROOT / ".venv" / "bin" / "numeraloop"), "sandbox", "serve", "--port", str(port)],
-                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                               env={**os.environ, "LOG_LEVEL": "WARNING"})  # no log line per request
+    sandbox = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "numeraloop"), "sandbox", "serve", "--port", str(port)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
+    )  # no log line per request
     print(f"{cores()} cores; sandbox on :{port} (its own process); {n:,} recipients per throughput run", flush=True)
     with terminate_as_interrupt():
         try:
@@ -295,36 +363,49 @@ def main(argv: list[str] | None = None) -> int:
                     bare = bench.bare_run(w, n)
                     ours = bench.campaign_run(w, n)
                     bench.rate_seen = ours["rate"]
-                    ok = (ours["sandbox"]["messages"] == ours["sandbox"]["recipients"] == n == ours["state"]["sent"])
+                    ok = ours["sandbox"]["messages"] == ours["sandbox"]["recipients"] == n == ours["state"]["sent"]
                     if not ok:
                         failures.append(f"throughput {w}: {ours['state']} / sandbox {ours['sandbox']}")
-                    print(f"{w:>7} {ours['rate']:>9.0f} {bare['rate']:>10.0f} {ours['rate'] / bare['rate']:>6.2f}  "
-                          f"{'each texted once' if ok else 'MISMATCH'}", flush=True)
+                    print(
+                        f"{w:>7} {ours['rate']:>9.0f} {bare['rate']:>10.0f} {ours['rate'] / bare['rate']:>6.2f}  "
+                        f"{'each texted once' if ok else 'MISMATCH'}",
+                        flush=True,
+                    )
 
                 rate = args.pacing_rate
                 paced = bench.campaign_run(2, int(rate * 6 / 2), body=LONG_BODY, rate=rate)
                 seconds = paced["sandbox"]["segments_per_second"][1:-1]  # whole seconds only
                 worst = max((s for _, s in seconds), default=0)
-                print(f"\npacing: {rate:.0f} segments/s, 2-segment messages, 2 workers: busiest second at the "
-                      f"sandbox {worst} segments over {len(seconds)} whole seconds "
-                      f"({'within' if worst <= rate else 'OVER'} budget)", flush=True)
+                print(
+                    f"\npacing: {rate:.0f} segments/s, 2-segment messages, 2 workers: busiest second at the "
+                    f"sandbox {worst} segments over {len(seconds)} whole seconds "
+                    f"({'within' if worst <= rate else 'OVER'} budget)",
+                    flush=True,
+                )
                 if worst > rate:
                     failures.append(f"pacing: {worst} segments in one second at {rate}/s")
 
                 unbroken = bench.campaign_run(2, crash_n)
                 bench.rate_seen = unbroken["rate"]
-                print(f"\ncrash: {crash_n:,} recipients, 2 workers, one SIGKILLed at random and restarted; "
-                      f"unbroken run {unbroken['seconds']:.1f} s")
-                print(f"{'run':>4} {'killed at':>9} {'wall s':>7} {'+s':>6} {'twice':>6} {'never':>6} "
-                      f"{'report=sandbox':>15} {'reconciled':>10}")
+                print(
+                    f"\ncrash: {crash_n:,} recipients, 2 workers, one SIGKILLed at random and restarted; "
+                    f"unbroken run {unbroken['seconds']:.1f} s"
+                )
+                print(
+                    f"{'run':>4} {'killed at':>9} {'wall s':>7} {'+s':>6} {'twice':>6} {'never':>6} "
+                    f"{'report=sandbox':>15} {'reconciled':>10}"
+                )
                 for i in range(crash_runs):
                     run = bench.campaign_run(2, crash_n, kill=True)
                     box, state = run["sandbox"], run["state"]
                     twice, never = box["messages"] - box["recipients"], crash_n - box["recipients"]
                     same = state["sent"] == box["messages"]
                     extra = run["seconds"] - unbroken["seconds"]
-                    print(f"{i + 1:>4} {run['killed_at']:>8.1f}s {run['seconds']:>7.1f} {extra:>+6.1f} {twice:>6} "
-                          f"{never:>6} {str(same):>15} {state['retried']:>10}", flush=True)
+                    print(
+                        f"{i + 1:>4} {run['killed_at']:>8.1f}s {run['seconds']:>7.1f} {extra:>+6.1f} {twice:>6} "
+                        f"{never:>6} {str(same):>15} {state['retried']:>10}",
+                        flush=True,
+                    )
                     if twice or never or not same or state["open"] or extra > 10:
                         failures.append(f"crash run {i + 1}: {run}")
         finally:

@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench._support import (ROOT, cores, free_port, percentile, server_process, terminate_as_interrupt,
-                            test_database)
+from bench._support import ROOT, cores, free_port, percentile, server_process, terminate_as_interrupt, test_database
 
 PATH = "/twilio/messaging/inbound"
 ENCRYPTION_KEY = "bench-encryption-key-0123456789abcdef0123456789abcdef"
@@ -86,8 +85,8 @@ def arrange(url: str) -> str:
     import psycopg
     from psycopg.rows import dict_row
 
-    from numeraloop.twilio import credentials
     from numeraloop.config import Config
+    from numeraloop.twilio import credentials
     from tests.support.database import create_user
 
     config = dataclasses.replace(Config.from_env(env={}), database_url=url, encryption_key=ENCRYPTION_KEY)
@@ -96,13 +95,23 @@ def arrange(url: str) -> str:
         with db.transaction():
             db.execute("select set_config('role', 'service_role', true)")
             account = credentials.store(
-                db, config, workspace_id=user.workspace_id, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
-                api_key_sid=None, api_key_secret=None, twiml_app_sid=None, friendly_name="Bench",
-                account_status="active", actor=None)
+                db,
+                config,
+                workspace_id=user.workspace_id,
+                account_sid=ACCOUNT_SID,
+                auth_token=AUTH_TOKEN,
+                api_key_sid=None,
+                api_key_secret=None,
+                twiml_app_sid=None,
+                friendly_name="Bench",
+                account_status="active",
+                actor=None,
+            )
         db.execute(
             "insert into public.phone_numbers (workspace_id, twilio_account_id, twilio_sid, e164) "
             "values (%s, %s, %s, %s)",
-            (user.workspace_id, account["id"], "PN" + uuid.uuid4().hex, NUMBER))
+            (user.workspace_id, account["id"], "PN" + uuid.uuid4().hex, NUMBER),
+        )
     return user.workspace_id
 
 
@@ -115,11 +124,26 @@ def build_workload(count: int, contacts: int, signed_url: str) -> Workload:
     for i in range(count):
         sid = "SM" + uuid.uuid4().hex
         params = {
-            "ToCountry": "US", "ToState": "CA", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
-            "FromZip": "", "SmsSid": sid, "FromState": "NY", "SmsStatus": "received", "FromCity": "",
-            "Body": f"Hi, is order #{100000 + i} ready for pickup today?", "FromCountry": "US", "To": NUMBER,
-            "MessagingServiceSid": "", "ToZip": "", "NumSegments": "1", "MessageSid": sid,
-            "AccountSid": ACCOUNT_SID, "From": f"+1646{i % contacts:07d}", "ApiVersion": "2010-04-01",
+            "ToCountry": "US",
+            "ToState": "CA",
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "ToCity": "",
+            "FromZip": "",
+            "SmsSid": sid,
+            "FromState": "NY",
+            "SmsStatus": "received",
+            "FromCity": "",
+            "Body": f"Hi, is order #{100000 + i} ready for pickup today?",
+            "FromCountry": "US",
+            "To": NUMBER,
+            "MessagingServiceSid": "",
+            "ToZip": "",
+            "NumSegments": "1",
+            "MessageSid": sid,
+            "AccountSid": ACCOUNT_SID,
+            "From": f"+1646{i % contacts:07d}",
+            "ApiVersion": "2010-04-01",
         }
         body = urlencode(params).encode()
         headers = {
@@ -189,8 +213,17 @@ def _client_process(port: int, requests, threads: int, barrier, results) -> None
     merged = array.array("d")
     for a in lat:
         merged.extend(a)
-    results.put({"start": start, "end": end, "latencies": merged.tobytes(), "errors": errors,
-                 "sample": sample[0], "cpu": usage.ru_utime + usage.ru_stime, "reconnects": reconnects[0]})
+    results.put(
+        {
+            "start": start,
+            "end": end,
+            "latencies": merged.tobytes(),
+            "errors": errors,
+            "sample": sample[0],
+            "cpu": usage.ru_utime + usage.ru_stime,
+            "reconnects": reconnects[0],
+        }
+    )
 
 
 def drive(name: str, port: int, requests, processes: int, threads: int) -> RunResult:
@@ -198,8 +231,10 @@ def drive(name: str, port: int, requests, processes: int, threads: int) -> RunRe
     ctx = mp.get_context("fork")  # children inherit the pre-built requests; nothing is pickled
     barrier = ctx.Barrier(processes)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_client_process, args=(port, requests[p::processes], threads, barrier, results),
-                         daemon=True) for p in range(processes)]
+    procs = [
+        ctx.Process(target=_client_process, args=(port, requests[p::processes], threads, barrier, results), daemon=True)
+        for p in range(processes)
+    ]
     for p in procs:
         p.start()
     try:
@@ -218,10 +253,15 @@ def drive(name: str, port: int, requests, processes: int, threads: int) -> RunRe
         for k, v in g["errors"].items():
             errors[k] = errors.get(k, 0) + v
     return RunResult(
-        name=name, sent=len(requests),
+        name=name,
+        sent=len(requests),
         seconds=max(g["end"] for g in got) - min(g["start"] for g in got),
-        latencies=sorted(latencies), errors=errors, error_sample=next((g["sample"] for g in got if g["sample"]), ""),
-        client_cpu=sum(g["cpu"] for g in got), reconnects=sum(g["reconnects"] for g in got))
+        latencies=sorted(latencies),
+        errors=errors,
+        error_sample=next((g["sample"] for g in got if g["sample"]), ""),
+        client_cpu=sum(g["cpu"] for g in got),
+        reconnects=sum(g["reconnects"] for g in got),
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -230,16 +270,18 @@ def drive(name: str, port: int, requests, processes: int, threads: int) -> RunRe
 
 def server_env(url: str, port: int, log_level: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "NUMERALOOP_ENV": "test",
-        "DATABASE_URL": url,
-        "NUMERALOOP_ENCRYPTION_KEY": ENCRYPTION_KEY,
-        "SUPABASE_JWT_SECRET": JWT_SECRET,
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "PORT": str(port),
-        "LOG_LEVEL": log_level,
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "NUMERALOOP_ENV": "test",
+            "DATABASE_URL": url,
+            "NUMERALOOP_ENCRYPTION_KEY": ENCRYPTION_KEY,
+            "SUPABASE_JWT_SECRET": JWT_SECRET,
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            "PORT": str(port),
+            "LOG_LEVEL": log_level,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
@@ -261,38 +303,51 @@ def count_stored(url: str, workspace_id: str) -> dict[str, int]:
             "       (select count(*) from public.contacts where workspace_id = %(w)s),"
             "       (select count(*) from public.conversations where workspace_id = %(w)s),"
             "       (select coalesce(sum(unread_count), 0) from public.conversations where workspace_id = %(w)s)",
-            {"w": workspace_id}).fetchone()
+            {"w": workspace_id},
+        ).fetchone()
     return dict(zip(["inbound", "outbound", "contacts", "conversations", "unread"], row))
 
 
 def report(runs: list[RunResult], args, wall_cores: int) -> None:
     print()
     print(f"machine: {wall_cores} cores ({os.uname().machine}), Python {sys.version.split()[0]}")
-    print(f"servers: gunicorn gthread, {args.workers} workers x {THREADS_PER_WORKER} threads each "
-          f"(numeraloop.server.serve), LOG_LEVEL={args.log_level}")
-    print(f"load: {args.processes} processes x {args.threads} keep-alive connections = "
-          f"{args.processes * args.threads} in flight; {args.messages} timed requests per server, "
-          f"{args.warmup} warm-up; senders over {args.contacts} contacts")
+    print(
+        f"servers: gunicorn gthread, {args.workers} workers x {THREADS_PER_WORKER} threads each "
+        f"(numeraloop.server.serve), LOG_LEVEL={args.log_level}"
+    )
+    print(
+        f"load: {args.processes} processes x {args.threads} keep-alive connections = "
+        f"{args.processes * args.threads} in flight; {args.messages} timed requests per server, "
+        f"{args.warmup} warm-up; senders over {args.contacts} contacts"
+    )
     print()
-    print(f"{'':<22}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
-          f"{'client CPU':>12}")
+    print(f"{'':<22}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}{'client CPU':>12}")
     for r in runs:
         share = r.client_cpu / (r.seconds * wall_cores) if r.seconds else float("nan")
-        print(f"{r.name:<22}{r.rps:>9.0f}{r.ms(50):>9.2f}{r.ms(95):>9.2f}{r.ms(99):>9.2f}"
-              f"{r.latencies[-1] * 1000 if r.latencies else float('nan'):>9.1f}{sum(r.errors.values()):>8}"
-              f"{share:>11.0%}")
+        print(
+            f"{r.name:<22}{r.rps:>9.0f}{r.ms(50):>9.2f}{r.ms(95):>9.2f}{r.ms(99):>9.2f}"
+            f"{r.latencies[-1] * 1000 if r.latencies else float('nan'):>9.1f}{sum(r.errors.values()):>8}"
+            f"{share:>11.0%}"
+        )
     bare, real = runs
     print()
-    print(f"ratio service/bare: req/s {real.rps / bare.rps:.3f}  (the service does {real.rps / bare.rps:.1%} "
-          f"of the bare endpoint's throughput)")
-    print(f"ratio service/bare: p99 latency {real.ms(99) / bare.ms(99):.2f}x  "
-          f"({real.ms(99):.2f} ms vs {bare.ms(99):.2f} ms)")
+    print(
+        f"ratio service/bare: req/s {real.rps / bare.rps:.3f}  (the service does {real.rps / bare.rps:.1%} "
+        f"of the bare endpoint's throughput)"
+    )
+    print(
+        f"ratio service/bare: p99 latency {real.ms(99) / bare.ms(99):.2f}x  "
+        f"({real.ms(99):.2f} ms vs {bare.ms(99):.2f} ms)"
+    )
     print("(client CPU: the load generator's CPU time as a share of all cores over the timed run)")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.inbound_throughput",
-                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.inbound_throughput",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--messages", type=int, default=None, help="timed requests per server (default 20000)")
     parser.add_argument("--quick", action="store_true", help="2,000 messages")
     parser.add_argument("--contacts", type=int, default=2000, help="distinct senders (default 2000)")
@@ -312,21 +367,39 @@ def main(argv: list[str] | None = None) -> int:
         bare_port, real_port = free_port(), free_port()
         t0 = time.perf_counter()
         workload = build_workload(args.warmup + args.messages, args.contacts, f"http://127.0.0.1:{real_port}{PATH}")
-        warm, timed = workload.requests[:args.warmup], workload.requests[args.warmup:]
+        warm, timed = workload.requests[: args.warmup], workload.requests[args.warmup :]
         print(f"built and signed {len(workload.requests)} requests in {time.perf_counter() - t0:.1f} s", flush=True)
 
         runs = []
         print(f"bare Flask on :{bare_port} ...", flush=True)
-        runs.append(measure("bare Flask", [sys.executable, "-m", "bench.bare_app", "--port", str(bare_port),
-                                           "--workers", str(args.workers)],
-                            server_env(url, bare_port, args.log_level), bare_port, Path(tmp, "bare.log"),
-                            warm, timed, args.processes, args.threads))
+        runs.append(
+            measure(
+                "bare Flask",
+                [sys.executable, "-m", "bench.bare_app", "--port", str(bare_port), "--workers", str(args.workers)],
+                server_env(url, bare_port, args.log_level),
+                bare_port,
+                Path(tmp, "bare.log"),
+                warm,
+                timed,
+                args.processes,
+                args.threads,
+            )
+        )
         print(f"numeraloop serve on :{real_port} ...", flush=True)
         numeraloop_cli = Path(sys.executable).with_name("numeraloop")
-        runs.append(measure("service (inbound)", [str(numeraloop_cli), "serve", "--port", str(real_port),
-                                                  "--workers", str(args.workers)],
-                            server_env(url, real_port, args.log_level), real_port, Path(tmp, "service.log"),
-                            warm, timed, args.processes, args.threads))
+        runs.append(
+            measure(
+                "service (inbound)",
+                [str(numeraloop_cli), "serve", "--port", str(real_port), "--workers", str(args.workers)],
+                server_env(url, real_port, args.log_level),
+                real_port,
+                Path(tmp, "service.log"),
+                warm,
+                timed,
+                args.processes,
+                args.threads,
+            )
+        )
         report(runs, args, cores())
 
         failures = []
@@ -335,9 +408,11 @@ def main(argv: list[str] | None = None) -> int:
                 failures.append(f"{r.name}: {r.errors} (first body: {r.error_sample!r})")
         stored = count_stored(url, workspace_id)
         expected = args.warmup + args.messages
-        print(f"\nstored: {stored['inbound']} inbound messages (sent {expected} = {args.warmup} warm-up + "
-              f"{args.messages} timed), {stored['contacts']} contacts, {stored['conversations']} conversations, "
-              f"{stored['unread']} unread, {stored['outbound']} outbound replies")
+        print(
+            f"\nstored: {stored['inbound']} inbound messages (sent {expected} = {args.warmup} warm-up + "
+            f"{args.messages} timed), {stored['contacts']} contacts, {stored['conversations']} conversations, "
+            f"{stored['unread']} unread, {stored['outbound']} outbound replies"
+        )
         if stored["inbound"] != expected:
             failures.append(f"stored {stored['inbound']} inbound messages, sent {expected}")
         if failures:

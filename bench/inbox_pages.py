@@ -38,9 +38,14 @@ def _cookie(app, user_id: str) -> str:
     from itsdangerous import URLSafeSerializer
 
     now = int(time.time())
-    token = jwt.encode({"sub": user_id, "aud": "authenticated", "role": "authenticated", "iat": now,
-                        "exp": now + 3600}, JWT_SECRET, algorithm="HS256")
-    return URLSafeSerializer(SESSION_SECRET, salt="numeraloop.session").dumps({"a": token, "r": "x", "e": now + 3600, "adult": True})
+    token = jwt.encode(
+        {"sub": user_id, "aud": "authenticated", "role": "authenticated", "iat": now, "exp": now + 3600},
+        JWT_SECRET,
+        algorithm="HS256",
+    )
+    return URLSafeSerializer(SESSION_SECRET, salt="numeraloop.session").dumps(
+        {"a": token, "r": "x", "e": now + 3600, "adult": True}
+    )
 
 
 def _time(client, path: str, cookie: str, expect: int) -> float:
@@ -54,8 +59,9 @@ def _time(client, path: str, cookie: str, expect: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.inbox_pages", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.inbox_pages", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=None, help="messages in total (default 1000000)")
     parser.add_argument("--workspaces", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="100,000 messages, fewer requests")
@@ -80,16 +86,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"generated in {time.perf_counter() - t0:.0f} s", flush=True)
             workspaces = targets(conn)
 
-        config = dataclasses.replace(Config.from_env(env={"NUMERALOOP_ENV": "test"}), database_url=url,
-                                     supabase_jwt_secret=JWT_SECRET, session_secret=SESSION_SECRET,
-                                     db_pool_max=4, log_level="WARNING")
+        config = dataclasses.replace(
+            Config.from_env(env={"NUMERALOOP_ENV": "test"}),
+            database_url=url,
+            supabase_jwt_secret=JWT_SECRET,
+            session_secret=SESSION_SECRET,
+            db_pool_max=4,
+            log_level="WARNING",
+        )
         app = create_app(config)
         client = app.test_client()
         client.get("/signin")  # the CSRF cookie, as a browser has it
         rng = random.Random(20261201)
-        times: dict[str, list[float]] = {"baseline: GET /signin": [], "GET /inbox": [], "GET /inbox/<id>": [],
-                                         "GET /inbox/updates (nothing new)": []}
-        for warm in range(20):  # the pool's connections, Jinja's compiled templates
+        times: dict[str, list[float]] = {
+            "baseline: GET /signin": [],
+            "GET /inbox": [],
+            "GET /inbox/<id>": [],
+            "GET /inbox/updates (nothing new)": [],
+        }
+        for _warm in range(20):  # the pool's connections, Jinja's compiled templates
             ws_id, user_id, conversations = rng.choice(workspaces)
             _time(client, "/inbox", _cookie(app, user_id), 200)
         for _ in range(requests_per_page):
@@ -102,8 +117,16 @@ def main(argv: list[str] | None = None) -> int:
             body = client.get(f"/inbox/{conversation}").get_data(as_text=True)
             version = re.search(r'"version": "([^"]*)"', body).group(1)
             times["GET /inbox/updates (nothing new)"].append(
-                _time(client, "/inbox/updates?" + urlencode({"conversation": conversation, "version": version,
-                                                             "view": "all", "status": "open", "q": ""}), cookie, 204))
+                _time(
+                    client,
+                    "/inbox/updates?"
+                    + urlencode(
+                        {"conversation": conversation, "version": version, "view": "all", "status": "open", "q": ""}
+                    ),
+                    cookie,
+                    204,
+                )
+            )
         app.extensions["numeraloop.pool"].close()
 
     baseline = percentile(sorted(times["baseline: GET /signin"]), 95)

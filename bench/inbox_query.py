@@ -42,13 +42,16 @@ RESULT_WRAPPER = (
     "coalesce(json_agg(_postgrest_t), '[]') AS body, "
     "nullif(current_setting('response.headers', true), '') AS response_headers, "
     "nullif(current_setting('response.status', true), '') AS response_status "
-    "FROM ( SELECT * FROM pgrst_source ) _postgrest_t")
+    "FROM ( SELECT * FROM pgrst_source ) _postgrest_t"
+)
 
 
 def postgrest_read(table: str, column: str, order: str) -> str:
-    return (f'WITH pgrst_source AS ( SELECT "public"."{table}".* FROM "public"."{table}" '
-            f'WHERE "public"."{table}"."{column}" = %s '
-            f'ORDER BY "public"."{table}".{order} LIMIT 50 OFFSET 0 ) ' + RESULT_WRAPPER)
+    return (
+        f'WITH pgrst_source AS ( SELECT "public"."{table}".* FROM "public"."{table}" '
+        f'WHERE "public"."{table}"."{column}" = %s '
+        f'ORDER BY "public"."{table}".{order} LIMIT 50 OFFSET 0 ) ' + RESULT_WRAPPER
+    )
 
 
 QUERIES = {
@@ -73,44 +76,64 @@ TABLE = {"conversations": "conversations", "messages": "messages", "conversation
 def generate(conn, messages: int, workspaces: int) -> dict:
     per_ws_contacts = max(1, messages // workspaces // 10)
     steps = [
-        ("users and their workspaces (signup trigger)", """
+        (
+            "users and their workspaces (signup trigger)",
+            """
             insert into auth.users (id, email, raw_user_meta_data, aud, role)
             select gen_random_uuid(), 'bench-' || n || '@example.test',
                    jsonb_build_object('full_name', 'Bench Owner ' || n), 'authenticated', 'authenticated'
-              from generate_series(1, %(w)s) n"""),
-        ("workspace index", """
+              from generate_series(1, %(w)s) n""",
+        ),
+        (
+            "workspace index",
+            """
             create temp table bench_ws as
             select (row_number() over (order by w.created_at, w.id) - 1)::int as ws_n, w.id as workspace_id,
                    w.created_by as user_id
               from public.workspaces w join auth.users u on u.id = w.created_by
              where w.is_personal and u.email like 'bench-%%@example.test';
-            alter table bench_ws add primary key (ws_n)"""),
-        ("phone numbers", """
+            alter table bench_ws add primary key (ws_n)""",
+        ),
+        (
+            "phone numbers",
+            """
             insert into public.phone_numbers (workspace_id, twilio_sid, e164, friendly_name)
             select workspace_id, 'PN' || md5('bench-number-' || ws_n), '+1415' || lpad(ws_n::text, 7, '0'),
                    'Main line'
-              from bench_ws"""),
-        ("contacts", """
+              from bench_ws""",
+        ),
+        (
+            "contacts",
+            """
             insert into public.contacts (workspace_id, phone_e164, first_name, last_name, created_at, updated_at)
             select w.workspace_id, '+1646' || lpad(c::text, 7, '0'), 'First' || c, 'Last' || c,
                    now() - interval '400 days', now() - interval '400 days'
-              from bench_ws w cross join generate_series(0, %(c)s - 1) c"""),
-        ("conversations", """
+              from bench_ws w cross join generate_series(0, %(c)s - 1) c""",
+        ),
+        (
+            "conversations",
+            """
             insert into public.conversations (workspace_id, phone_number_id, contact_id, created_at, updated_at)
             select ct.workspace_id, p.id, ct.id, ct.created_at, ct.created_at
               from public.contacts ct join public.phone_numbers p on p.workspace_id = ct.workspace_id
-              join bench_ws w on w.workspace_id = ct.workspace_id"""),
-        ("conversation index", """
+              join bench_ws w on w.workspace_id = ct.workspace_id""",
+        ),
+        (
+            "conversation index",
+            """
             create temp table bench_conv as
             select w.ws_n, (substr(ct.phone_e164, 6))::int as k, cv.id as conversation_id, cv.workspace_id,
                    ct.phone_e164 as contact_e164, p.e164 as number_e164
               from public.conversations cv join public.contacts ct on ct.id = cv.contact_id
               join public.phone_numbers p on p.id = cv.phone_number_id
               join bench_ws w on w.workspace_id = cv.workspace_id;
-            alter table bench_conv add primary key (ws_n, k)"""),
+            alter table bench_conv add primary key (ws_n, k)""",
+        ),
         # Message g goes to workspace g mod W and, within it, to conversation floor(C * r^2):
         # a few long threads, many short ones (the skew of a real inbox).
-        ("messages", """
+        (
+            "messages",
+            """
             insert into public.messages (workspace_id, conversation_id, direction, twilio_sid, from_e164, to_e164,
                                          body, status, num_segments, num_media, source, created_at,
                                          status_updated_at)
@@ -125,12 +148,18 @@ def generate(conn, messages: int, workspaces: int) -> dict:
                            case when random() < 0.5 then 'inbound' else 'outbound' end as direction,
                            now() - random() * interval '365 days' as at
                       from generate_series(0, %(m)s - 1) g) d
-              join bench_conv c on c.ws_n = d.ws_n and c.k = d.k"""),
-        ("conversations without messages (never exist: a message creates its conversation)", """
+              join bench_conv c on c.ws_n = d.ws_n and c.k = d.k""",
+        ),
+        (
+            "conversations without messages (never exist: a message creates its conversation)",
+            """
             delete from public.conversations cv
              where cv.workspace_id in (select workspace_id from bench_ws)
-               and not exists (select 1 from public.messages m where m.conversation_id = cv.id)"""),
-        ("conversations' last_message_at, preview and unread count from their messages", """
+               and not exists (select 1 from public.messages m where m.conversation_id = cv.id)""",
+        ),
+        (
+            "conversations' last_message_at, preview and unread count from their messages",
+            """
             update public.conversations cv
                set last_message_at = l.created_at, last_message_preview = left(l.body, 160),
                    unread_count = l.unread
@@ -138,7 +167,8 @@ def generate(conn, messages: int, workspaces: int) -> dict:
                            case when m.direction = 'inbound' then 1 else 0 end as unread
                       from public.messages m join bench_ws w on w.workspace_id = m.workspace_id
                      order by m.conversation_id, m.created_at desc) l
-             where l.conversation_id = cv.id"""),
+             where l.conversation_id = cv.id""",
+        ),
     ]
     params = {"w": workspaces, "c": per_ws_contacts, "m": messages}
     for label, statement in steps:
@@ -146,11 +176,16 @@ def generate(conn, messages: int, workspaces: int) -> dict:
         with conn.transaction():
             for part in statement.split(";\n"):
                 cur = conn.execute(part, params)
-        print(f"  {label}: {cur.rowcount if cur.rowcount >= 0 else ''} ({time.perf_counter() - t0:.1f} s)",
-              flush=True)
+        print(f"  {label}: {cur.rowcount if cur.rowcount >= 0 else ''} ({time.perf_counter() - t0:.1f} s)", flush=True)
     t0 = time.perf_counter()
-    for table in ("public.contacts", "public.conversations", "public.messages", "public.workspace_members",
-                  "public.phone_numbers", "public.workspaces"):
+    for table in (
+        "public.contacts",
+        "public.conversations",
+        "public.messages",
+        "public.workspace_members",
+        "public.phone_numbers",
+        "public.workspaces",
+    ):
         conn.execute(f"vacuum analyze {table}")
     print(f"  vacuum analyze: ({time.perf_counter() - t0:.1f} s)", flush=True)
 
@@ -193,8 +228,10 @@ def claims_for(role: str, user_id: str) -> str:
 def run_once(conn, role: str, user_id: str, query: str, value: str) -> tuple[float, int]:
     """One PostgREST-style request: a transaction with role and claims set, then the read."""
     with conn.transaction():
-        conn.execute("select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-                     (role, claims_for(role, user_id)))
+        conn.execute(
+            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+            (role, claims_for(role, user_id)),
+        )
         t0 = time.perf_counter()
         row = conn.execute(query, (value,), prepare=True).fetchone()
         elapsed = time.perf_counter() - t0
@@ -203,8 +240,10 @@ def run_once(conn, role: str, user_id: str, query: str, value: str) -> tuple[flo
 
 def explain(conn, user_id: str, query: str, value: str) -> str:
     with conn.transaction():
-        conn.execute("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
-                     (claims_for("authenticated", user_id),))
+        conn.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+            (claims_for("authenticated", user_id),),
+        )
         literal = conn.execute("select quote_literal(%s::text)", (value,)).fetchone()["quote_literal"]
         rows = conn.execute("explain (analyze, buffers) " + query.replace("%s", literal)).fetchall()
     return "\n".join(r["QUERY PLAN"] for r in rows)
@@ -236,8 +275,10 @@ def bench_queries(url: str, ws: list, iterations: int, seed: int) -> dict:
         workspace_id, user_id, conversations = rng.choice(ws)
         picks.append((workspace_id, user_id, rng.choice(conversations)))
     results = {(q, r): [] for q in QUERIES for r in ("authenticated", "service_role")}
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as auth_conn, \
-         psycopg.connect(url, autocommit=True, row_factory=dict_row) as service_conn:
+    with (
+        psycopg.connect(url, autocommit=True, row_factory=dict_row) as auth_conn,
+        psycopg.connect(url, autocommit=True, row_factory=dict_row) as service_conn,
+    ):
         conns = {"authenticated": auth_conn, "service_role": service_conn}
         for q, query in QUERIES.items():
             for i, (workspace_id, user_id, conversation_id) in enumerate([picks[0]] * 20 + picks):
@@ -249,14 +290,16 @@ def bench_queries(url: str, ws: list, iterations: int, seed: int) -> dict:
                     if i >= 20:  # the first 20 warm the caches and the prepared statements
                         results[(q, role)].append(elapsed)
                 if counts["authenticated"] != counts["service_role"] or counts["authenticated"] == 0:
-                    raise RuntimeError(f"{q}: authenticated saw {counts['authenticated']} rows, "
-                                       f"service_role {counts['service_role']}")
+                    raise RuntimeError(
+                        f"{q}: authenticated saw {counts['authenticated']} rows, service_role {counts['service_role']}"
+                    )
     return {k: sorted(v) for k, v in results.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.inbox_query", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.inbox_query", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=None, help="messages in total (default 1000000)")
     parser.add_argument("--workspaces", type=int, default=100, help="workspaces (default 100)")
     parser.add_argument("--quick", action="store_true", help="100,000 messages, fewer iterations")
@@ -278,14 +321,21 @@ def main(argv: list[str] | None = None) -> int:
             random_seed = (args.seed % 1000) / 1000.0
             conn.execute("select setseed(%s)", (random_seed,))
             stats = generate(conn, args.messages, args.workspaces)
-            print(f"generated in {time.perf_counter() - t0:.0f} s: {stats['messages']} messages "
-                  f"({stats['messages_size']} with indexes), {stats['conversations']} conversations, "
-                  f"{stats['contacts']} contacts; messages per conversation: median {stats['median_thread']}, "
-                  f"longest {stats['longest']}", flush=True)
+            print(
+                f"generated in {time.perf_counter() - t0:.0f} s: {stats['messages']} messages "
+                f"({stats['messages_size']} with indexes), {stats['conversations']} conversations, "
+                f"{stats['contacts']} contacts; messages per conversation: median {stats['median_thread']}, "
+                f"longest {stats['longest']}",
+                flush=True,
+            )
             ws = targets(conn)
-            settings = {r["name"]: r["setting"] + (r["unit"] or "") for r in conn.execute(
-                "select name, setting, unit from pg_settings where name in "
-                "('shared_buffers', 'work_mem', 'effective_cache_size', 'random_page_cost', 'jit')").fetchall()}
+            settings = {
+                r["name"]: r["setting"] + (r["unit"] or "")
+                for r in conn.execute(
+                    "select name, setting, unit from pg_settings where name in "
+                    "('shared_buffers', 'work_mem', 'effective_cache_size', 'random_page_cost', 'jit')"
+                ).fetchall()
+            }
             version = conn.execute("show server_version").fetchone()["server_version"]
 
         # The plans, as authenticated: a typical workspace, and its longest conversation.
@@ -293,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
             workspace_id, user_id, _ = ws[len(ws) // 2]
             longest = conn.execute(
                 "select conversation_id from public.messages where workspace_id = %s "
-                "group by conversation_id order by count(*) desc limit 1", (workspace_id,)).fetchone()
+                "group by conversation_id order by count(*) desc limit 1",
+                (workspace_id,),
+            ).fetchone()
             problems = []
             for q in QUERIES:
                 value = str(longest["conversation_id"]) if q == "messages" else workspace_id
@@ -308,8 +360,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"machine: {cores()} cores; PostgreSQL {version}; " + ", ".join(f"{k}={v}" for k, v in settings.items()))
-    print(f"data: {stats['messages']} messages, {stats['conversations']} conversations, {args.workspaces} workspaces; "
-          f"{args.iterations} paired requests per query over random workspaces/conversations")
+    print(
+        f"data: {stats['messages']} messages, {stats['conversations']} conversations, {args.workspaces} workspaces; "
+        f"{args.iterations} paired requests per query over random workspaces/conversations"
+    )
     print()
     print(f"{'':<44}{'authenticated':>26}{'service_role':>26}{'ratio auth/service':>22}")
     print(f"{'':<44}{'p50 ms':>13}{'p95 ms':>13}{'p50 ms':>13}{'p95 ms':>13}{'p50':>11}{'p95':>11}")

@@ -11,9 +11,9 @@ from psycopg.rows import dict_row
 
 from numeraloop.app import create_app
 from numeraloop.config import Config
-from tests.support import database as dbsupport
 from numeraloop_local.twilio_sandbox.client import SandboxControl
 from numeraloop_local.twilio_sandbox.server import SandboxServer
+from tests.support import database as dbsupport
 from tests.support.live_server import serve_factory
 from tests.support.tokens import TEST_JWT_SECRET, TEST_SUPABASE_URL, access_token
 
@@ -63,6 +63,7 @@ def service_config(database_url, twilio_sandbox) -> Config:
 @pytest.fixture(scope="session")
 def service(service_config, sandbox):
     """The real service over HTTP on 127.0.0.1, against the test database and the sandbox."""
+
     def build(base_url):
         return create_app(dataclasses.replace(service_config, public_base_url=base_url))
 
@@ -82,9 +83,15 @@ def twilio_account(sandbox):
 def connected_user(service, make_user, twilio_account):
     """A user whose personal workspace has the sandbox account connected through the API."""
     user = make_user("owner")
-    r = service.post("/api/v1/twilio/connect", user=user, json={
-        "workspace_id": user.workspace_id, "account_sid": twilio_account["sid"],
-        "auth_token": twilio_account["auth_token"]})
+    r = service.post(
+        "/api/v1/twilio/connect",
+        user=user,
+        json={
+            "workspace_id": user.workspace_id,
+            "account_sid": twilio_account["sid"],
+            "auth_token": twilio_account["auth_token"],
+        },
+    )
     assert r.status_code == 201, r.text
     return user
 
@@ -116,10 +123,14 @@ class ServiceClient:
 @pytest.fixture
 def inbox(service, connected_user, twilio_account, sandbox):
     """A connected workspace with one bought number: what messaging tests start from."""
-    found = service.get(f"/api/v1/numbers/available?workspace_id={connected_user.workspace_id}&limit=1",
-                        user=connected_user).json()["numbers"][0]["phone_number"]
-    r = service.post("/api/v1/numbers", user=connected_user,
-                     json={"workspace_id": connected_user.workspace_id, "phone_number": found})
+    found = service.get(
+        f"/api/v1/numbers/available?workspace_id={connected_user.workspace_id}&limit=1", user=connected_user
+    ).json()["numbers"][0]["phone_number"]
+    r = service.post(
+        "/api/v1/numbers",
+        user=connected_user,
+        json={"workspace_id": connected_user.workspace_id, "phone_number": found},
+    )
     assert r.status_code == 201, r.text
     return Inbox(user=connected_user, account=twilio_account, number=r.json())
 

@@ -30,9 +30,18 @@ def install(bp: Blueprint) -> None:
         route = request.url_rule.rule if request.url_rule is not None else request.path
         try:
             with as_service(current_pool()) as conn:
-                conn.execute("select private.write_access_log(%s, %s, %s, %s, %s, %s, %s)",
-                             (user_id, request.method, route, response.status_code, _client_ip(),
-                              (request.user_agent.string or None), g.get("request_id")))
+                conn.execute(
+                    "select private.write_access_log(%s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        user_id,
+                        request.method,
+                        route,
+                        response.status_code,
+                        _client_ip(),
+                        (request.user_agent.string or None),
+                        g.get("request_id"),
+                    ),
+                )
         except Exception:
             log.warning("could not write the access log for %s %s", request.method, route, exc_info=True)
         return response

@@ -56,8 +56,13 @@ def create_app(config: Config | None = None, pool=None) -> Flask:
     if config.proxy_fix_hops:
         # Behind a TLS-terminating proxy the URL Twilio signed is the proxy's; trust exactly
         # the configured number of hops for proto/host/port so signatures validate.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_fix_hops, x_proto=config.proxy_fix_hops,
-                                x_host=config.proxy_fix_hops, x_port=config.proxy_fix_hops)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=config.proxy_fix_hops,
+            x_proto=config.proxy_fix_hops,
+            x_host=config.proxy_fix_hops,
+            x_port=config.proxy_fix_hops,
+        )
 
     if pool is None:
         pool = make_pool(config.database_url, config.db_pool_min, config.db_pool_max, open_now=True)

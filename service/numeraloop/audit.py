@@ -8,8 +8,16 @@ import psycopg
 from flask import g, has_request_context
 
 
-def record(conn: psycopg.Connection, *, workspace_id: str | None, actor: str | None, action: str,
-           target_type: str | None = None, target_id: str | None = None, details: dict | None = None) -> None:
+def record(
+    conn: psycopg.Connection,
+    *,
+    workspace_id: str | None,
+    actor: str | None,
+    action: str,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    details: dict | None = None,
+) -> None:
     request_id = g.get("request_id") if has_request_context() else None
     conn.execute(
         "select private.write_audit_log(%s, %s, %s, %s, %s, %s::jsonb, %s)",

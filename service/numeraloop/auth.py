@@ -36,7 +36,11 @@ class TokenVerifier:
         self.issuer = expected_issuer(config)
         self.secret = config.supabase_jwt_secret
         # PyJWKClient caches the key set and refetches on an unknown kid.
-        self.jwks = jwt.PyJWKClient(config.supabase_jwks_url, cache_keys=True, lifespan=600) if config.supabase_jwks_url else None
+        self.jwks = (
+            jwt.PyJWKClient(config.supabase_jwks_url, cache_keys=True, lifespan=600)
+            if config.supabase_jwks_url
+            else None
+        )
 
     def _key_for(self, token: str):
         if self.jwks is not None:

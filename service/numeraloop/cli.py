@@ -23,8 +23,11 @@ def _cmd_db_migrate(args, config: Config) -> int:
         return 1
     except migrations.MigrationDrift as exc:
         print(f"error: {exc}", file=sys.stderr)
-        print("nothing was applied. A development database can be rebuilt with `numeraloop db reset` "
-              "(every row is deleted); a production one needs its own migration plan.", file=sys.stderr)
+        print(
+            "nothing was applied. A development database can be rebuilt with `numeraloop db reset` "
+            "(every row is deleted); a production one needs its own migration plan.",
+            file=sys.stderr,
+        )
         return 1
     if applied:
         for m in applied:
@@ -42,8 +45,10 @@ def _cmd_db_reset(args, config: Config) -> int:
     url = args.database_url or config.database_url
     dbname = conninfo_to_dict(url).get("dbname", "")
     if args.yes != dbname:
-        print(f"error: this deletes every row of database {dbname!r}; to go ahead, run again with --yes {dbname}",
-              file=sys.stderr)
+        print(
+            f"error: this deletes every row of database {dbname!r}; to go ahead, run again with --yes {dbname}",
+            file=sys.stderr,
+        )
         return 2
     try:
         applied = migrations.reset(url, config.migrations_dir)
@@ -87,31 +92,47 @@ def _cmd_rotate_key(args, config: Config) -> int:
 
     new_key = os.environ.get("NUMERALOOP_NEW_ENCRYPTION_KEY", "")
     if len(new_key) < 16:
-        print("error: set NUMERALOOP_NEW_ENCRYPTION_KEY to the new key (at least 16 characters); "
-              "keys are never taken from the command line, where other users could see them", file=sys.stderr)
+        print(
+            "error: set NUMERALOOP_NEW_ENCRYPTION_KEY to the new key (at least 16 characters); "
+            "keys are never taken from the command line, where other users could see them",
+            file=sys.stderr,
+        )
         return 2
     keyring = config.keyring()
     if not keyring:
         print("error: NUMERALOOP_ENCRYPTION_KEY (the current key) is not set", file=sys.stderr)
         return 2
     if str(args.new_version) in keyring and keyring[str(args.new_version)] != new_key:
-        print(f"error: key version {args.new_version} is already the current key's version; pick a new one",
-              file=sys.stderr)
+        print(
+            f"error: key version {args.new_version} is already the current key's version; pick a new one",
+            file=sys.stderr,
+        )
         return 2
     url = args.database_url or config.database_url
     before = credentials.key_versions(url)
     print(f"rotating to key version {args.new_version}; rows per key version now: {before or 'none'}")
     try:
-        total = credentials.rotate(url, keyring, new_key, args.new_version, batch=args.batch,
-                                   progress=lambda n: print(f"  re-encrypted {n} so far", flush=True))
+        total = credentials.rotate(
+            url,
+            keyring,
+            new_key,
+            args.new_version,
+            batch=args.batch,
+            progress=lambda n: print(f"  re-encrypted {n} so far", flush=True),
+        )
     except Exception as exc:  # a wrong old key, say: report it plainly, the finished rows stay finished
-        print(f"error: rotation stopped: {getattr(getattr(exc, 'diag', None), 'message_primary', None) or exc}",
-              file=sys.stderr)
-        print("rows already re-encrypted keep the new key; fix the cause and run the same command again",
-              file=sys.stderr)
+        print(
+            f"error: rotation stopped: {getattr(getattr(exc, 'diag', None), 'message_primary', None) or exc}",
+            file=sys.stderr,
+        )
+        print(
+            "rows already re-encrypted keep the new key; fix the cause and run the same command again", file=sys.stderr
+        )
         return 1
     print(f"done: {total} re-encrypted; rows per key version now: {credentials.key_versions(url)}")
-    print(f"next: set NUMERALOOP_ENCRYPTION_KEY to the new key and NUMERALOOP_ENCRYPTION_KEY_VERSION={args.new_version}")
+    print(
+        f"next: set NUMERALOOP_ENCRYPTION_KEY to the new key and NUMERALOOP_ENCRYPTION_KEY_VERSION={args.new_version}"
+    )
     return 0
 
 
@@ -139,8 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_cmd_serve)
 
     worker = sub.add_parser("worker", help="run the background worker (outbound webhooks)")
-    worker.add_argument("--health-port", type=int, default=0,
-                        help="answer GET /healthz on 127.0.0.1:PORT while every loop runs (default: off)")
+    worker.add_argument(
+        "--health-port",
+        type=int,
+        default=0,
+        help="answer GET /healthz on 127.0.0.1:PORT while every loop runs (default: off)",
+    )
     worker.set_defaults(func=_cmd_worker)
 
     rotate = sub.add_parser("rotate-key", help="re-encrypt every stored Twilio secret under a new key (resumable)")

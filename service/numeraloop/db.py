@@ -27,8 +27,9 @@ def current_pool() -> ConnectionPool:
     return current_app.extensions[POOL_KEY]
 
 
-def make_pool(database_url: str, min_size: int = 1, max_size: int = 10, open_now: bool = False,
-              check: bool = False) -> ConnectionPool:
+def make_pool(
+    database_url: str, min_size: int = 1, max_size: int = 10, open_now: bool = False, check: bool = False
+) -> ConnectionPool:
     """`check`: test each connection as it is handed out (one round trip) and replace it if the
     server has dropped it, so the first use after a database restart does not fail."""
     # Not opened at construction: an app factory must not block on, or fail for, a database
@@ -49,7 +50,9 @@ def make_pool(database_url: str, min_size: int = 1, max_size: int = 10, open_now
 
 
 @contextmanager
-def transaction_as(pool: ConnectionPool, role: str, claims: Mapping[str, Any] | None = None) -> Iterator[psycopg.Connection]:
+def transaction_as(
+    pool: ConnectionPool, role: str, claims: Mapping[str, Any] | None = None
+) -> Iterator[psycopg.Connection]:
     """A transaction whose role and JWT claims are set as PostgREST sets them for a request."""
     if role not in {"authenticated", "anon", "service_role"}:
         raise ValueError(f"unexpected database role {role!r}")

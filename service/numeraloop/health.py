@@ -40,8 +40,7 @@ def readyz():
         log.warning("readyz: database unreachable: %s", exc.__class__.__name__)
         return jsonify(status="unavailable", database="unreachable"), 503
     if missing:
-        return jsonify(status="unavailable", database="ok",
-                       missing_migrations=[m.path.name for m in missing]), 503
+        return jsonify(status="unavailable", database="ok", missing_migrations=[m.path.name for m in missing]), 503
     if not config.ready_dependencies:
         return jsonify(status="ready", database="ok")
     dependencies = {name: _answers(url) for name, url in config.ready_dependencies}

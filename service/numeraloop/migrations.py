@@ -86,10 +86,10 @@ def drift(conn: psycopg.Connection, migrations_dir: Path) -> list[str]:
         return []
     files = {m.version: m for m in discover(migrations_dir)}
     problems = []
-    for row in conn.execute("select version, name, statements from supabase_migrations.schema_migrations "
-                            "order by version"):
-        version, name, statements = (row["version"], row["name"], row["statements"]) if isinstance(row, dict) \
-            else row
+    for row in conn.execute(
+        "select version, name, statements from supabase_migrations.schema_migrations order by version"
+    ):
+        version, name, statements = (row["version"], row["name"], row["statements"]) if isinstance(row, dict) else row
         migration = files.get(version)
         if migration is None:
             problems.append(f"{version}_{name}.sql was applied but no longer exists")
@@ -171,8 +171,9 @@ def empty_database(conn: psycopg.Connection) -> None:
     from psycopg import sql
 
     with conn.transaction():
-        for (ext,) in conn.execute("select extname from pg_extension where extname <> all(%s)",
-                                   (list(KEPT_EXTENSIONS),)).fetchall():
+        for (ext,) in conn.execute(
+            "select extname from pg_extension where extname <> all(%s)", (list(KEPT_EXTENSIONS),)
+        ).fetchall():
             conn.execute(sql.SQL("drop extension if exists {} cascade").format(sql.Identifier(ext)))
         if conn.execute("select 1 from pg_extension where extname = 'pg_cron'").fetchone():
             # Unscheduling through pg_cron's own function keeps its job cache in step.
@@ -180,7 +181,8 @@ def empty_database(conn: psycopg.Connection) -> None:
             conn.execute("delete from cron.job_run_details")
         schemas = conn.execute(
             "select nspname from pg_namespace where nspname not in ('pg_catalog', 'information_schema', 'cron') "
-            "and nspname not like 'pg\\_%'").fetchall()
+            "and nspname not like 'pg\\_%'"
+        ).fetchall()
         for (schema,) in schemas:
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
         # PostgreSQL 15's own public schema: owned by the database owner, usable by everyone.

@@ -49,7 +49,7 @@ DEV_DEFAULTS = {
     "NUMERALOOP_WEBHOOKS_ALLOW_PRIVATE": "1",
 }
 STARTUP_TIMEOUT = 60.0  # seconds for the whole product to answer; a child that dies ends the wait at once
-TAIL_LINES = 40         # of a child's output, re-printed when it dies
+TAIL_LINES = 40  # of a child's output, re-printed when it dies
 
 
 class DevError(RuntimeError):
@@ -84,11 +84,15 @@ class DevPorts:
                 raise DevError(f"{name} is not a port number: {raw!r}")
             return int(raw)
 
-        return cls(port("PORT", 8000), port("NUMERALOOP_SANDBOX_PORT", SANDBOX_PORT),
-                   port("NUMERALOOP_STRIPE_STANDIN_PORT", STRIPE_STANDIN_PORT),
-                   port("NUMERALOOP_WORKER_HEALTH_PORT", WORKER_HEALTH_PORT),
-                   port("NUMERALOOP_AUTH_STANDIN_PORT", AUTH_STANDIN_PORT),
-                   port("NUMERALOOP_SMTP_PORT", SMTP_PORT), port("NUMERALOOP_MAIL_HTTP_PORT", MAIL_HTTP_PORT))
+        return cls(
+            port("PORT", 8000),
+            port("NUMERALOOP_SANDBOX_PORT", SANDBOX_PORT),
+            port("NUMERALOOP_STRIPE_STANDIN_PORT", STRIPE_STANDIN_PORT),
+            port("NUMERALOOP_WORKER_HEALTH_PORT", WORKER_HEALTH_PORT),
+            port("NUMERALOOP_AUTH_STANDIN_PORT", AUTH_STANDIN_PORT),
+            port("NUMERALOOP_SMTP_PORT", SMTP_PORT),
+            port("NUMERALOOP_MAIL_HTTP_PORT", MAIL_HTTP_PORT),
+        )
 
     def health_urls(self) -> dict[str, str]:
         """What must answer before the service is ready, besides its database."""
@@ -125,11 +129,23 @@ def dev_processes(config: Config, ports: DevPorts) -> list[tuple[str, list[str]]
     """The local product: (name, argv) of each long-running process."""
     exe = [sys.executable, "-m", "numeraloop.cli"]
     return [
-        ("twilio-sandbox", exe + ["sandbox", "serve", "--port", str(ports.sandbox),
-                                  "--seed-account", f"{demo_seed.DEMO_ACCOUNT_SID}:{demo_seed.DEMO_AUTH_TOKEN}"]),
+        (
+            "twilio-sandbox",
+            exe
+            + [
+                "sandbox",
+                "serve",
+                "--port",
+                str(ports.sandbox),
+                "--seed-account",
+                f"{demo_seed.DEMO_ACCOUNT_SID}:{demo_seed.DEMO_AUTH_TOKEN}",
+            ],
+        ),
         ("stripe-standin", exe + ["stripe-standin", "serve", "--port", str(ports.stripe_standin)]),
-        ("smtp-catcher", exe + ["smtp-catcher", "serve", "--smtp-port", str(ports.smtp),
-                                "--http-port", str(ports.mail_http)]),
+        (
+            "smtp-catcher",
+            exe + ["smtp-catcher", "serve", "--smtp-port", str(ports.smtp), "--http-port", str(ports.mail_http)],
+        ),
         ("supabase-auth", exe + ["auth-standin", "serve", "--port", str(ports.auth)]),
         ("service", exe + ["serve", "--port", str(config.port)]),
         ("worker", exe + ["worker", "--health-port", str(ports.worker_health)]),
@@ -143,9 +159,17 @@ class Child:
         self.name = name
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         # Own process group: the terminal's Ctrl-C reaches us, and we stop children ourselves.
-        self.proc = subprocess.Popen(argv, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, errors="replace", bufsize=1)
+        self.proc = subprocess.Popen(
+            argv,
+            env=env,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+        )
         self._reader = threading.Thread(target=self._pass_through, name=f"dev-{name}", daemon=True)
         self._reader.start()
 
@@ -236,8 +260,11 @@ def run_dev(config: Config) -> int:
         print(f"dev: the database at DATABASE_URL is not usable: {exc}", file=sys.stderr, flush=True)
         return 1
     except migrations.MigrationDrift as exc:
-        print(f"dev: {exc}; `numeraloop db reset` rebuilds a development database from the files (every row is lost)",
-              file=sys.stderr, flush=True)
+        print(
+            f"dev: {exc}; `numeraloop db reset` rebuilds a development database from the files (every row is lost)",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     print(f"dev: {len(applied)} migration(s) applied" if applied else "dev: database up to date", flush=True)
 
@@ -273,8 +300,10 @@ def run_dev(config: Config) -> int:
         supervisor.stop_all()
     if isinstance(failed, ChildExited):
         lines = failed.child.last_lines()
-        print(f"dev: {failed.child.name} exited with {failed.child.proc.returncode} {phase}; its last output:",
-              file=sys.stderr)
+        print(
+            f"dev: {failed.child.name} exited with {failed.child.proc.returncode} {phase}; its last output:",
+            file=sys.stderr,
+        )
         print("\n".join(f"    {line}" for line in lines) or "    (nothing)", file=sys.stderr, flush=True)
     elif failed is not None:
         print(f"dev: {failed}", file=sys.stderr, flush=True)
@@ -295,7 +324,9 @@ def _print_welcome(config: Config, ports: DevPorts, seeded: dict) -> None:
         + ("" if ports.sandbox == SANDBOX_PORT else f" --sandbox-url http://127.0.0.1:{ports.sandbox}"),
     ]
     if token:
-        lines += ["Call the API as the demo owner:",
-                  f"  curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{config.port}/api/v1/me"]
+        lines += [
+            "Call the API as the demo owner:",
+            f"  curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{config.port}/api/v1/me",
+        ]
     lines += ["Ctrl-C stops everything.", ""]
     print("\n".join(lines), flush=True)

@@ -20,8 +20,9 @@ class BackgroundServer:
     commands run it in the foreground with `serve_forever()`.
     """
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, name: str = "local-server",
-                 poll_interval: float = 0.05):
+    def __init__(
+        self, app, host: str = "127.0.0.1", port: int = 0, name: str = "local-server", poll_interval: float = 0.05
+    ):
         self.app = app
         self.name = name
         self._server = make_server(host, port, app, threaded=True)
@@ -31,8 +32,9 @@ class BackgroundServer:
         self._thread: threading.Thread | None = None
 
     def start(self):
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": self.poll_interval}, name=self.name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": self.poll_interval}, name=self.name, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -50,8 +52,9 @@ class BackgroundServer:
         """Serve in this thread until Ctrl-C or SIGTERM."""
         if self.host not in LOCAL_HOSTS:
             # Control APIs have no authentication: anyone who can reach them can read everything.
-            log.warning("%s: binding to %s exposes its unauthenticated control API beyond this machine",
-                        self.name, self.host)
+            log.warning(
+                "%s: binding to %s exposes its unauthenticated control API beyond this machine", self.name, self.host
+            )
         try:
             self._server.serve_forever()
         except KeyboardInterrupt:

@@ -54,8 +54,9 @@ def _files(package: str) -> list[Path]:
 
 def test_the_product_imports_nothing_from_the_stand_ins():
     offenders = {
-        str(path.relative_to(ROOT)): sorted(name for name in _imports(path, top_level_only=False)
-                                            if name.split(".")[0] == "numeraloop_local")
+        str(path.relative_to(ROOT)): sorted(
+            name for name in _imports(path, top_level_only=False) if name.split(".")[0] == "numeraloop_local"
+        )
         for path in _files("numeraloop")
     }
     assert {path: names for path, names in offenders.items() if names} == {}
@@ -64,8 +65,11 @@ def test_the_product_imports_nothing_from_the_stand_ins():
 def test_no_module_imports_itself_back_through_a_circle():
     modules = {_module_name(path): path for package in ("numeraloop", "numeraloop_local") for path in _files(package)}
     graph = {
-        name: {imported for imported in _imports(path, top_level_only=True, modules=frozenset(modules))
-               if imported in modules and imported != name}
+        name: {
+            imported
+            for imported in _imports(path, top_level_only=True, modules=frozenset(modules))
+            if imported in modules and imported != name
+        }
         for name, path in modules.items()
     }
     circles, state = [], {}
@@ -74,7 +78,7 @@ def test_no_module_imports_itself_back_through_a_circle():
         state[node] = "open"
         for dep in sorted(graph[node]):
             if state.get(dep) == "open":
-                circles.append(trail[trail.index(dep):] + [dep])
+                circles.append(trail[trail.index(dep) :] + [dep])
             elif dep not in state:
                 walk(dep, trail + [dep])
         state[node] = "done"
@@ -88,9 +92,7 @@ def test_no_module_imports_itself_back_through_a_circle():
 def test_every_route_is_registered_in_one_place():
     """Only blueprints.py (and the surfaces it builds) register blueprints."""
     registering = {
-        str(path.relative_to(ROOT))
-        for path in _files("numeraloop")
-        if "register_blueprint(" in path.read_text()
+        str(path.relative_to(ROOT)) for path in _files("numeraloop") if "register_blueprint(" in path.read_text()
     }
     assert registering == {
         "service/numeraloop/blueprints.py",

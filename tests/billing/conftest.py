@@ -30,10 +30,18 @@ def stripe_control(stripe_server) -> StandinControl:
 @pytest.fixture(scope="session")
 def billing_service(service_config, stripe_server):
     """The real service over HTTP with Stripe settings, and the stand-in's webhooks pointed at it."""
+
     def build(base_url):
-        return create_app(dataclasses.replace(
-            service_config, public_base_url=base_url, stripe_secret_key=STRIPE_TEST_KEY,
-            stripe_webhook_secret=STRIPE_TEST_WEBHOOK_SECRET, stripe_api_base_url=stripe_server.url, db_pool_max=4))
+        return create_app(
+            dataclasses.replace(
+                service_config,
+                public_base_url=base_url,
+                stripe_secret_key=STRIPE_TEST_KEY,
+                stripe_webhook_secret=STRIPE_TEST_WEBHOOK_SECRET,
+                stripe_api_base_url=stripe_server.url,
+                db_pool_max=4,
+            )
+        )
 
     with serve_factory(build) as (base_url, app):
         stripe_server.state.webhook_url = base_url + "/stripe/webhook"

@@ -42,8 +42,11 @@ def test_canceled_or_incomplete_subscription_is_free(make_user, db, database_url
 
 def _buy(service, user):
     found = service.get(f"/api/v1/numbers/available?workspace_id={user.workspace_id}&limit=1", user=user)
-    return service.post("/api/v1/numbers", user=user, json={"workspace_id": user.workspace_id,
-                                                             "phone_number": found.json()["numbers"][0]["phone_number"]})
+    return service.post(
+        "/api/v1/numbers",
+        user=user,
+        json={"workspace_id": user.workspace_id, "phone_number": found.json()["numbers"][0]["phone_number"]},
+    )
 
 
 def test_buying_past_the_plan_number_limit_is_402(service, connected_user, db, twilio_sandbox):

@@ -29,12 +29,16 @@ def already_sent(db, inbox, count: int) -> None:
         "insert into public.messages (workspace_id, conversation_id, direction, from_e164, to_e164, body, status, source) "
         "select %(ws)s, c.id, 'outbound', %(from)s, %(to)s, 'earlier', 'delivered', 'manual' "
         "from c, generate_series(1, %(n)s)",
-        {"ws": inbox.workspace_id, "num": inbox.number["id"], "to": customer(), "from": inbox.e164, "n": count})
+        {"ws": inbox.workspace_id, "num": inbox.number["id"], "to": customer(), "from": inbox.e164, "n": count},
+    )
 
 
 def send(service, inbox, to, body="On the way"):
-    return service.post("/api/v1/messages", user=inbox.user,
-                        json={"workspace_id": inbox.workspace_id, "from": inbox.e164, "to": to, "body": body})
+    return service.post(
+        "/api/v1/messages",
+        user=inbox.user,
+        json={"workspace_id": inbox.workspace_id, "from": inbox.e164, "to": to, "body": body},
+    )
 
 
 def sandbox_messages(sandbox, inbox) -> list[dict]:
@@ -57,9 +61,14 @@ def test_a_free_workspace_past_its_monthly_messages_gets_402_and_nothing_reaches
     assert err["message"].startswith("The Free plan's 250 messages for this period are used up")
     assert len(sandbox_messages(sandbox, inbox)) == before, "nothing was sent to Twilio"
     assert sandbox.messages(account_sid=inbox.account["sid"], to=refused) == []
-    assert db.execute("select count(*) as n from public.messages m join public.contacts c "
-                      "on c.workspace_id = m.workspace_id and c.phone_e164 = m.to_e164 where c.phone_e164 = %s",
-                      (refused,)).fetchone()["n"] == 0, "and nothing was recorded"
+    assert (
+        db.execute(
+            "select count(*) as n from public.messages m join public.contacts c "
+            "on c.workspace_id = m.workspace_id and c.phone_e164 = m.to_e164 where c.phone_e164 = %s",
+            (refused,),
+        ).fetchone()["n"]
+        == 0
+    ), "and nothing was recorded"
 
     # Upgrading raises the limit: the same send goes through.
     ev.give_workspace_billing(db, inbox.workspace_id, price="price_numeraloop_starter_monthly")
@@ -71,11 +80,20 @@ def test_a_free_workspace_past_its_monthly_messages_gets_402_and_nothing_reaches
 def test_launching_a_campaign_larger_than_what_is_left_is_refused(service, inbox, db, database_url):
     tag = "limits-spring"
     for _ in range(3):
-        db.execute("insert into public.contacts (workspace_id, phone_e164, tags) values (%s, %s, %s)",
-                   (inbox.workspace_id, customer(), [tag]))
+        db.execute(
+            "insert into public.contacts (workspace_id, phone_e164, tags) values (%s, %s, %s)",
+            (inbox.workspace_id, customer(), [tag]),
+        )
     already_sent(db, inbox, 248)
-    campaign = create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name="Spring",
-                               phone_number_id=inbox.number["id"], body="Spring sale", include_tags=[tag])
+    campaign = create_campaign(
+        database_url,
+        inbox.user,
+        workspace_id=inbox.workspace_id,
+        name="Spring",
+        phone_number_id=inbox.number["id"],
+        body="Spring sale",
+        include_tags=[tag],
+    )
 
     r = service.post(f"/api/v1/campaigns/{campaign}/launch", user=inbox.user)
     assert r.status_code == 402, r.text
@@ -83,9 +101,11 @@ def test_launching_a_campaign_larger_than_what_is_left_is_refused(service, inbox
     assert err["code"] == "plan_limit_reached"
     assert (err["limit"], err["used"], err["plan"], err["remaining"], err["needed"]) == (250, 248, "free", 2, 3)
     assert "would text 3 recipients" in err["message"]
-    row = db.execute("select status, recipients_total, (select count(*) from public.campaign_recipients r "
-                     "where r.campaign_id = k.id) as recipients from public.campaigns k where id = %s",
-                     (campaign,)).fetchone()
+    row = db.execute(
+        "select status, recipients_total, (select count(*) from public.campaign_recipients r "
+        "where r.campaign_id = k.id) as recipients from public.campaigns k where id = %s",
+        (campaign,),
+    ).fetchone()
     assert (row["status"], row["recipients_total"], row["recipients"]) == ("draft", 0, 0), "the draft is untouched"
 
 
@@ -108,13 +128,17 @@ def test_a_client_joining_past_the_seats_is_refused(make_user, db, database_url)
     add_member(db, owner.workspace_id, first, "agent")
     # Clients join only by accepting an invitation (PostgREST RPCs, as here, or the API).
     with psycopg.connect(database_url, autocommit=True) as setup, setup.transaction():
-        setup.execute("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
-                      (json.dumps(owner.claims),))
-        token = setup.execute("select public.invite_to_workspace(%s, %s) ->> 'token'",
-                              (owner.workspace_id, second.email)).fetchone()[0]
+        setup.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+            (json.dumps(owner.claims),),
+        )
+        token = setup.execute(
+            "select public.invite_to_workspace(%s, %s) ->> 'token'", (owner.workspace_id, second.email)
+        ).fetchone()[0]
     with acting_as(database_url, "authenticated", second.claims) as conn:
         with pytest.raises(psycopg.Error) as refused:
             conn.execute("select public.accept_workspace_invitation(%s)", (token,))
     assert refused.value.sqlstate == "P0402"
-    assert refused.value.diag.message_primary == ("the Free plan allows 2 seats and this workspace has 2 members; "
-                                                  "upgrade to add more")
+    assert refused.value.diag.message_primary == (
+        "the Free plan allows 2 seats and this workspace has 2 members; upgrade to add more"
+    )

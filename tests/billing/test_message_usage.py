@@ -23,9 +23,11 @@ _numbers = itertools.count(1)
 def workspace(db):
     """A free workspace (250 messages a period) with an active number; its owner sends."""
     owner = create_user(db, "usage")
-    number = db.execute("insert into public.phone_numbers (workspace_id, twilio_sid, e164) "
-                        "values (%s, 'PN' || md5(%s), %s) returning id, e164",
-                        (owner.workspace_id, owner.workspace_id, f"+1555000{next(_numbers):04d}")).fetchone()
+    number = db.execute(
+        "insert into public.phone_numbers (workspace_id, twilio_sid, e164) "
+        "values (%s, 'PN' || md5(%s), %s) returning id, e164",
+        (owner.workspace_id, owner.workspace_id, f"+1555000{next(_numbers):04d}"),
+    ).fetchone()
     return owner, str(number["id"]), number["e164"]
 
 
@@ -35,7 +37,8 @@ def already_sent(db, workspace_id: str, number_id: str, count: int) -> None:
         " as id) insert into public.messages (workspace_id, conversation_id, direction, from_e164, to_e164, body, "
         "status, source) select %(ws)s, c.id, 'outbound', p.e164, '+15557770001', 'earlier', 'delivered', 'manual' "
         "from c, public.phone_numbers p, generate_series(1, %(n)s) where p.id = %(num)s",
-        {"ws": workspace_id, "num": number_id, "n": count})
+        {"ws": workspace_id, "num": number_id, "n": count},
+    )
 
 
 def usage(db, workspace_id: str) -> tuple[int, int]:
@@ -44,13 +47,16 @@ def usage(db, workspace_id: str) -> tuple[int, int]:
         "select (private.message_allowance(%(ws)s) ->> 'used')::bigint as used, "
         "(select count(*) from public.messages m, private.message_period(%(ws)s) p where m.workspace_id = %(ws)s "
         "and m.direction = 'outbound' and m.created_at >= p.period_start and m.created_at < p.period_end) as counted",
-        {"ws": workspace_id}).fetchone()
+        {"ws": workspace_id},
+    ).fetchone()
     return row["used"], row["counted"]
 
 
 def prepare(conn, owner, number_id: str, to: str):
-    return conn.execute("select private.prepare_outbound_message(%s, %s, %s, %s, 'Hello', null, 1, 'gsm7') as r",
-                        (owner.workspace_id, owner.id, number_id, to)).fetchone()["r"]
+    return conn.execute(
+        "select private.prepare_outbound_message(%s, %s, %s, %s, 'Hello', null, 1, 'gsm7') as r",
+        (owner.workspace_id, owner.id, number_id, to),
+    ).fetchone()["r"]
 
 
 def test_sends_racing_for_the_last_messages_take_exactly_what_is_left(db, database_url, workspace):
@@ -95,8 +101,10 @@ def test_a_send_and_an_automated_reply_in_one_conversation_wait_for_each_other(d
     conversation, and an inbound message that touched it before its reply takes the allowance lock."""
     owner, number_id, number = workspace
     contact = "+15557770042"
-    conversation = db.execute("select private.upsert_conversation(%s, %s, private.upsert_contact(%s, %s)) as id",
-                              (owner.workspace_id, number_id, owner.workspace_id, contact)).fetchone()["id"]
+    conversation = db.execute(
+        "select private.upsert_conversation(%s, %s, private.upsert_contact(%s, %s)) as id",
+        (owner.workspace_id, number_id, owner.workspace_id, contact),
+    ).fetchone()["id"]
     already_sent(db, owner.workspace_id, number_id, 3)
     outcomes: dict[str, object] = {}
 
@@ -107,15 +115,19 @@ def test_a_send_and_an_automated_reply_in_one_conversation_wait_for_each_other(d
                 outcomes[name] = "ok"
             except psycopg.Error as exc:
                 outcomes[name] = exc
+
         thread = threading.Thread(target=target)
         thread.start()
         return thread
 
-    with psycopg.connect(database_url, row_factory=dict_row) as holder, \
-            psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as sender, \
-            psycopg.connect(database_url, row_factory=dict_row) as inbound:
-        sender_pid, inbound_pid = (c.execute("select pg_backend_pid() as pid").fetchone()["pid"]
-                                   for c in (sender, inbound))
+    with (
+        psycopg.connect(database_url, row_factory=dict_row) as holder,
+        psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as sender,
+        psycopg.connect(database_url, row_factory=dict_row) as inbound,
+    ):
+        sender_pid, inbound_pid = (
+            c.execute("select pg_backend_pid() as pid").fetchone()["pid"] for c in (sender, inbound)
+        )
         # Holding the workspace row stops the send at its message's foreign-key check: past the
         # trigger, before it touches the conversation.
         holder.execute("select 1 from public.workspaces where id = %s for update", (owner.workspace_id,))
@@ -124,12 +136,15 @@ def test_a_send_and_an_automated_reply_in_one_conversation_wait_for_each_other(d
 
         def receive():
             # receive_inbound_message's order: touch the conversation, then record the reply.
-            inbound.execute("update public.conversations set unread_count = unread_count + 1, status = 'open' "
-                            "where id = %s", (conversation,))
+            inbound.execute(
+                "update public.conversations set unread_count = unread_count + 1, status = 'open' where id = %s",
+                (conversation,),
+            )
             inbound.execute(
                 "insert into public.messages (workspace_id, conversation_id, direction, from_e164, to_e164, body, "
                 "status, source) values (%s, %s, 'outbound', %s, %s, 'Reply STOP to unsubscribe', 'queued', 'help')",
-                (owner.workspace_id, conversation, number, contact))
+                (owner.workspace_id, conversation, number, contact),
+            )
             inbound.commit()
 
         reply = run("reply", receive)

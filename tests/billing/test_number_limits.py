@@ -17,8 +17,11 @@ def _offered(service, user) -> str:
 
 
 def _buy(service, user, phone=None):
-    return service.post("/api/v1/numbers", user=user,
-                        json={"workspace_id": user.workspace_id, "phone_number": phone or _offered(service, user)})
+    return service.post(
+        "/api/v1/numbers",
+        user=user,
+        json={"workspace_id": user.workspace_id, "phone_number": phone or _offered(service, user)},
+    )
 
 
 def _import(service, user, phones=None):
@@ -27,8 +30,9 @@ def _import(service, user, phones=None):
 
 
 def _stored(db, user) -> int:
-    return db.execute("select count(*) as n from public.phone_numbers where workspace_id = %s",
-                      (user.workspace_id,)).fetchone()["n"]
+    return db.execute(
+        "select count(*) as n from public.phone_numbers where workspace_id = %s", (user.workspace_id,)
+    ).fetchone()["n"]
 
 
 def _own(sandbox, account, n: int) -> list[str]:
@@ -56,15 +60,17 @@ def test_buying_past_the_limit_is_402_and_buys_nothing(service, connected_user, 
     assert _stored(db, connected_user) == stored
 
 
-def test_importing_past_the_limit_is_402_and_changes_nothing_at_twilio(service, connected_user, twilio_account,
-                                                                       sandbox, twilio_sandbox, db):
+def test_importing_past_the_limit_is_402_and_changes_nothing_at_twilio(
+    service, connected_user, twilio_account, sandbox, twilio_sandbox, db
+):
     first, second, third = _own(sandbox, twilio_account, 3)
     err = _limit_error(_import(service, connected_user), used=0)
     assert (err["needed"], err["remaining"]) == (3, 2)
     assert _stored(db, connected_user) == 0
     state = twilio_sandbox.sandbox.state
     assert {state.number_by_e164(p).settings["sms_url"] for p in (first, second, third)} == {
-        "https://old.example.com/sms"}, "no webhook was pointed at NumeraLoop"
+        "https://old.example.com/sms"
+    }, "no webhook was pointed at NumeraLoop"
 
     r = _import(service, connected_user, [first, second])
     assert r.status_code == 200 and len(r.json()["imported"]) == 2, r.text
@@ -79,8 +85,9 @@ def test_importing_past_the_limit_is_402_and_changes_nothing_at_twilio(service, 
     assert _import(service, connected_user, [third]).status_code == 200
 
 
-def test_a_purchase_that_races_past_the_check_is_refused_and_undone(service, connected_user, db, twilio_sandbox,
-                                                                     monkeypatch):
+def test_a_purchase_that_races_past_the_check_is_refused_and_undone(
+    service, connected_user, db, twilio_sandbox, monkeypatch
+):
     assert _buy(service, connected_user).status_code == 201
     assert _buy(service, connected_user).status_code == 201
     # As if another purchase had taken the last place between this one's check and its insert.

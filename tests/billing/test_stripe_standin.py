@@ -34,11 +34,18 @@ def test_wrong_or_missing_key_gets_stripes_401(stripe_server):
 def test_objects_are_stripe_shaped_and_params_are_decoded(stripe_server):
     c = client(stripe_server)
     customer = c.v1.customers.create(params={"name": "Acme", "metadata": {"workspace_id": "w1"}})
-    assert customer.id.startswith("cus_") and customer.object == "customer" and customer.metadata["workspace_id"] == "w1"
-    session = c.v1.checkout.sessions.create(params={
-        "mode": "subscription", "customer": customer.id, "line_items": [{"price": "price_numeraloop_starter_monthly",
-                                                                          "quantity": 1}],
-        "success_url": "https://app.example.com/ok", "subscription_data": {"metadata": {"plan": "starter"}}})
+    assert (
+        customer.id.startswith("cus_") and customer.object == "customer" and customer.metadata["workspace_id"] == "w1"
+    )
+    session = c.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "customer": customer.id,
+            "line_items": [{"price": "price_numeraloop_starter_monthly", "quantity": 1}],
+            "success_url": "https://app.example.com/ok",
+            "subscription_data": {"metadata": {"plan": "starter"}},
+        }
+    )
     assert session.id.startswith("cs_test_") and session.url.endswith(session.id) and session.amount_total == 2900
     assert c.v1.prices.retrieve("price_numeraloop_pro_monthly").unit_amount == 9900
     with pytest.raises(stripe.InvalidRequestError) as caught:
@@ -63,8 +70,9 @@ def test_idempotency_key_replays_the_first_answer(stripe_server):
 
 def test_webhooks_are_signed_as_stripe_signs_them():
     received = []
-    from tests.support.live_server import serve
     from flask import Flask, request
+
+    from tests.support.live_server import serve
 
     app = Flask("receiver")
 
@@ -73,12 +81,19 @@ def test_webhooks_are_signed_as_stripe_signs_them():
         received.append((request.get_data(), request.headers.get("Stripe-Signature")))
         return "", 200
 
-    with serve(app) as base, StandinServer(api_key=STRIPE_TEST_KEY, webhook_url=base + "/hook",
-                                           webhook_secret=SECRET) as server:
+    with (
+        serve(app) as base,
+        StandinServer(api_key=STRIPE_TEST_KEY, webhook_url=base + "/hook", webhook_secret=SECRET) as server,
+    ):
         c = client(server)
         cus = c.v1.customers.create(params={"name": "Signed"})
-        session = c.v1.checkout.sessions.create(params={"mode": "subscription", "customer": cus.id,
-                                                        "line_items": [{"price": "price_numeraloop_pro_monthly"}]})
+        session = c.v1.checkout.sessions.create(
+            params={
+                "mode": "subscription",
+                "customer": cus.id,
+                "line_items": [{"price": "price_numeraloop_pro_monthly"}],
+            }
+        )
         control = StandinControl(server.url)
         done = control.complete_checkout(session.id, duplicates=1, order="reverse")
         assert [d["status"] for d in done["deliveries"]] == [200] * len(done["deliveries"])

@@ -25,8 +25,10 @@ from tests.support.url_map import routes_under
 def customer(db, make_user):
     user = make_user("payer")
     cus = ev.new_id("cus_")
-    db.execute("insert into public.billing_customers (workspace_id, stripe_customer_id) values (%s, %s)",
-               (user.workspace_id, cus))
+    db.execute(
+        "insert into public.billing_customers (workspace_id, stripe_customer_id) values (%s, %s)",
+        (user.workspace_id, cus),
+    )
     return user.workspace_id, cus
 
 
@@ -102,8 +104,9 @@ def stripe_10_verify_header(payload, header, secret, tolerance=None):
 
 @pytest.mark.parametrize("library", ["installed", "stripe-10"])
 @pytest.mark.parametrize("unset", ["", "   "])
-def test_without_a_webhook_secret_every_stripe_request_is_refused_and_logged(service_config, customer, db, caplog,
-                                                                            monkeypatch, unset, library):
+def test_without_a_webhook_secret_every_stripe_request_is_refused_and_logged(
+    service_config, customer, db, caplog, monkeypatch, unset, library
+):
     """Outside production the service starts without STRIPE_WEBHOOK_SECRET; it still verifies nothing as valid,
     not even a signature computed with the empty key, whichever stripe-python checks it."""
     if library == "stripe-10":
@@ -124,13 +127,18 @@ def test_without_a_webhook_secret_every_stripe_request_is_refused_and_logged(ser
     finally:
         app.extensions["numeraloop.pool"].close()
     refusals = [rec for rec in caplog.records if rec.name == "numeraloop.stripe.signature"]
-    assert len(refusals) == 4 and all(rec.levelno == logging.ERROR and "STRIPE_WEBHOOK_SECRET" in rec.getMessage()
-                                      for rec in refusals)
+    assert len(refusals) == 4 and all(
+        rec.levelno == logging.ERROR and "STRIPE_WEBHOOK_SECRET" in rec.getMessage() for rec in refusals
+    )
 
 
 def test_production_does_not_start_without_a_webhook_secret(service_config, capsys):
-    production = dataclasses.replace(service_config, environment="production", stripe_webhook_secret="",
-                                     public_base_url="https://numeraloop.example.com")
+    production = dataclasses.replace(
+        service_config,
+        environment="production",
+        stripe_webhook_secret="",
+        public_base_url="https://numeraloop.example.com",
+    )
     with pytest.raises(ConfigError, match="STRIPE_WEBHOOK_SECRET"):
         create_app(production)
     assert server.serve(production) == 2, "numeraloop serve exits before starting gunicorn"
@@ -141,10 +149,16 @@ def test_production_does_not_start_without_a_webhook_secret(service_config, caps
     app.extensions["numeraloop.pool"].close()
 
 
-@pytest.mark.parametrize("env,expected", [({}, "production"), ({"NUMERALOOP_ENV": ""}, "production"),
-                                          ({"NUMERALOOP_ENV": "production"}, "production"),
-                                          ({"NUMERALOOP_ENV": "Development"}, "development"),
-                                          ({"NUMERALOOP_ENV": "test"}, "test")])
+@pytest.mark.parametrize(
+    "env,expected",
+    [
+        ({}, "production"),
+        ({"NUMERALOOP_ENV": ""}, "production"),
+        ({"NUMERALOOP_ENV": "production"}, "production"),
+        ({"NUMERALOOP_ENV": "Development"}, "development"),
+        ({"NUMERALOOP_ENV": "test"}, "test"),
+    ],
+)
 def test_numeraloop_env_is_production_unless_it_says_otherwise(env, expected):
     assert Config.from_env(env=env).environment == expected
 
@@ -157,8 +171,9 @@ def test_an_unknown_numeraloop_env_is_a_configuration_error():
 def test_signed_body_that_is_not_an_event_is_400(billing_service, db):
     for body in (b"[1, 2]", b"not json", json.dumps({"object": "event", "id": "evt_x"}).encode()):
         header = ev.WebhookSignature.generate_signature_header(body.decode(), SECRET)
-        r = billing_service.post("/stripe/webhook", data=body, headers={"Stripe-Signature": header,
-                                                                         "Content-Type": "application/json"})
+        r = billing_service.post(
+            "/stripe/webhook", data=body, headers={"Stripe-Signature": header, "Content-Type": "application/json"}
+        )
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_event", body
     assert recorded(db, "evt_x") is None
 
@@ -181,13 +196,18 @@ def test_older_update_after_newer_changes_nothing(billing_service, customer, db)
     ws, cus = customer
     sub = ev.new_id("sub_")
     now = int(time.time())
-    newer = ev.event("customer.subscription.updated", ev.subscription(sub, cus, "active", cancel_at_period_end=True),
-                     created=now)
+    newer = ev.event(
+        "customer.subscription.updated", ev.subscription(sub, cus, "active", cancel_at_period_end=True), created=now
+    )
     older = ev.event("customer.subscription.updated", ev.subscription(sub, cus, "past_due"), created=now - 60)
     assert post(billing_service, newer).json()["applied"] is True
     r = post(billing_service, older)
-    assert r.status_code == 200 and r.json() == {"received": True, "event_id": older["id"], "duplicate": False,
-                                                  "applied": False}
+    assert r.status_code == 200 and r.json() == {
+        "received": True,
+        "event_id": older["id"],
+        "duplicate": False,
+        "applied": False,
+    }
     row = sub_row(db, sub)
     assert row["status"] == "active" and row["cancel_at_period_end"] is True
     assert row["stripe_updated"].timestamp() == now
@@ -196,8 +216,9 @@ def test_older_update_after_newer_changes_nothing(billing_service, customer, db)
 
 def test_unhandled_type_is_acknowledged_and_recorded_not_applied(billing_service, customer, db):
     ws, cus = customer
-    evt = ev.event("charge.refunded", {"id": "ch_123", "object": "charge", "customer": cus,
-                                       "billing_details": {"name": "Pat"}})
+    evt = ev.event(
+        "charge.refunded", {"id": "ch_123", "object": "charge", "customer": cus, "billing_details": {"name": "Pat"}}
+    )
     r = post(billing_service, evt)
     assert r.status_code == 200 and r.json()["applied"] is False
     row = recorded(db, evt["id"])
@@ -206,9 +227,12 @@ def test_unhandled_type_is_acknowledged_and_recorded_not_applied(billing_service
 
 def test_every_handled_type_is_known_to_the_database(db, customer):
     ws, cus = customer
-    objects = {"checkout": {"id": "cs_test_1", "object": "checkout.session", "customer": cus},
-               "customer": ev.subscription(ev.new_id("sub_"), cus), "invoice": ev.invoice(ev.new_id("in_"), cus, None),
-               "payment_method": ev.payment_method(ev.new_id("pm_"), cus)}
+    objects = {
+        "checkout": {"id": "cs_test_1", "object": "checkout.session", "customer": cus},
+        "customer": ev.subscription(ev.new_id("sub_"), cus),
+        "invoice": ev.invoice(ev.new_id("in_"), cus, None),
+        "payment_method": ev.payment_method(ev.new_id("pm_"), cus),
+    }
     for kind in sorted(HANDLED_EVENT_TYPES):
         result = ev.apply(db, ev.event(kind, objects[kind.split(".")[0]]))
         assert result.get("reason") != "unhandled_type", kind
@@ -217,22 +241,44 @@ def test_every_handled_type_is_known_to_the_database(db, customer):
 def test_card_data_beyond_brand_last4_expiry_is_never_stored(billing_service, customer, db):
     ws, cus = customer
     pm = ev.new_id("pm_")
-    assert post(billing_service, ev.event("payment_method.attached", ev.payment_method(pm, cus, "1881"))).json()["applied"]
+    assert post(billing_service, ev.event("payment_method.attached", ev.payment_method(pm, cus, "1881"))).json()[
+        "applied"
+    ]
     row = db.execute("select * from public.payment_methods where stripe_payment_method_id = %s", (pm,)).fetchone()
     assert (row["brand"], row["last4"], row["exp_month"], row["exp_year"]) == ("visa", "1881", 12, 2034)
-    columns = {r["column_name"] for r in db.execute(
-        "select column_name from information_schema.columns where table_schema = 'public' "
-        "and table_name = 'payment_methods'")}
-    assert columns == {"id", "workspace_id", "stripe_payment_method_id", "stripe_customer_id", "brand", "last4",
-                       "exp_month", "exp_year", "detached_at", "stripe_updated", "created_at", "updated_at"}
+    columns = {
+        r["column_name"]
+        for r in db.execute(
+            "select column_name from information_schema.columns where table_schema = 'public' "
+            "and table_name = 'payment_methods'"
+        )
+    }
+    assert columns == {
+        "id",
+        "workspace_id",
+        "stripe_payment_method_id",
+        "stripe_customer_id",
+        "brand",
+        "last4",
+        "exp_month",
+        "exp_year",
+        "detached_at",
+        "stripe_updated",
+        "created_at",
+        "updated_at",
+    }
     assert "Xt5EWLLDS7FJjR1c" not in json.dumps(row, default=str)
     # A later detach marks it, and a late (older) attach does not bring it back.
     detach = ev.event("payment_method.detached", ev.payment_method(pm, None), created=int(time.time()) + 5)
     assert post(billing_service, detach).json()["applied"] is True
     late = ev.event("payment_method.attached", ev.payment_method(pm, cus), created=int(time.time()) - 5)
     assert post(billing_service, late).json()["applied"] is False
-    assert db.execute("select detached_at from public.payment_methods where stripe_payment_method_id = %s",
-                      (pm,)).fetchone()["detached_at"] is not None
+    assert (
+        db.execute(
+            "select detached_at from public.payment_methods where stripe_payment_method_id = %s", (pm,)
+        ).fetchone()["detached_at"]
+        is not None
+    )
 
 
 def test_event_for_an_unknown_customer_is_recorded_but_applies_nothing(billing_service, db):
@@ -250,14 +296,22 @@ def test_every_stripe_route_refuses_unsigned_requests(request, db, which):
     before = db.execute("select count(*) as n from public.stripe_events").fetchone()["n"]
     evt = ev.event("customer.subscription.created", ev.subscription(ev.new_id("sub_"), ev.new_id("cus_")))
     body, signed_with_nothing = ev.signed(evt, "")
-    unsigned = [{"Content-Type": "application/json"}, signed_with_nothing,
-                {**signed_with_nothing, "Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"}]
+    unsigned = [
+        {"Content-Type": "application/json"},
+        signed_with_nothing,
+        {**signed_with_nothing, "Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"},
+    ]
     for path, method in routes_under(client.app, "/stripe/"):
         for headers in unsigned:
             r = requests.request(method, client.base_url + path, data=body, headers=headers, timeout=15)
             assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_signature", (path, headers, r.text)
-        r = requests.request(method, client.base_url + path, data="AccountSid=AC%00", timeout=15,
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = requests.request(
+            method,
+            client.base_url + path,
+            data="AccountSid=AC%00",
+            timeout=15,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_signature", (path, r.text)
     assert recorded(db, evt["id"]) is None
     assert db.execute("select count(*) as n from public.stripe_events").fetchone()["n"] == before

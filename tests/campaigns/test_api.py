@@ -15,8 +15,16 @@ from .conftest import add_contacts, create_campaign
 def draft(inbox, db, database_url):
     tag = f"api-{uuid.uuid4().hex[:8]}"  # the workspace is shared by the campaign tests
     add_contacts(db, inbox.workspace_id, 2, tags=[tag])
-    return create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name="API",
-                           phone_number_id=inbox.number["id"], body="Hi", include_tags=[tag], send_rate=1)
+    return create_campaign(
+        database_url,
+        inbox.user,
+        workspace_id=inbox.workspace_id,
+        name="API",
+        phone_number_id=inbox.number["id"],
+        body="Hi",
+        include_tags=[tag],
+        send_rate=1,
+    )
 
 
 def post(service, user, campaign, action, **body):
@@ -54,8 +62,12 @@ def test_launch_is_idempotent_and_states_are_enforced(service, inbox, draft, db)
     assert first.status_code == 201 and first.json()["recipients_total"] == 2
     again = post(service, inbox.user, draft, "launch")
     assert again.status_code == 200 and again.json()["already_launched"] is True
-    assert db.execute("select count(*) as n from public.campaign_recipients where campaign_id = %s",
-                      (draft,)).fetchone()["n"] == 2
+    assert (
+        db.execute("select count(*) as n from public.campaign_recipients where campaign_id = %s", (draft,)).fetchone()[
+            "n"
+        ]
+        == 2
+    )
     assert post(service, inbox.user, draft, "resume").json()["status"] == "sending"  # already running: no-op
     assert post(service, inbox.user, draft, "cancel").json()["status"] == "canceled"
     assert error(post(service, inbox.user, draft, "resume")) == (409, "campaign_state")
@@ -75,18 +87,34 @@ def test_bad_scheduled_at_is_422(service, inbox, draft, scheduled_at):
 
 
 def test_a_draft_with_no_audience_is_422(service, inbox, database_url):
-    empty = create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name="Nobody",
-                            phone_number_id=inbox.number["id"], body="Hi", include_tags=["no-such-tag"])
+    empty = create_campaign(
+        database_url,
+        inbox.user,
+        workspace_id=inbox.workspace_id,
+        name="Nobody",
+        phone_number_id=inbox.number["id"],
+        body="Hi",
+        include_tags=["no-such-tag"],
+    )
     r = post(service, inbox.user, empty, "launch")
     assert error(r) == (422, "campaign_not_sendable") and "no contacts" in r.json()["error"]["message"]
 
 
 def test_launch_needs_twilio_connected(service, make_user, db, database_url):
     owner = make_user("unconnected")
-    number = db.execute("insert into public.phone_numbers (workspace_id, twilio_sid, e164) values (%s, %s, %s) "
-                        "returning id", (owner.workspace_id, "PN" + uuid.uuid4().hex, "+16284449999")).fetchone()["id"]
+    number = db.execute(
+        "insert into public.phone_numbers (workspace_id, twilio_sid, e164) values (%s, %s, %s) returning id",
+        (owner.workspace_id, "PN" + uuid.uuid4().hex, "+16284449999"),
+    ).fetchone()["id"]
     add_contacts(db, owner.workspace_id, 1, tags=["x"])
-    campaign = create_campaign(database_url, owner, workspace_id=owner.workspace_id, name="No Twilio",
-                               phone_number_id=str(number), body="Hi", include_tags=["x"])
+    campaign = create_campaign(
+        database_url,
+        owner,
+        workspace_id=owner.workspace_id,
+        name="No Twilio",
+        phone_number_id=str(number),
+        body="Hi",
+        include_tags=["x"],
+    )
     assert error(post(service, owner, campaign, "launch")) == (409, "twilio_not_connected")
     assert db.execute("select status from public.campaigns where id = %s", (campaign,)).fetchone()["status"] == "draft"

@@ -11,11 +11,19 @@ from .conftest import add_contacts, create_campaign, recipients
 
 
 def test_a_sender_whose_lease_ran_out_cannot_send_or_record_for_the_recipient_another_now_holds(
-        service, inbox, sandbox, db, database_url, sender_pool):
+    service, inbox, sandbox, db, database_url, sender_pool
+):
     (number,) = add_contacts(db, inbox.workspace_id, 1, tags=["lease-lost"])
-    campaign = create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name="Lease lost",
-                               phone_number_id=inbox.number["id"], body="Hello", include_tags=["lease-lost"],
-                               send_rate=50)
+    campaign = create_campaign(
+        database_url,
+        inbox.user,
+        workspace_id=inbox.workspace_id,
+        name="Lease lost",
+        phone_number_id=inbox.number["id"],
+        body="Hello",
+        include_tags=["lease-lost"],
+        send_rate=50,
+    )
     r = service.post(f"/api/v1/campaigns/{campaign}/launch", user=inbox.user)
     assert r.status_code == 201, r.text
     config = service.app.config["NUMERALOOP"]
@@ -25,11 +33,14 @@ def test_a_sender_whose_lease_ran_out_cannot_send_or_record_for_the_recipient_an
         (stale,) = [row for row in first.claim() if str(row["campaign_id"]) == campaign]
         # The first sender stalls past its lease: the claim made its message, so the recipient is
         # uncertain, and after the grace the second sender claims it to look it up.
-        db.execute("update public.campaign_recipients set claimed_until = now() - interval '1 second' where id = %s",
-                   (stale["recipient_id"],))
+        db.execute(
+            "update public.campaign_recipients set claimed_until = now() - interval '1 second' where id = %s",
+            (stale["recipient_id"],),
+        )
         assert [row for row in second.claim() if str(row["campaign_id"]) == campaign] == []
-        db.execute("update public.campaign_recipients set next_attempt_at = now() where id = %s",
-                   (stale["recipient_id"],))
+        db.execute(
+            "update public.campaign_recipients set next_attempt_at = now() where id = %s", (stale["recipient_id"],)
+        )
         (held,) = [row for row in second.claim() if str(row["campaign_id"]) == campaign]
         assert held["recipient_id"] == stale["recipient_id"] and held["claim_token"] != stale["claim_token"]
         assert held["reconcile"] is True and held["message_id"] == stale["message_id"]
@@ -37,9 +48,11 @@ def test_a_sender_whose_lease_ran_out_cannot_send_or_record_for_the_recipient_an
         creds = first._credentials(inbox.workspace_id, [stale])
         assert first.send(stale, creds) == "claim_expired"  # its own clock says the lease is over
         assert sandbox.messages(account_sid=inbox.account["sid"], to=number) == []
-        for call in ("private.record_campaign_send(%s, %s, 'SM' || repeat('9', 32), 'sent')",
-                     "private.record_campaign_failure(%s, %s, 20429, 'Too Many Requests', 5)",
-                     "private.mark_campaign_uncertain(%s, %s, 'timeout')"):
+        for call in (
+            "private.record_campaign_send(%s, %s, 'SM' || repeat('9', 32), 'sent')",
+            "private.record_campaign_failure(%s, %s, 20429, 'Too Many Requests', 5)",
+            "private.mark_campaign_uncertain(%s, %s, 'timeout')",
+        ):
             result = db.execute(f"select {call} ->> 'status' as s", (stale["recipient_id"], stale["claim_token"]))
             assert result.fetchone()["s"] == "claim_lost", call
         row = recipients(db, campaign)[number]
@@ -57,12 +70,20 @@ def test_a_sender_whose_lease_ran_out_cannot_send_or_record_for_the_recipient_an
         second.close()
 
 
-def test_a_sender_does_not_start_a_send_its_lease_may_not_outlast(service, inbox, sandbox, db, database_url,
-                                                                 sender_pool):
+def test_a_sender_does_not_start_a_send_its_lease_may_not_outlast(
+    service, inbox, sandbox, db, database_url, sender_pool
+):
     (number,) = add_contacts(db, inbox.workspace_id, 1, tags=["lease-short"])
-    campaign = create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name="Lease short",
-                               phone_number_id=inbox.number["id"], body="Hello", include_tags=["lease-short"],
-                               send_rate=50)
+    campaign = create_campaign(
+        database_url,
+        inbox.user,
+        workspace_id=inbox.workspace_id,
+        name="Lease short",
+        phone_number_id=inbox.number["id"],
+        body="Hello",
+        include_tags=["lease-short"],
+        send_rate=50,
+    )
     assert service.post(f"/api/v1/campaigns/{campaign}/launch", user=inbox.user).status_code == 201
     s = CampaignSender(sender_pool, service.app.config["NUMERALOOP"])
     try:

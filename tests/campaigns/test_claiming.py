@@ -17,15 +17,24 @@ from .conftest import add_contacts, create_campaign
 
 def launched(service, inbox, db, database_url, tag, count, rate) -> str:
     add_contacts(db, inbox.workspace_id, count, tags=[tag])
-    campaign = create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name=tag,
-                               phone_number_id=inbox.number["id"], body="Hi", include_tags=[tag], send_rate=rate)
+    campaign = create_campaign(
+        database_url,
+        inbox.user,
+        workspace_id=inbox.workspace_id,
+        name=tag,
+        phone_number_id=inbox.number["id"],
+        body="Hi",
+        include_tags=[tag],
+        send_rate=rate,
+    )
     r = service.post(f"/api/v1/campaigns/{campaign}/launch", user=inbox.user)
     assert r.status_code == 201, r.text
     return campaign
 
 
-def claimers(database_url, campaign, workers: int, target: int, limit: int,
-             timeout: float = 60.0) -> list[list[tuple[datetime, datetime, int]]]:
+def claimers(
+    database_url, campaign, workers: int, target: int, limit: int, timeout: float = 60.0
+) -> list[list[tuple[datetime, datetime, int]]]:
     """Run `workers` threads claiming in a loop until `target` recipients of `campaign` are claimed
     between them; each returns [(database time of its claim, send_at slot, recipient_id)] of `campaign`.
 
@@ -45,10 +54,14 @@ def claimers(database_url, campaign, workers: int, target: int, limit: int,
             while not enough.is_set() and time.monotonic() < deadline:
                 with conn.transaction():
                     conn.execute("select set_config('role', 'service_role', true)")
-                    rows = conn.execute("select c.*, now() as claimed_at "
-                                        "from private.claim_campaign_recipients(%s, 60) c", (limit,)).fetchall()
-                mine = [(r["claimed_at"], r["send_at"], r["recipient_id"]) for r in rows
-                        if str(r["campaign_id"]) == campaign]
+                    rows = conn.execute(
+                        "select c.*, now() as claimed_at from private.claim_campaign_recipients(%s, 60) c", (limit,)
+                    ).fetchall()
+                mine = [
+                    (r["claimed_at"], r["send_at"], r["recipient_id"])
+                    for r in rows
+                    if str(r["campaign_id"]) == campaign
+                ]
                 results[i].extend(mine)
                 with lock:
                     claimed[0] += len(mine)
@@ -72,11 +85,15 @@ def test_two_workers_claiming_at_once_never_share_a_recipient(service, inbox, db
     assert ids_a and ids_b, "both workers claimed some"
     assert len(set(ids_a)) == len(ids_a) and len(set(ids_b)) == len(ids_b)
     assert not set(ids_a) & set(ids_b)
-    all_ids = {r["id"] for r in db.execute("select id from public.campaign_recipients where campaign_id = %s",
-                                           (campaign,)).fetchall()}
+    all_ids = {
+        r["id"]
+        for r in db.execute("select id from public.campaign_recipients where campaign_id = %s", (campaign,)).fetchall()
+    }
     assert set(ids_a) | set(ids_b) == all_ids
-    states = db.execute("select status, attempts, count(*) as n from public.campaign_recipients where campaign_id = %s "
-                        "group by 1, 2", (campaign,)).fetchall()
+    states = db.execute(
+        "select status, attempts, count(*) as n from public.campaign_recipients where campaign_id = %s group by 1, 2",
+        (campaign,),
+    ).fetchall()
     assert [(s["status"], s["attempts"], s["n"]) for s in states] == [("claimed", 1, 200)]
 
 

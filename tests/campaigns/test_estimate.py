@@ -23,11 +23,20 @@ def draft(inbox, db, database_url):
     add_contacts(db, inbox.workspace_id, 2, tags=[tag], first_names=["Ann", None])
     opted_out, invalid = fresh_number(), "+1999" + fresh_number()[-7:]  # 999 is no area code: not a valid number
     for number in (opted_out, invalid):
-        db.execute("insert into public.contacts (workspace_id, phone_e164, tags) values (%s, %s, %s)",
-                   (inbox.workspace_id, number, [tag]))
+        db.execute(
+            "insert into public.contacts (workspace_id, phone_e164, tags) values (%s, %s, %s)",
+            (inbox.workspace_id, number, [tag]),
+        )
     db.execute("select private.record_opt_out(%s, %s, 'manual')", (inbox.workspace_id, opted_out))
-    return create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name="Estimate",
-                           phone_number_id=inbox.number["id"], body=BODY, include_tags=[tag])
+    return create_campaign(
+        database_url,
+        inbox.user,
+        workspace_id=inbox.workspace_id,
+        name="Estimate",
+        phone_number_id=inbox.number["id"],
+        body=BODY,
+        include_tags=[tag],
+    )
 
 
 def estimate(service, user, campaign):
@@ -43,8 +52,10 @@ def test_the_estimate_renders_every_recipient_and_names_what_forces_ucs2(service
     assert e["encoding"] == "ucs2" and e["messages_by_encoding"] == {"gsm7": 0, "ucs2": 2}
     assert e["segments"] == 4 and e["max_segments_per_message"] == 2  # 74 and 76 UCS-2 characters: 2 each
     (ucs2,) = [w for w in e["warnings"] if w["code"] == "ucs2_characters"]
-    assert ucs2["characters"] == [{"character": "\u2014", "replacement": "-"},
-                                  {"character": "\u2019", "replacement": "'"}]
+    assert ucs2["characters"] == [
+        {"character": "\u2014", "replacement": "-"},
+        {"character": "\u2019", "replacement": "'"},
+    ]
     assert ucs2["segments_with_transliteration"] == 2 and "transliterate" in ucs2["message"]
     (us,) = e["cost"]["by_country"]
     assert (us["country"], us["recipients"], us["segments"], us["unit_price"]) == ("US", 2, 4, 0.0083)
@@ -53,8 +64,10 @@ def test_the_estimate_renders_every_recipient_and_names_what_forces_ucs2(service
 
 def test_transliteration_is_applied_and_a_workspace_s_own_price_wins(service, inbox, draft, db):
     db.execute("update public.campaigns set transliterate = true where id = %s", (draft,))
-    db.execute("insert into public.message_prices (workspace_id, country, per_segment) values (%s, 'US', 0.01)",
-               (inbox.workspace_id,))
+    db.execute(
+        "insert into public.message_prices (workspace_id, country, per_segment) values (%s, 'US', 0.01)",
+        (inbox.workspace_id,),
+    )
     try:
         e = estimate(service, inbox.user, draft).json()
     finally:
@@ -88,8 +101,16 @@ def test_the_report_explains_each_error_code_and_exports_as_csv(service, inbox, 
     tag = f"csv-{uuid.uuid4().hex[:8]}"
     ok, filtered = add_contacts(db, inbox.workspace_id, 2, tags=[tag])
     sandbox.set_scenario(filtered, "undelivered", error_code=30007)
-    campaign = create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name="CSV",
-                               phone_number_id=inbox.number["id"], body="Hello", include_tags=[tag], send_rate=50)
+    campaign = create_campaign(
+        database_url,
+        inbox.user,
+        workspace_id=inbox.workspace_id,
+        name="CSV",
+        phone_number_id=inbox.number["id"],
+        body="Hello",
+        include_tags=[tag],
+        send_rate=50,
+    )
     try:
         assert service.post(f"/api/v1/campaigns/{campaign}/launch", user=inbox.user).status_code == 201
         assert run_until(sender, lambda: all(r["status"] == "sent" for r in recipients(db, campaign).values()))
@@ -97,9 +118,13 @@ def test_the_report_explains_each_error_code_and_exports_as_csv(service, inbox, 
     finally:
         sandbox.clear_scenario(filtered)
     report = service.get(f"/api/v1/campaigns/{campaign}/report", user=inbox.user).json()
-    assert report["errors"] == [{"error_code": 30007, "count": 1, "meaning":
-                                 "The carrier filtered the message as spam; review its content and sender "
-                                 "registration."}]
+    assert report["errors"] == [
+        {
+            "error_code": 30007,
+            "count": 1,
+            "meaning": "The carrier filtered the message as spam; review its content and sender registration.",
+        }
+    ]
     r = service.get(f"/api/v1/campaigns/{campaign}/report.csv", user=inbox.user)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
     rows = {row["phone_number"]: row for row in csv.DictReader(io.StringIO(r.text))}

@@ -22,16 +22,27 @@ def test_the_database_knows_each_number_s_time_zones_as_phonenumbers_does(sender
 def test_a_recipient_outside_the_window_waits_for_it_to_open(service, inbox, db, database_url, sender, sandbox):
     # Its window opens one hour from now, in Los Angeles time (the number's zone).
     (number,) = add_contacts(db, inbox.workspace_id, 1, tags=["quiet"])
-    campaign = create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name="Quiet",
-                               phone_number_id=inbox.number["id"], body="Not now", include_tags=["quiet"],
-                               send_rate=50)
-    db.execute("update public.campaigns set send_window_start = (now() at time zone 'America/Los_Angeles')::time "
-               "+ interval '1 hour', send_window_end = (now() at time zone 'America/Los_Angeles')::time "
-               "+ interval '2 hours' where id = %s", (campaign,))
+    campaign = create_campaign(
+        database_url,
+        inbox.user,
+        workspace_id=inbox.workspace_id,
+        name="Quiet",
+        phone_number_id=inbox.number["id"],
+        body="Not now",
+        include_tags=["quiet"],
+        send_rate=50,
+    )
+    db.execute(
+        "update public.campaigns set send_window_start = (now() at time zone 'America/Los_Angeles')::time "
+        "+ interval '1 hour', send_window_end = (now() at time zone 'America/Los_Angeles')::time "
+        "+ interval '2 hours' where id = %s",
+        (campaign,),
+    )
     assert service.post(f"/api/v1/campaigns/{campaign}/launch", user=inbox.user).status_code == 201
     assert sender.run_once() == 0
     row = recipients(db, campaign)[number]
-    waits = db.execute("select next_attempt_at - now() as wait from public.campaign_recipients where id = %s",
-                       (row["id"],)).fetchone()["wait"]
+    waits = db.execute(
+        "select next_attempt_at - now() as wait from public.campaign_recipients where id = %s", (row["id"],)
+    ).fetchone()["wait"]
     assert row["status"] == "pending" and 3500 <= waits.total_seconds() <= 3601, waits
     assert sandbox.messages(account_sid=inbox.account["sid"], to=number) == []

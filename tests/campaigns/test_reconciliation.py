@@ -21,8 +21,16 @@ from .conftest import add_contacts, create_campaign, recipients, run_until
 def launched(service, inbox, db, database_url):
     def _launch(tag: str, count: int = 1, body: str = "Hello from the shop") -> tuple[str, list[str]]:
         numbers = add_contacts(db, inbox.workspace_id, count, tags=[tag])
-        campaign = create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name=tag,
-                                   phone_number_id=inbox.number["id"], body=body, include_tags=[tag], send_rate=50)
+        campaign = create_campaign(
+            database_url,
+            inbox.user,
+            workspace_id=inbox.workspace_id,
+            name=tag,
+            phone_number_id=inbox.number["id"],
+            body=body,
+            include_tags=[tag],
+            send_rate=50,
+        )
         r = service.post(f"/api/v1/campaigns/{campaign}/launch", user=inbox.user)
         assert r.status_code == 201, r.text
         return campaign, numbers
@@ -34,27 +42,36 @@ def die_mid_send(sender, campaign, db, sandbox, inbox, reach_twilio: bool, callb
     """What a SIGKILLed worker leaves: the recipient claimed, its message row made and, when
     `reach_twilio`, the message accepted by Twilio, but nothing recorded; then its lease runs out."""
     (row,) = [r for r in sender.claim() if str(r["campaign_id"]) == campaign]
-    prepared = db.execute("select private.prepare_campaign_message(%s, %s, %s, 1, 'gsm7') as r",
-                          (row["recipient_id"], row["claim_token"], row["body"])).fetchone()["r"]
+    prepared = db.execute(
+        "select private.prepare_campaign_message(%s, %s, %s, 1, 'gsm7') as r",
+        (row["recipient_id"], row["claim_token"], row["body"]),
+    ).fetchone()["r"]
     assert prepared["send"] is True
     if reach_twilio:
         if not callbacks:
             sandbox.set_scenario(row["to_e164"], "none")
-        client = make_twilio_client(inbox.account["sid"], inbox.account["sid"], inbox.account["auth_token"],
-                                    sandbox.api_base_url)
+        client = make_twilio_client(
+            inbox.account["sid"], inbox.account["sid"], inbox.account["auth_token"], sandbox.api_base_url
+        )
         options = {"to": row["to_e164"], "from_": row["from_e164"], "body": row["body"]}
         if callbacks:
-            options["status_callback"] = (sender.config.public_base_url + "/twilio/messaging/status?message_id="
-                                          + str(prepared["message_id"]))
+            options["status_callback"] = (
+                sender.config.public_base_url + "/twilio/messaging/status?message_id=" + str(prepared["message_id"])
+            )
         client.api.v2010.accounts(inbox.account["sid"]).messages.create(**options)
-    db.execute("update public.campaign_recipients set claimed_until = now() - interval '1 second' where id = %s",
-               (row["recipient_id"],))
+    db.execute(
+        "update public.campaign_recipients set claimed_until = now() - interval '1 second' where id = %s",
+        (row["recipient_id"],),
+    )
     return {**row, "message_id": prepared["message_id"]}
 
 
 def end_the_grace(db, campaign):
-    db.execute("update public.campaign_recipients set next_attempt_at = now() - interval '1 second' "
-               "where campaign_id = %s and status = 'uncertain'", (campaign,))
+    db.execute(
+        "update public.campaign_recipients set next_attempt_at = now() - interval '1 second' "
+        "where campaign_id = %s and status = 'uncertain'",
+        (campaign,),
+    )
 
 
 def report(service, inbox, campaign) -> dict:
@@ -64,12 +81,16 @@ def report(service, inbox, campaign) -> dict:
 
 
 def lookups(sandbox, inbox, number) -> list[dict]:
-    return [q for q in sandbox.requests(inbox.account["sid"])
-            if q["method"] == "GET" and q["path"].endswith("/Messages.json") and q["query"].get("To") == [number]]
+    return [
+        q
+        for q in sandbox.requests(inbox.account["sid"])
+        if q["method"] == "GET" and q["path"].endswith("/Messages.json") and q["query"].get("To") == [number]
+    ]
 
 
 def test_a_send_twilio_accepted_whose_worker_died_is_recorded_with_its_sid_not_sent_again(
-        service, inbox, sandbox, db, launched, sender):
+    service, inbox, sandbox, db, launched, sender
+):
     campaign, (number,) = launched("died-after-send")
     try:
         died = die_mid_send(sender, campaign, db, sandbox, inbox, reach_twilio=True)
@@ -113,8 +134,9 @@ def test_the_first_status_callback_settles_a_send_whose_worker_died(service, inb
     died = die_mid_send(sender, campaign, db, sandbox, inbox, reach_twilio=True, callbacks=True)
     assert sandbox.wait_idle()
     # The callback found the message by the id in its URL and linked the SID.
-    stored = db.execute("select twilio_sid, status from public.messages where id = %s",
-                        (died["message_id"],)).fetchone()
+    stored = db.execute(
+        "select twilio_sid, status from public.messages where id = %s", (died["message_id"],)
+    ).fetchone()
     assert stored["twilio_sid"] and stored["status"] == "delivered"
     sender.run_once()  # the expired lease is settled as sent: no lookup, no second send
     row = recipients(db, campaign)[number]
@@ -127,21 +149,36 @@ def test_the_first_status_callback_settles_a_send_whose_worker_died(service, inb
 def test_a_callback_settles_an_uncertain_recipient(service, inbox, sandbox, db, launched, sender):
     campaign, (number,) = launched("uncertain-callback")
     (row,) = [r for r in sender.claim() if str(r["campaign_id"]) == campaign]
-    prepared = db.execute("select private.prepare_campaign_message(%s, %s, %s, 1, 'gsm7') as r",
-                          (row["recipient_id"], row["claim_token"], row["body"])).fetchone()["r"]
+    prepared = db.execute(
+        "select private.prepare_campaign_message(%s, %s, %s, 1, 'gsm7') as r",
+        (row["recipient_id"], row["claim_token"], row["body"]),
+    ).fetchone()["r"]
     # Twilio took the message but the answer was lost (a read timeout): uncertain.
-    assert db.execute("select private.mark_campaign_uncertain(%s, %s, 'read timeout') ->> 'status' as s",
-                      (row["recipient_id"], row["claim_token"])).fetchone()["s"] == "uncertain"
-    db.execute("select private.mark_message_submitted(%s, %s, 'sent')",
-               (prepared["message_id"], "SM" + uuid.uuid4().hex))
+    assert (
+        db.execute(
+            "select private.mark_campaign_uncertain(%s, %s, 'read timeout') ->> 'status' as s",
+            (row["recipient_id"], row["claim_token"]),
+        ).fetchone()["s"]
+        == "uncertain"
+    )
+    db.execute(
+        "select private.mark_message_submitted(%s, %s, 'sent')", (prepared["message_id"], "SM" + uuid.uuid4().hex)
+    )
     assert recipients(db, campaign)[number]["status"] == "sent"
 
 
 def test_a_send_twilio_did_not_answer_is_looked_up_then_sent_once(service, inbox, sandbox, db, launched, sender):
     campaign, (number,) = launched("timed-out")
     # Twilio stalls past the send's read timeout and never creates the message.
-    sandbox.add_fault(inbox.account["sid"], status=500, code=20500, times=1, method="POST",
-                      path_contains="Messages", delay=sender.send_timeout + 0.5)
+    sandbox.add_fault(
+        inbox.account["sid"],
+        status=500,
+        code=20500,
+        times=1,
+        method="POST",
+        path_contains="Messages",
+        delay=sender.send_timeout + 0.5,
+    )
     try:
         assert sender.run_once() == 1
     finally:
@@ -159,14 +196,17 @@ def test_leases_are_short_and_renewed_while_the_worker_lives(service, inbox, db,
     s = CampaignSender(sender_pool, service.app.config["NUMERALOOP"], lease_seconds=3, send_timeout=1.0)
     try:
         (row,) = [r for r in s.claim() if str(r["campaign_id"]) == campaign]
-        first = db.execute("select claimed_until - now() as left, claimed_until from public.campaign_recipients "
-                           "where id = %s", (row["recipient_id"],)).fetchone()
+        first = db.execute(
+            "select claimed_until - now() as left, claimed_until from public.campaign_recipients where id = %s",
+            (row["recipient_id"],),
+        ).fetchone()
         assert first["left"].total_seconds() <= 3  # a stopped worker holds a recipient for seconds, not minutes
         s._leases.hold([str(row["claim_token"])], time.monotonic() + 3)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            now = db.execute("select claimed_until from public.campaign_recipients where id = %s",
-                             (row["recipient_id"],)).fetchone()["claimed_until"]
+            now = db.execute(
+                "select claimed_until from public.campaign_recipients where id = %s", (row["recipient_id"],)
+            ).fetchone()["claimed_until"]
             if now > first["claimed_until"]:
                 break
             time.sleep(0.1)

@@ -26,8 +26,11 @@ def upload(service, user, content, *, workspace_id=None, filename="contacts.csv"
 
 
 def contacts(db, workspace_id):
-    rows = db.execute("select phone_e164, first_name, last_name, email, tags, custom_fields, consent_source, consent_at "
-                      "from public.contacts where workspace_id = %s order by phone_e164", (workspace_id,)).fetchall()
+    rows = db.execute(
+        "select phone_e164, first_name, last_name, email, tags, custom_fields, consent_source, consent_at "
+        "from public.contacts where workspace_id = %s order by phone_e164",
+        (workspace_id,),
+    ).fetchall()
     return {r["phone_e164"]: r for r in rows}
 
 
@@ -40,8 +43,11 @@ def error_of(response, status):
 
 
 def new_list(db, workspace_id, name="Spring promo"):
-    return str(db.execute("insert into public.contact_lists (workspace_id, name) values (%s, %s) returning id",
-                          (workspace_id, name)).fetchone()["id"])
+    return str(
+        db.execute(
+            "insert into public.contact_lists (workspace_id, name) values (%s, %s) returning id", (workspace_id, name)
+        ).fetchone()["id"]
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -52,12 +58,12 @@ def test_good_rows_are_imported_and_bad_rows_reported_by_line(service, make_user
     user = make_user("owner")
     csv_text = (
         "Phone,First Name,Last Name,Email,Company\n"
-        "(415) 555-2671,Ann,Lee,ann@example.test,Acme\n"       # line 2: ok
-        "not a number,Bob,,,\n"                               # line 3: invalid phone
-        ",Cy,,,\n"                                            # line 4: no phone
-        "+1 201 555 0123,Dee,,dee-at-example,\n"              # line 5: bad email
-        "2025550199,Eve,,,Initech,surplus\n"                  # line 6: more fields than the header
-        "+1 202 555 0142,Fay,Fox,,\n"                         # line 7: ok
+        "(415) 555-2671,Ann,Lee,ann@example.test,Acme\n"  # line 2: ok
+        "not a number,Bob,,,\n"  # line 3: invalid phone
+        ",Cy,,,\n"  # line 4: no phone
+        "+1 201 555 0123,Dee,,dee-at-example,\n"  # line 5: bad email
+        "2025550199,Eve,,,Initech,surplus\n"  # line 6: more fields than the header
+        "+1 202 555 0142,Fay,Fox,,\n"  # line 7: ok
     )
     r = upload(service, user, csv_text)
     assert r.status_code == 200, r.text
@@ -84,12 +90,20 @@ def test_good_rows_are_imported_and_bad_rows_reported_by_line(service, make_user
 
 def test_automatic_header_mapping(service, make_user, db):
     user = make_user()
-    csv_text = ("  MOBILE ,first_name,SurName,E-Mail,Tags,Favourite Colour,\n"
-                "415 555 2671,Ann,Lee,ann@example.test,vip;spring,green,\n")
+    csv_text = (
+        "  MOBILE ,first_name,SurName,E-Mail,Tags,Favourite Colour,\n"
+        "415 555 2671,Ann,Lee,ann@example.test,vip;spring,green,\n"
+    )
     r = upload(service, user, csv_text)
     assert r.status_code == 200, r.text
-    assert r.json()["columns"] == {"MOBILE": "phone", "first_name": "first_name", "SurName": "last_name",
-                                   "E-Mail": "email", "Tags": "tags", "Favourite Colour": "custom.favourite_colour"}
+    assert r.json()["columns"] == {
+        "MOBILE": "phone",
+        "first_name": "first_name",
+        "SurName": "last_name",
+        "E-Mail": "email",
+        "Tags": "tags",
+        "Favourite Colour": "custom.favourite_colour",
+    }
     ann = contacts(db, user.workspace_id)["+14155552671"]
     assert (ann["first_name"], ann["last_name"], ann["email"]) == ("Ann", "Lee", "ann@example.test")
     assert ann["tags"] == ["vip", "spring"]
@@ -108,24 +122,38 @@ def test_phone_number_header_variants(service, make_user, db):
 def test_explicit_mapping(service, make_user, db):
     user = make_user()
     csv_text = "Cell,Given,Plan,Notes,Phone\n415-555-2671,Ann,gold,call after 5,not used\n"
-    mapping = {"Cell": "phone", "given": "first_name", "Plan": "custom.plan", "Notes": None, "Phone": "custom.old_phone"}
+    mapping = {
+        "Cell": "phone",
+        "given": "first_name",
+        "Plan": "custom.plan",
+        "Notes": None,
+        "Phone": "custom.old_phone",
+    }
     r = upload(service, user, csv_text, mapping=mapping)
     assert r.status_code == 200, r.text
-    assert r.json()["columns"] == {"Cell": "phone", "Given": "first_name", "Plan": "custom.plan", "Notes": None,
-                                   "Phone": "custom.old_phone"}
+    assert r.json()["columns"] == {
+        "Cell": "phone",
+        "Given": "first_name",
+        "Plan": "custom.plan",
+        "Notes": None,
+        "Phone": "custom.old_phone",
+    }
     ann = contacts(db, user.workspace_id)["+14155552671"]
     assert ann["first_name"] == "Ann"
     assert ann["custom_fields"] == {"plan": "gold", "old_phone": "not used"}
 
 
-@pytest.mark.parametrize("mapping,code", [
-    ({"Nope": "phone"}, "unknown_column"),
-    ({"Cell": "telephone"}, "invalid_mapping"),
-    ({"Cell": "custom.{{bad}}"}, "invalid_mapping"),
-    ({"Cell": "phone", "Name": "phone"}, "invalid_mapping"),
-    ("[1, 2]", "invalid_mapping"),
-    ("{not json", "invalid_mapping"),
-])
+@pytest.mark.parametrize(
+    "mapping,code",
+    [
+        ({"Nope": "phone"}, "unknown_column"),
+        ({"Cell": "telephone"}, "invalid_mapping"),
+        ({"Cell": "custom.{{bad}}"}, "invalid_mapping"),
+        ({"Cell": "phone", "Name": "phone"}, "invalid_mapping"),
+        ("[1, 2]", "invalid_mapping"),
+        ("{not json", "invalid_mapping"),
+    ],
+)
 def test_bad_mapping_is_a_clear_422(service, make_user, mapping, code):
     user = make_user()
     raw = mapping if isinstance(mapping, str) else json.dumps(mapping)
@@ -162,7 +190,7 @@ def test_default_country(service, make_user, db):
 def test_tags_for_all_rows_and_per_row_and_a_list(service, make_user, db):
     user = make_user()
     list_id = new_list(db, user.workspace_id)
-    csv_text = "phone,tags\n4155552671,a; b\n2015550123,\"b,c\"\n2025550142,\n"
+    csv_text = 'phone,tags\n4155552671,a; b\n2015550123,"b,c"\n2025550142,\n'
     r = upload(service, user, csv_text, tags="spring, vip ,", list_id=list_id)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -171,7 +199,9 @@ def test_tags_for_all_rows_and_per_row_and_a_list(service, make_user, db):
     assert stored["+14155552671"]["tags"] == ["spring", "vip", "a", "b"]
     assert stored["+12015550123"]["tags"] == ["spring", "vip", "b", "c"]
     assert stored["+12025550142"]["tags"] == ["spring", "vip"]
-    members = db.execute("select count(*) as n from public.contact_list_members where list_id = %s", (list_id,)).fetchone()
+    members = db.execute(
+        "select count(*) as n from public.contact_list_members where list_id = %s", (list_id,)
+    ).fetchone()
     assert members["n"] == 3
 
     again = upload(service, user, "phone\n4155552671\n", list_id=list_id)
@@ -180,12 +210,18 @@ def test_tags_for_all_rows_and_per_row_and_a_list(service, make_user, db):
 
 def test_reimport_updates_non_empty_fields_and_merges_tags_and_custom_fields(service, make_user, db):
     user = make_user()
-    first = upload(service, user, "phone,first name,last name,email,tags,plan,city\n"
-                                  "4155552671,Ann,Lee,ann@example.test,vip,gold,SF\n", consent_source="paper form")
+    first = upload(
+        service,
+        user,
+        "phone,first name,last name,email,tags,plan,city\n4155552671,Ann,Lee,ann@example.test,vip,gold,SF\n",
+        consent_source="paper form",
+    )
     assert first.json()["imported"] == 1
-    second = upload(service, user, "phone,first name,last name,email,tags,plan,team\n"
-                                   "+14155552671,Annie,,,new,platinum,blue\n"
-                                   "2015550123,Bo,,,,,\n")
+    second = upload(
+        service,
+        user,
+        "phone,first name,last name,email,tags,plan,team\n+14155552671,Annie,,,new,platinum,blue\n2015550123,Bo,,,,,\n",
+    )
     assert second.status_code == 200, second.text
     assert (second.json()["imported"], second.json()["updated"]) == (1, 1)
     ann = contacts(db, user.workspace_id)["+14155552671"]
@@ -197,17 +233,23 @@ def test_reimport_updates_non_empty_fields_and_merges_tags_and_custom_fields(ser
 
 def test_duplicate_rows_in_a_file_are_merged(service, make_user, db):
     user = make_user()
-    csv_text = ("phone,first_name,last_name,tags,plan\n"
-                "415-555-2671,Ann,,a,gold\n"
-                "+1 (415) 555-2671,,Lee,b,\n"
-                "4155552671,Annie,,a,platinum\n")
+    csv_text = (
+        "phone,first_name,last_name,tags,plan\n"
+        "415-555-2671,Ann,,a,gold\n"
+        "+1 (415) 555-2671,,Lee,b,\n"
+        "4155552671,Annie,,a,platinum\n"
+    )
     r = upload(service, user, csv_text)
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["rows"], body["imported"], body["updated"], body["merged"], body["rejected_total"]) == (3, 1, 0, 2, 0)
     ann = contacts(db, user.workspace_id)["+14155552671"]
-    assert (ann["first_name"], ann["last_name"], ann["tags"], ann["custom_fields"]) == \
-        ("Annie", "Lee", ["a", "b"], {"plan": "platinum"})
+    assert (ann["first_name"], ann["last_name"], ann["tags"], ann["custom_fields"]) == (
+        "Annie",
+        "Lee",
+        ["a", "b"],
+        {"plan": "platinum"},
+    )
 
 
 def test_duplicates_across_batches_are_merged_once(service, make_user, db):
@@ -216,7 +258,13 @@ def test_duplicates_across_batches_are_merged_once(service, make_user, db):
     r = upload(service, user, "\n".join(lines) + "\n")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["rows"], body["imported"], body["updated"], body["merged"], body["rejected_total"]) == (1501, 1500, 0, 1, 0)
+    assert (body["rows"], body["imported"], body["updated"], body["merged"], body["rejected_total"]) == (
+        1501,
+        1500,
+        0,
+        1,
+        0,
+    )
     stored = contacts(db, user.workspace_id)
     assert len(stored) == 1500 and stored["+12015550000"]["first_name"] == "Zed"
 
@@ -227,10 +275,12 @@ def test_duplicates_across_batches_are_merged_once(service, make_user, db):
 
 def test_bom_crlf_quoted_commas_and_line_breaks(service, make_user, db):
     user = make_user()
-    csv_text = ('\ufeffPhone,First Name,Notes\r\n'
-                '"415 555 2671","Lee, Ann","says ""hi"""\r\n'
-                '2015550123,Bo,"two\r\nlines"\r\n'
-                'oops,Cy,\r\n')
+    csv_text = (
+        "\ufeffPhone,First Name,Notes\r\n"
+        '"415 555 2671","Lee, Ann","says ""hi"""\r\n'
+        '2015550123,Bo,"two\r\nlines"\r\n'
+        "oops,Cy,\r\n"
+    )
     r = upload(service, user, csv_text.encode("utf-8"))
     assert r.status_code == 200, r.text
     body = r.json()
@@ -278,7 +328,7 @@ def test_nul_bytes_in_a_row_reject_that_row(service, make_user, db):
 
 def test_malformed_csv_is_a_422_and_keeps_the_rows_before_the_bad_line(service, make_user, db):
     user = make_user()
-    csv_text = "phone,first_name\n4155552671,Ann\n2015550123,\"Bo\"x\n3035550100,Cy\n"
+    csv_text = 'phone,first_name\n4155552671,Ann\n2015550123,"Bo"x\n3035550100,Cy\n'
     error = error_of(upload(service, user, csv_text), 422)
     assert error["code"] == "malformed_csv" and error["line"] == 3
     assert error["import_status"] == "failed" and (error["rows"], error["imported"]) == (1, 1)
@@ -306,8 +356,15 @@ def test_binary_files_are_refused(service, make_user):
     assert error_of(upload(service, user, noise), 422)["code"] == "not_csv"
 
 
-@pytest.mark.parametrize("content,code", [(b"", "empty_file"), (b"\r\n  \n", "empty_file"),
-                                          (b"phone,first_name\r\n", "no_rows"), (b"phone\n,\n\n", "no_rows")])
+@pytest.mark.parametrize(
+    "content,code",
+    [
+        (b"", "empty_file"),
+        (b"\r\n  \n", "empty_file"),
+        (b"phone,first_name\r\n", "no_rows"),
+        (b"phone\n,\n\n", "no_rows"),
+    ],
+)
 def test_empty_files_are_a_422(service, make_user, content, code):
     user = make_user()
     assert error_of(upload(service, user, content), 422)["code"] == code
@@ -315,8 +372,12 @@ def test_empty_files_are_a_422(service, make_user, content, code):
 
 def test_text_csv_body_with_query_parameters(service, make_user, db):
     user = make_user()
-    r = service.post(f"{PATH}?workspace_id={user.workspace_id}&consent_source=API&tags=api", user=user,
-                     data="Phone\n4155552671\n".encode(), headers={"Content-Type": "text/csv; charset=utf-8"})
+    r = service.post(
+        f"{PATH}?workspace_id={user.workspace_id}&consent_source=API&tags=api",
+        user=user,
+        data=b"Phone\n4155552671\n",
+        headers={"Content-Type": "text/csv; charset=utf-8"},
+    )
     assert r.status_code == 200, r.text
     stored = contacts(db, user.workspace_id)["+14155552671"]
     assert stored["tags"] == ["api"] and stored["consent_source"] == "API"
@@ -330,8 +391,12 @@ def test_text_csv_body_streamed_chunked(service, make_user, db):
         for n in range(2500):
             yield f"+1201555{n:04d},P{n}\n".encode()
 
-    r = service.post(f"{PATH}?workspace_id={user.workspace_id}&consent_source=API", user=user,
-                     data=chunks(), headers={"Content-Type": "text/csv"})
+    r = service.post(
+        f"{PATH}?workspace_id={user.workspace_id}&consent_source=API",
+        user=user,
+        data=chunks(),
+        headers={"Content-Type": "text/csv"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["imported"] == 2500
     assert len(contacts(db, user.workspace_id)) == 2500
@@ -341,8 +406,12 @@ def test_other_content_types_and_missing_file(service, make_user):
     user = make_user()
     r = service.post(f"{PATH}?workspace_id={user.workspace_id}&consent_source=x", user=user, json={"phone": "1"})
     assert error_of(r, 415)["code"] == "unsupported_media_type"
-    r = service.post(PATH, user=user, files={"other": ("a.csv", b"phone\n4155552671\n")},
-                     data={"workspace_id": user.workspace_id, "consent_source": "x"})
+    r = service.post(
+        PATH,
+        user=user,
+        files={"other": ("a.csv", b"phone\n4155552671\n")},
+        data={"workspace_id": user.workspace_id, "consent_source": "x"},
+    )
     assert error_of(r, 422)["code"] == "missing_file"
 
 
@@ -350,7 +419,9 @@ def test_consent_source_is_required(service, make_user, db):
     user = make_user()
     error = error_of(upload(service, user, "phone\n4155552671\n", consent_source=None), 422)
     assert error["code"] == "missing_field" and error["field"] == "consent_source"
-    assert error_of(upload(service, user, "phone\n4155552671\n", consent_source="x" * 201), 422)["code"] == "invalid_field"
+    assert (
+        error_of(upload(service, user, "phone\n4155552671\n", consent_source="x" * 201), 422)["code"] == "invalid_field"
+    )
     assert contacts(db, user.workspace_id) == {}
 
 
@@ -360,8 +431,12 @@ def test_too_large_upload_is_a_413_json(service, make_user, monkeypatch):
     big = "phone\n" + "4155552671\n" * 400
     error = error_of(upload(service, user, big), 413)
     assert error["code"] == "request_entity_too_large"
-    r = service.post(f"{PATH}?workspace_id={user.workspace_id}&consent_source=x", user=user,
-                     data=big.encode(), headers={"Content-Type": "text/csv"})
+    r = service.post(
+        f"{PATH}?workspace_id={user.workspace_id}&consent_source=x",
+        user=user,
+        data=big.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
     assert error_of(r, 413)["code"] == "request_entity_too_large"
 
 
@@ -390,8 +465,9 @@ def test_opted_out_numbers_stay_opted_out(service, make_user, db):
     db.execute("select private.record_opt_out(%s, '+14155552671', 'manual')", (user.workspace_id,))
     r = upload(service, user, "phone\n4155552671\n2015550123\n")
     assert r.status_code == 200 and r.json()["opted_out"] == 1 and r.json()["imported"] == 2
-    still = db.execute("select 1 from public.opt_outs where workspace_id = %s and phone_e164 = '+14155552671'",
-                       (user.workspace_id,)).fetchone()
+    still = db.execute(
+        "select 1 from public.opt_outs where workspace_id = %s and phone_e164 = '+14155552671'", (user.workspace_id,)
+    ).fetchone()
     assert still is not None
 
 
@@ -400,11 +476,23 @@ def test_import_is_audited_with_counts_only(service, make_user, db):
     list_id = new_list(db, user.workspace_id)
     r = upload(service, user, "phone\n4155552671\nnope\n", list_id=list_id)
     assert r.status_code == 200, r.text
-    row = db.execute("select actor_user_id::text, action, target_type, target_id, details from public.audit_log "
-                     "where workspace_id = %s and action = 'contacts.import'", (user.workspace_id,)).fetchone()
+    row = db.execute(
+        "select actor_user_id::text, action, target_type, target_id, details from public.audit_log "
+        "where workspace_id = %s and action = 'contacts.import'",
+        (user.workspace_id,),
+    ).fetchone()
     assert row["actor_user_id"] == user.id and row["target_type"] == "contact_list" and row["target_id"] == list_id
-    assert row["details"] == {"rows": 2, "imported": 1, "updated": 0, "merged": 0, "rejected": 1, "opted_out": 0,
-                              "listed": 1, "import_id": r.json()["import_id"], "status": "completed"}
+    assert row["details"] == {
+        "rows": 2,
+        "imported": 1,
+        "updated": 0,
+        "merged": 0,
+        "rejected": 1,
+        "opted_out": 0,
+        "listed": 1,
+        "import_id": r.json()["import_id"],
+        "status": "completed",
+    }
     assert "555" not in json.dumps(row["details"])
 
 

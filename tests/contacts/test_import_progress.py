@@ -24,8 +24,10 @@ def small_batches(monkeypatch):
 def import_rows(database_url, user, workspace_id=None):
     """contact_imports as `user` sees them through PostgREST (RLS applies)."""
     with acting_as(database_url, "authenticated", user.claims) as conn:
-        return conn.execute("select * from public.contact_imports where workspace_id = %s order by started_at",
-                            (workspace_id or user.workspace_id,)).fetchall()
+        return conn.execute(
+            "select * from public.contact_imports where workspace_id = %s order by started_at",
+            (workspace_id or user.workspace_id,),
+        ).fetchall()
 
 
 def lines(n, start=0):
@@ -48,8 +50,12 @@ def test_progress_is_visible_to_another_session_while_the_upload_runs(service, m
     response = {}
 
     def post():
-        response["r"] = service.post(f"{PATH}?workspace_id={user.workspace_id}&consent_source=API&filename=big.csv",
-                                     user=user, data=chunks(), headers={"Content-Type": "text/csv"})
+        response["r"] = service.post(
+            f"{PATH}?workspace_id={user.workspace_id}&consent_source=API&filename=big.csv",
+            user=user,
+            data=chunks(),
+            headers={"Content-Type": "text/csv"},
+        )
 
     poster = threading.Thread(target=post)
     poster.start()
@@ -67,8 +73,9 @@ def test_progress_is_visible_to_another_session_while_the_upload_runs(service, m
         assert 0 < seen["rows_read"] <= first and seen["imported"] == seen["rows_read"]  # committed batch by batch
         assert seen["filename"] == "big.csv" and seen["consent_source"] == "API" and str(seen["created_by"]) == user.id
         with acting_as(database_url, "authenticated", user.claims) as conn:
-            committed = conn.execute("select count(*) as n from public.contacts where workspace_id = %s",
-                                     (user.workspace_id,)).fetchone()["n"]
+            committed = conn.execute(
+                "select count(*) as n from public.contacts where workspace_id = %s", (user.workspace_id,)
+            ).fetchone()["n"]
         assert committed >= seen["imported"]
     finally:
         release.set()
@@ -81,12 +88,18 @@ def test_progress_is_visible_to_another_session_while_the_upload_runs(service, m
     assert (body["rows"], body["imported"], body["rejected_total"]) == (first + rest, first + rest, 0)
     final = import_rows(database_url, user)[0]
     assert final["status"] == "completed" and final["finished_at"] is not None and final["error"] is None
-    assert (final["rows_read"], final["imported"], final["updated"], final["merged"], final["rejected_total"]) == \
-        (first + rest, first + rest, 0, 0, 0)
+    assert (final["rows_read"], final["imported"], final["updated"], final["merged"], final["rejected_total"]) == (
+        first + rest,
+        first + rest,
+        0,
+        0,
+        0,
+    )
 
 
-def test_malformed_halfway_keeps_earlier_batches_and_fails_the_import(service, make_user, db, database_url,
-                                                                       small_batches):
+def test_malformed_halfway_keeps_earlier_batches_and_fails_the_import(
+    service, make_user, db, database_url, small_batches
+):
     user = make_user()
     good = 250  # two committed batches of 100, and 50 rows read before the bad line
     csv_text = "phone,first_name\n" + lines(good) + '+12025550100,"Bo"x\n' + lines(10, 5000)
@@ -101,8 +114,12 @@ def test_malformed_halfway_keeps_earlier_batches_and_fails_the_import(service, m
     assert row["status"] == "failed" and row["finished_at"] is not None
     assert f"malformed at line {good + 2}" in row["error"]
     assert (row["rows_read"], row["imported"]) == (good, good)
-    assert db.execute("select count(*) as n from private.contact_import_numbers where import_id = %s",
-                      (row["id"],)).fetchone()["n"] == 0  # bookkeeping emptied when it finished
+    assert (
+        db.execute(
+            "select count(*) as n from private.contact_import_numbers where import_id = %s", (row["id"],)
+        ).fetchone()["n"]
+        == 0
+    )  # bookkeeping emptied when it finished
 
 
 def test_bad_rows_only_still_complete(service, make_user, database_url, small_batches):
@@ -118,21 +135,26 @@ def test_bad_rows_only_still_complete(service, make_user, database_url, small_ba
 def test_duplicates_and_opt_outs_across_committed_batches_count_once(service, make_user, db, monkeypatch):
     monkeypatch.setattr("numeraloop.contacts.api.BATCH_ROWS", 2)
     user = make_user()
-    db.execute("insert into public.contacts (workspace_id, phone_e164, first_name) values (%s, '+14155550001', 'Old')",
-               (user.workspace_id,))
+    db.execute(
+        "insert into public.contacts (workspace_id, phone_e164, first_name) values (%s, '+14155550001', 'Old')",
+        (user.workspace_id,),
+    )
     db.execute("select private.record_opt_out(%s, '+14155550003', 'manual')", (user.workspace_id,))
-    csv_text = ("phone,first_name\n"
-                "4155550001,A\n4155550002,B\n"      # batch 1: one updated, one new
-                "4155550003,C\n4155550002,B2\n"     # batch 2: one new (opted out), one repeat
-                "4155550001,A2\n4155550003,C2\n")   # batch 3: two repeats
+    csv_text = (
+        "phone,first_name\n"
+        "4155550001,A\n4155550002,B\n"  # batch 1: one updated, one new
+        "4155550003,C\n4155550002,B2\n"  # batch 2: one new (opted out), one repeat
+        "4155550001,A2\n4155550003,C2\n"
+    )  # batch 3: two repeats
     r = upload(service, user, csv_text)
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["rows"], body["imported"], body["updated"], body["merged"], body["opted_out"]) == (6, 2, 1, 3, 1)
     stored = contacts(db, user.workspace_id)
     assert (stored["+14155550001"]["first_name"], stored["+14155550002"]["first_name"]) == ("A2", "B2")
-    row = db.execute("select imported, updated, merged, opted_out from public.contact_imports where id = %s",
-                     (body["import_id"],)).fetchone()
+    row = db.execute(
+        "select imported, updated, merged, opted_out from public.contact_imports where id = %s", (body["import_id"],)
+    ).fetchone()
     assert row == {"imported": 2, "updated": 1, "merged": 3, "opted_out": 1}
 
 
@@ -142,8 +164,11 @@ def test_progress_is_logged_every_few_batches_not_every_batch(service, make_user
     with caplog.at_level(logging.INFO, logger="numeraloop.contacts.api"):
         r = upload(service, user, "phone,first_name\n" + lines(550))
     assert r.status_code == 200, r.text
-    progress = [rec.getMessage() for rec in caplog.records
-                if rec.name == "numeraloop.contacts.api" and "rows so far" in rec.getMessage()]
+    progress = [
+        rec.getMessage()
+        for rec in caplog.records
+        if rec.name == "numeraloop.contacts.api" and "rows so far" in rec.getMessage()
+    ]
     assert len(progress) == 3  # six batches (100 x 5 + 50), a line after every second one
     assert all(r.json()["import_id"] in line and "rows/s" in line for line in progress)
     assert [p.split(": ")[1].split(" rows so far")[0] for p in progress] == ["200", "400", "550"]
@@ -169,12 +194,15 @@ def test_members_read_the_import_and_nobody_else(service, make_user, db, databas
             conn.execute("select * from public.contact_imports")
 
 
-@pytest.mark.parametrize("statement", [
-    "insert into public.contact_imports (workspace_id, consent_source) values (%(ws)s, 'x')",
-    "update public.contact_imports set status = 'running', finished_at = null where id = %(id)s",
-    "update public.contact_imports set imported = 0 where id = %(id)s",
-    "delete from public.contact_imports where id = %(id)s",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into public.contact_imports (workspace_id, consent_source) values (%(ws)s, 'x')",
+        "update public.contact_imports set status = 'running', finished_at = null where id = %(id)s",
+        "update public.contact_imports set imported = 0 where id = %(id)s",
+        "delete from public.contact_imports where id = %(id)s",
+    ],
+)
 def test_clients_cannot_write_contact_imports(service, make_user, db, database_url, statement):
     user = make_user()
     r = upload(service, user, "phone\n4155552671\n")
@@ -182,8 +210,9 @@ def test_clients_cannot_write_contact_imports(service, make_user, db, database_u
     with acting_as(database_url, "authenticated", user.claims) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement, {"ws": user.workspace_id, "id": r.json()["import_id"]})
-    row = db.execute("select status, imported from public.contact_imports where id = %s",
-                     (r.json()["import_id"],)).fetchone()
+    row = db.execute(
+        "select status, imported from public.contact_imports where id = %s", (r.json()["import_id"],)
+    ).fetchone()
     assert row == {"status": "completed", "imported": 1}
 
 
@@ -191,6 +220,7 @@ def test_refused_before_the_file_leaves_no_import(service, make_user, db):
     owner, outsider = make_user("owner"), make_user("outsider")
     error_of(upload(service, outsider, "phone\n4155552671\n", workspace_id=owner.workspace_id), 404)
     error_of(upload(service, owner, "phone\n4155552671\n", consent_source=None), 422)
-    count = db.execute("select count(*) as n from public.contact_imports where workspace_id = %s",
-                       (owner.workspace_id,)).fetchone()["n"]
+    count = db.execute(
+        "select count(*) as n from public.contact_imports where workspace_id = %s", (owner.workspace_id,)
+    ).fetchone()["n"]
     assert count == 0

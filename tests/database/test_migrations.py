@@ -29,7 +29,9 @@ def scratch_url(database_url):
 
 def test_every_migration_is_recorded_with_the_cli_history_columns(db):
     files = migrations.discover(ROOT / "supabase" / "migrations")
-    rows = db.execute("select version, name, statements from supabase_migrations.schema_migrations order by version").fetchall()
+    rows = db.execute(
+        "select version, name, statements from supabase_migrations.schema_migrations order by version"
+    ).fetchall()
     assert [(r["version"], r["name"]) for r in rows] == [(m.version, m.name) for m in files]
     assert all(r["statements"] for r in rows)
 
@@ -37,7 +39,10 @@ def test_every_migration_is_recorded_with_the_cli_history_columns(db):
 def test_second_run_applies_nothing(database_url):
     result = subprocess.run(
         [sys.executable, "-m", "numeraloop.cli", "db", "migrate", "--database-url", database_url],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "nothing to apply" in result.stdout
@@ -53,7 +58,10 @@ def test_failing_migration_leaves_database_as_it_was_and_names_file(scratch_url,
 
     result = subprocess.run(
         [sys.executable, "-m", "numeraloop.cli", "db", "migrate", "--database-url", scratch_url],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
         env={**__import__("os").environ, "NUMERALOOP_MIGRATIONS_DIR": str(tmp_path)},
     )
     assert result.returncode == 1
@@ -62,8 +70,7 @@ def test_failing_migration_leaves_database_as_it_was_and_names_file(scratch_url,
     assert "Traceback" not in result.stderr
 
     with psycopg.connect(scratch_url) as conn:
-        tables = {r[0] for r in conn.execute(
-            "select tablename from pg_tables where schemaname = 'public'")}
+        tables = {r[0] for r in conn.execute("select tablename from pg_tables where schemaname = 'public'")}
         versions = {r[0] for r in conn.execute("select version from supabase_migrations.schema_migrations")}
     assert tables == {"good_one"}
     assert versions == {"20260101000000"}
@@ -80,7 +87,10 @@ def _cli(url, migrations_dir, *args):
 
     return subprocess.run(
         [sys.executable, "-m", "numeraloop.cli", "db", *args, "--database-url", url],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
         env={**os.environ, "NUMERALOOP_MIGRATIONS_DIR": str(migrations_dir)},
     )
 
@@ -113,8 +123,12 @@ def test_a_database_migrated_under_other_files_is_refused_and_reset_rebuilds_it(
     assert done.returncode == 0, done.stderr
     with psycopg.connect(scratch_url) as conn:
         assert conn.execute("select count(*) from public.things").fetchone()[0] == 0
-        assert conn.execute("select data_type from information_schema.columns "
-                            "where table_name = 'things' and column_name = 'id'").fetchone()[0] == "bigint"
+        assert (
+            conn.execute(
+                "select data_type from information_schema.columns where table_name = 'things' and column_name = 'id'"
+            ).fetchone()[0]
+            == "bigint"
+        )
         versions = [r[0] for r in conn.execute("select version from supabase_migrations.schema_migrations")]
     assert versions == ["20260101000000"]
 
@@ -128,11 +142,15 @@ def test_each_function_view_policy_and_trigger_is_defined_once_in_the_migrations
         "function": re.compile(r"^\s*create\s+(?:or\s+replace\s+)?function\s+([\w.]+)\s*\(", re.I | re.M),
         "view": re.compile(r"^\s*create\s+(?:or\s+replace\s+)?(?:materialized\s+)?view\s+([\w.]+)", re.I | re.M),
         "policy": re.compile(r"^\s*create\s+policy\s+(\w+)\s+on\s+([\w.]+)", re.I | re.M),
-        "trigger": re.compile(r"^\s*create\s+(?:or\s+replace\s+)?trigger\s+(\w+)\s+.*?\s+on\s+([\w.]+)",
-                              re.I | re.M | re.S),
+        "trigger": re.compile(
+            r"^\s*create\s+(?:or\s+replace\s+)?trigger\s+(\w+)\s+.*?\s+on\s+([\w.]+)", re.I | re.M | re.S
+        ),
     }
-    undone = re.compile(r"^\s*(?:drop\s+(?:function|view|policy|trigger)|alter\s+function|"
-                        r"create\s+or\s+replace\s+function)\b", re.I | re.M)
+    undone = re.compile(
+        r"^\s*(?:drop\s+(?:function|view|policy|trigger)|alter\s+function|"
+        r"create\s+or\s+replace\s+function)\b",
+        re.I | re.M,
+    )
     seen: dict[tuple, list[str]] = defaultdict(list)
     redefinitions = []
     for migration in migrations.discover(ROOT / "supabase" / "migrations"):

@@ -24,9 +24,19 @@ from tests.support.database import ROOT
 
 STARTED = re.compile(r"^dev: started (\S+) \(pid (\d+)\)$")
 # Settings a developer's shell may carry that would point the run somewhere else.
-SCRUBBED = ("PUBLIC_BASE_URL", "TWILIO_API_BASE_URL", "STRIPE_API_BASE_URL", "NUMERALOOP_READY_DEPENDENCIES",
-            "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "NUMERALOOP_ENV", "SUPABASE_URL", "SUPABASE_ANON_KEY",
-            "SMTP_URL", "NUMERALOOP_SESSION_SECRET")
+SCRUBBED = (
+    "PUBLIC_BASE_URL",
+    "TWILIO_API_BASE_URL",
+    "STRIPE_API_BASE_URL",
+    "NUMERALOOP_READY_DEPENDENCIES",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "NUMERALOOP_ENV",
+    "SUPABASE_URL",
+    "SUPABASE_ANON_KEY",
+    "SMTP_URL",
+    "NUMERALOOP_SESSION_SECRET",
+)
 
 
 def free_port() -> int:
@@ -57,9 +67,17 @@ class DevRun:
 
     def start(self, **overrides: str) -> DevRun:
         self.env.update(overrides)
-        self.proc = subprocess.Popen([sys.executable, "-m", "numeraloop.cli", "dev"], cwd=ROOT, env=self.env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, errors="replace", start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "numeraloop.cli", "dev"],
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         return self
@@ -108,17 +126,24 @@ class DevRun:
 @pytest.fixture
 def dev_run(database_url):
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update({
-        "NUMERALOOP_DOTENV": os.devnull, "DATABASE_URL": database_url, "PORT": str(free_port()),
-        "NUMERALOOP_SANDBOX_PORT": str(free_port()), "NUMERALOOP_STRIPE_STANDIN_PORT": str(free_port()),
-        "NUMERALOOP_WORKER_HEALTH_PORT": str(free_port()), "NUMERALOOP_AUTH_STANDIN_PORT": str(free_port()),
-        "NUMERALOOP_SMTP_PORT": str(free_port()), "NUMERALOOP_MAIL_HTTP_PORT": str(free_port()),
-        # The demo Twilio credentials it seeds stay in the test database: under the suite's key,
-        # so later tests (key rotation re-encrypts every row) can still decrypt them.
-        "NUMERALOOP_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
-        # Two gunicorn workers and two stand-ins on a 2-core machine: keep the pool small.
-        "NUMERALOOP_DB_POOL_MAX": "3",
-    })
+    env.update(
+        {
+            "NUMERALOOP_DOTENV": os.devnull,
+            "DATABASE_URL": database_url,
+            "PORT": str(free_port()),
+            "NUMERALOOP_SANDBOX_PORT": str(free_port()),
+            "NUMERALOOP_STRIPE_STANDIN_PORT": str(free_port()),
+            "NUMERALOOP_WORKER_HEALTH_PORT": str(free_port()),
+            "NUMERALOOP_AUTH_STANDIN_PORT": str(free_port()),
+            "NUMERALOOP_SMTP_PORT": str(free_port()),
+            "NUMERALOOP_MAIL_HTTP_PORT": str(free_port()),
+            # The demo Twilio credentials it seeds stay in the test database: under the suite's key,
+            # so later tests (key rotation re-encrypts every row) can still decrypt them.
+            "NUMERALOOP_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+            # Two gunicorn workers and two stand-ins on a 2-core machine: keep the pool small.
+            "NUMERALOOP_DB_POOL_MAX": "3",
+        }
+    )
     run = DevRun(env)
     yield run
     run.stop()

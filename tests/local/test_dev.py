@@ -19,18 +19,37 @@ CHILDREN = ("twilio-sandbox", "stripe-standin", "smtp-catcher", "supabase-auth",
 
 
 def test_the_dev_environment_points_everything_at_the_configured_local_ports():
-    env, ports = dev_environment({"PORT": "9000", "NUMERALOOP_SANDBOX_PORT": "9010",
-                                  "NUMERALOOP_STRIPE_STANDIN_PORT": "9020", "NUMERALOOP_WORKER_HEALTH_PORT": "9030",
-                                  "NUMERALOOP_AUTH_STANDIN_PORT": "9040", "NUMERALOOP_SMTP_PORT": "9025",
-                                  "NUMERALOOP_MAIL_HTTP_PORT": "9026", "STRIPE_SECRET_KEY": "sk_test_mine"})
+    env, ports = dev_environment(
+        {
+            "PORT": "9000",
+            "NUMERALOOP_SANDBOX_PORT": "9010",
+            "NUMERALOOP_STRIPE_STANDIN_PORT": "9020",
+            "NUMERALOOP_WORKER_HEALTH_PORT": "9030",
+            "NUMERALOOP_AUTH_STANDIN_PORT": "9040",
+            "NUMERALOOP_SMTP_PORT": "9025",
+            "NUMERALOOP_MAIL_HTTP_PORT": "9026",
+            "STRIPE_SECRET_KEY": "sk_test_mine",
+        }
+    )
     assert ports == DevPorts(9000, 9010, 9020, 9030, 9040, 9025, 9026)
-    assert (env["PUBLIC_BASE_URL"], env["TWILIO_API_BASE_URL"], env["STRIPE_API_BASE_URL"], env["SUPABASE_URL"],
-            env["SMTP_URL"]) == ("http://127.0.0.1:9000", "http://127.0.0.1:9010", "http://127.0.0.1:9020",
-                                 "http://127.0.0.1:9040", "smtp://127.0.0.1:9025")
+    assert (
+        env["PUBLIC_BASE_URL"],
+        env["TWILIO_API_BASE_URL"],
+        env["STRIPE_API_BASE_URL"],
+        env["SUPABASE_URL"],
+        env["SMTP_URL"],
+    ) == (
+        "http://127.0.0.1:9000",
+        "http://127.0.0.1:9010",
+        "http://127.0.0.1:9020",
+        "http://127.0.0.1:9040",
+        "smtp://127.0.0.1:9025",
+    )
     assert env["NUMERALOOP_READY_DEPENDENCIES"] == (
         "twilio-sandbox=http://127.0.0.1:9010/_sandbox/health,stripe-standin=http://127.0.0.1:9020/_standin/health,"
         "worker=http://127.0.0.1:9030/healthz,supabase-auth=http://127.0.0.1:9040/_standin/health,"
-        "smtp-catcher=http://127.0.0.1:9026/api/health")
+        "smtp-catcher=http://127.0.0.1:9026/api/health"
+    )
     assert env["NUMERALOOP_SESSION_SECRET"] and env["SUPABASE_ANON_KEY"]
     assert env["STRIPE_SECRET_KEY"] == "sk_test_mine", "what the developer set wins"
     assert dev_environment({})[1] == DevPorts(8000, 8010, 8020, 8030, 8040, 8025, 8026)
@@ -45,11 +64,14 @@ def assert_stopped_with_last_words(run, name: str, last_words: str, phase: str =
     assert "did not come up" not in out, out
     stopping = lines.index(next(line for line in lines if line.startswith(f"dev: {name} exited with")))
     assert lines[stopping].endswith(f"{phase}; stopping the rest"), out
-    header = max(i for i, line in enumerate(lines) if line.startswith(f"dev: {name} exited with")
-                 and line.endswith("its last output:"))
+    header = max(
+        i
+        for i, line in enumerate(lines)
+        if line.startswith(f"dev: {name} exited with") and line.endswith("its last output:")
+    )
     assert all(f"dev: stopped {child}" in lines[stopping:header] for child in run.children), out
     assert last_words in lines[-1], out
-    assert all(line.startswith("    ") for line in lines[header + 1:]), "only the child's own lines come last"
+    assert all(line.startswith("    ") for line in lines[header + 1 :]), "only the child's own lines come last"
     assert sorted(run.children) == sorted(CHILDREN)
     assert not [child for child, pid in run.children.items() if alive(pid)], "every child is gone"
 
@@ -73,17 +95,24 @@ def test_a_child_refusing_its_environment_stops_the_run_at_once(dev_run):
 def forget_the_demo_number(db):
     """The run gives the demo workspace the demo number; later tests may buy that number from their sandbox."""
     yield
-    db.execute("delete from public.phone_numbers where e164 = %s and workspace_id in "
-               "(select id from public.workspaces where created_by = %s)",
-               (demo_seed.DEMO_NUMBER, demo_seed.DEMO_USER_ID))
+    db.execute(
+        "delete from public.phone_numbers where e164 = %s and workspace_id in "
+        "(select id from public.workspaces where created_by = %s)",
+        (demo_seed.DEMO_NUMBER, demo_seed.DEMO_USER_ID),
+    )
 
 
 def test_ready_once_every_local_process_is_up_and_a_dying_worker_ends_the_run(dev_run, forget_the_demo_number):
     dev_run.start().wait_for_line("NumeraLoop is up")
     r = requests.get(f"http://127.0.0.1:{dev_run.port}/readyz", timeout=15)
     assert r.status_code == 200, r.text
-    assert r.json()["dependencies"] == {"twilio-sandbox": "ok", "stripe-standin": "ok", "worker": "ok",
-                                        "supabase-auth": "ok", "smtp-catcher": "ok"}
+    assert r.json()["dependencies"] == {
+        "twilio-sandbox": "ok",
+        "stripe-standin": "ok",
+        "worker": "ok",
+        "supabase-auth": "ok",
+        "smtp-catcher": "ok",
+    }
 
     os.kill(dev_run.children["worker"], signal.SIGKILL)
     assert dev_run.wait() == 1

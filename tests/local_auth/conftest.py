@@ -10,10 +10,10 @@ import contextlib
 import uuid
 
 import pytest
+from supabase import ClientOptions, create_client
 
 from numeraloop_local.smtp_catcher import CatcherClient, CatcherServer
 from numeraloop_local.supabase_auth import AuthSettings, AuthStandinServer
-from supabase import ClientOptions, create_client
 from tests.support.tokens import TEST_JWT_SECRET
 
 ANON_KEY = "sb_publishable_numeraloop_tests_0123456789"

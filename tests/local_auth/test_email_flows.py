@@ -8,9 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from supabase_auth import SyncGoTrueClient
-
 from supabase import AuthApiError, AuthWeakPasswordError
+from supabase_auth import SyncGoTrueClient
 
 from .conftest import ANON_KEY, PASSWORD, SITE_URL, new_client
 

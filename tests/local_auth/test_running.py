@@ -11,11 +11,11 @@ import time
 import psycopg
 import pytest
 import requests
+from supabase import create_client
 
 from numeraloop_local.smtp_catcher import CatcherClient
 from numeraloop_local.supabase_auth import settings_from_environment
 from numeraloop_local.supabase_auth.store import AuthStore
-from supabase import create_client
 
 from .conftest import PASSWORD
 

@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import jwt
 import pytest
 import requests
+from supabase import AuthApiError, AuthWeakPasswordError
 
 from numeraloop.auth import TokenVerifier
 from numeraloop.config import Config
 from numeraloop.errors import ApiError
-from supabase import AuthApiError, AuthWeakPasswordError
 from tests.support.tokens import TEST_JWT_SECRET
 
 from .conftest import ANON_KEY, PASSWORD, new_client

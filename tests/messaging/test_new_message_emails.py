@@ -62,8 +62,13 @@ def run(notifier, now=None) -> int:
 
 
 def conversation_of(db, workspace_id, phone) -> str:
-    return str(db.execute("select c.id from public.conversations c join public.contacts ct on ct.id = c.contact_id "
-                          "where c.workspace_id = %s and ct.phone_e164 = %s", (workspace_id, phone)).fetchone()["id"])
+    return str(
+        db.execute(
+            "select c.id from public.conversations c join public.contacts ct on ct.id = c.contact_id "
+            "where c.workspace_id = %s and ct.phone_e164 = %s",
+            (workspace_id, phone),
+        ).fetchone()["id"]
+    )
 
 
 def text(sandbox, inbox, db, phone, body) -> str:
@@ -74,8 +79,10 @@ def text(sandbox, inbox, db, phone, body) -> str:
 def as_member(db, user, sql, params=()):
     """Runs `sql` as the signed-in user and commits, as a page's request does."""
     with db.transaction():
-        db.execute("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
-                   (json.dumps(user.claims),))
+        db.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+            (json.dumps(user.claims),),
+        )
         return db.execute(sql, params).fetchone()
 
 
@@ -84,10 +91,14 @@ def view(db, user, conversation_id):
 
 
 def test_an_unread_text_is_emailed_once_in_ten_minutes_naming_who_and_where_but_not_what(
-        notifier, sandbox, inbox, db, mail):
+    notifier, sandbox, inbox, db, mail
+):
     conversation = text(sandbox, inbox, db, "+16285557001", "my door code is 4711")
-    db.execute("update public.contacts set first_name = 'Ann', last_name = 'Lee' where workspace_id = %s "
-               "and phone_e164 = '+16285557001'", (inbox.workspace_id,))
+    db.execute(
+        "update public.contacts set first_name = 'Ann', last_name = 'Lee' where workspace_id = %s "
+        "and phone_e164 = '+16285557001'",
+        (inbox.workspace_id,),
+    )
     assert run(notifier) == 1
     [sent] = mail.messages(to=inbox.user.email)
     message = mail.message(sent["id"])
@@ -159,8 +170,12 @@ def test_unassigned_goes_to_every_member_assigned_to_the_assignee_only(notifier,
 def test_a_member_who_opted_out_gets_none(notifier, sandbox, inbox, db, mail, make_user):
     agent = make_user("quiet")
     add_member(db, inbox.workspace_id, agent)
-    as_member(db, agent, "update public.profiles set preferences = preferences || %s where id = auth.uid() "
-              "returning id", (json.dumps({"email_on_new_message": False}),))  # as the settings page writes it
+    as_member(
+        db,
+        agent,
+        "update public.profiles set preferences = preferences || %s where id = auth.uid() returning id",
+        (json.dumps({"email_on_new_message": False}),),
+    )  # as the settings page writes it
     conversation = text(sandbox, inbox, db, "+16285557005", "hi all")
     assert run(notifier) == 1
     mail.wait_for(inbox.user.email)
@@ -172,15 +187,20 @@ def test_a_member_who_opted_out_gets_none(notifier, sandbox, inbox, db, mail, ma
     text(sandbox, inbox, db, "+16285557005", "hi you")
     assert run(notifier, db_now(db, minutes=11)) == 0
     assert mail.messages() == []
-    assert db.execute("select pending_since from public.conversation_email_alerts where conversation_id = %s",
-                      (conversation,)).fetchone()["pending_since"] is None
+    assert (
+        db.execute(
+            "select pending_since from public.conversation_email_alerts where conversation_id = %s", (conversation,)
+        ).fetchone()["pending_since"]
+        is None
+    )
 
 
 def claim(database_url, now=None, hold: threading.Event | None = None, out: list | None = None):
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
         conn.execute("set role service_role")
-        rows = conn.execute("select * from private.claim_new_message_emails(50, 120, coalesce(%s, now()))",
-                            (now,)).fetchall()
+        rows = conn.execute(
+            "select * from private.claim_new_message_emails(50, 120, coalesce(%s, now()))", (now,)
+        ).fetchall()
         if out is not None:
             out.extend(rows)
         if hold is not None:
@@ -211,19 +231,26 @@ def test_two_workers_never_claim_one_conversation(notifier, sandbox, inbox, db, 
     assert str(again["conversation_id"]) == conversation and again["claim_token"] != first[0]["claim_token"]
     with db.transaction():
         db.execute("set local role service_role")
-        late = db.execute("select private.complete_new_message_email(%s, %s, true) as r",
-                          (conversation, first[0]["claim_token"])).fetchone()["r"]
+        late = db.execute(
+            "select private.complete_new_message_email(%s, %s, true) as r", (conversation, first[0]["claim_token"])
+        ).fetchone()["r"]
     assert late == {"recorded": False}
 
 
 def test_an_smtp_failure_is_retried_and_nothing_is_lost(notifier, service, config, sandbox, inbox, db, mail):
     conversation = text(sandbox, inbox, db, "+16285557007", "are you open?")
     unreachable = socket_free_port()
-    broken = NewMessageNotifier(service.app.extensions["numeraloop.pool"], config,
-                                mailer=Mailer(f"smtp://127.0.0.1:{unreachable}", "NumeraLoop <no-reply@example.test>"))
+    broken = NewMessageNotifier(
+        service.app.extensions["numeraloop.pool"],
+        config,
+        mailer=Mailer(f"smtp://127.0.0.1:{unreachable}", "NumeraLoop <no-reply@example.test>"),
+    )
     assert run(broken) == 1
-    row = db.execute("select pending_since, claimed_until > now() as waiting from public.conversation_email_alerts "
-                     "where conversation_id = %s", (conversation,)).fetchone()
+    row = db.execute(
+        "select pending_since, claimed_until > now() as waiting from public.conversation_email_alerts "
+        "where conversation_id = %s",
+        (conversation,),
+    ).fetchone()
     assert row["pending_since"] is not None and row["waiting"], "kept pending, retried a minute later"
     assert run(notifier) == 0
     assert run(notifier, db_now(db, minutes=2)) == 1
@@ -241,8 +268,9 @@ def test_only_members_note_a_conversation_as_open(sandbox, inbox, db, make_user)
     outsider = make_user("peeker")
     assert view(db, outsider, conversation) is False
     assert view(db, inbox.user, conversation) is True
-    seen = db.execute("select user_id from public.conversation_viewers where conversation_id = %s",
-                      (conversation,)).fetchall()
+    seen = db.execute(
+        "select user_id from public.conversation_viewers where conversation_id = %s", (conversation,)
+    ).fetchall()
     assert [str(r["user_id"]) for r in seen] == [inbox.user.id]
     with db.transaction():  # what the inbox page passes along: anything at all, never an error
         for junk in (None, "", "not-a-uuid", "'; drop table x; --", "00000000-0000-0000-0000-000000000000"):

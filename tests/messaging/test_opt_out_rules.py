@@ -20,14 +20,18 @@ def customer() -> str:
 
 
 def opted_out(db, inbox, phone) -> str | None:
-    row = db.execute("select source from public.opt_outs where workspace_id = %s and phone_e164 = %s",
-                     (inbox.workspace_id, phone)).fetchone()
+    row = db.execute(
+        "select source from public.opt_outs where workspace_id = %s and phone_e164 = %s", (inbox.workspace_id, phone)
+    ).fetchone()
     return row["source"] if row else None
 
 
 def send(service, inbox, to):
-    return service.post("/api/v1/messages", user=inbox.user,
-                        json={"workspace_id": inbox.workspace_id, "from": inbox.e164, "to": to, "body": "Hi"})
+    return service.post(
+        "/api/v1/messages",
+        user=inbox.user,
+        json={"workspace_id": inbox.workspace_id, "from": inbox.e164, "to": to, "body": "Hi"},
+    )
 
 
 def test_the_persons_stop_is_lifted_only_by_their_start(service, inbox, sandbox, db, database_url, make_user):
@@ -70,19 +74,28 @@ def test_an_admin_records_documented_consent_and_it_is_audited(inbox, sandbox, d
 
     # acting_as rolls back; this transaction commits, as a client's call through PostgREST does.
     with psycopg.connect(database_url) as conn, conn.transaction():
-        conn.execute("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
-                     (json.dumps(inbox.user.claims),))
-        lifted = conn.execute("select public.record_opt_in_consent(%s, %s, %s)",
-                              (inbox.workspace_id, person, "Called us on 2026-12-01 asking to get texts again")
-                              ).fetchone()[0]
+        conn.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+            (json.dumps(inbox.user.claims),),
+        )
+        lifted = conn.execute(
+            "select public.record_opt_in_consent(%s, %s, %s)",
+            (inbox.workspace_id, person, "Called us on 2026-12-01 asking to get texts again"),
+        ).fetchone()[0]
     assert lifted is True and opted_out(db, inbox, person) is None
-    event = db.execute("select id, actor_user_id::text, evidence from public.opt_out_events "
-                       "where workspace_id = %s and phone_e164 = %s and source = 'consent'",
-                       (inbox.workspace_id, person)).fetchone()
+    event = db.execute(
+        "select id, actor_user_id::text, evidence from public.opt_out_events "
+        "where workspace_id = %s and phone_e164 = %s and source = 'consent'",
+        (inbox.workspace_id, person),
+    ).fetchone()
     assert event["actor_user_id"] == inbox.user.id
-    audit = db.execute("select actor_user_id::text, details from public.audit_log "
-                       "where workspace_id = %s and action = 'opt_out.consent_recorded' and target_id = %s",
-                       (inbox.workspace_id, str(event["id"]))).fetchone()
+    audit = db.execute(
+        "select actor_user_id::text, details from public.audit_log "
+        "where workspace_id = %s and action = 'opt_out.consent_recorded' and target_id = %s",
+        (inbox.workspace_id, str(event["id"])),
+    ).fetchone()
     assert audit["actor_user_id"] == inbox.user.id
-    assert audit["details"] == {"previous_source": "keyword:UNSUBSCRIBE",
-                                "evidence": "Called us on 2026-12-01 asking to get texts again"}
+    assert audit["details"] == {
+        "previous_source": "keyword:UNSUBSCRIBE",
+        "evidence": "Called us on 2026-12-01 asking to get texts again",
+    }

@@ -39,8 +39,10 @@ def worker(service):
 
 
 def add_endpoint(db, workspace_id, url, events=("message.received", "message.status")):
-    return db.execute("insert into public.webhook_endpoints (workspace_id, url, events) values (%s, %s, %s) "
-                      "returning id, secret", (workspace_id, url, list(events))).fetchone()
+    return db.execute(
+        "insert into public.webhook_endpoints (workspace_id, url, events) values (%s, %s, %s) returning id, secret",
+        (workspace_id, url, list(events)),
+    ).fetchone()
 
 
 def drain(worker, rounds=5):
@@ -85,7 +87,7 @@ def spec_verify(secret: str, body: bytes, headers: dict, now: int, tolerance: in
     if abs(now - int(timestamp)) > tolerance:
         return False
     assert secret.startswith("whsec_")
-    key = base64.b64decode(secret[len("whsec_"):], validate=True)
+    key = base64.b64decode(secret[len("whsec_") :], validate=True)
     expected = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     for entry in signatures.split(" "):
         version, _, signature = entry.partition(",")
@@ -94,8 +96,7 @@ def spec_verify(secret: str, body: bytes, headers: dict, now: int, tolerance: in
     return False
 
 
-def test_a_receiver_implementing_the_specification_by_hand_verifies_the_delivery(inbox, sandbox, db, receiver,
-                                                                                 worker):
+def test_a_receiver_implementing_the_specification_by_hand_verifies_the_delivery(inbox, sandbox, db, receiver, worker):
     endpoint = add_endpoint(db, inbox.workspace_id, receiver.url, ["message.received"])
     receiver.secret = endpoint["secret"]
     drain(worker)
@@ -110,17 +111,19 @@ def test_a_receiver_implementing_the_specification_by_hand_verifies_the_delivery
     assert not spec_verify(endpoint["secret"], hit["body"] + b" ", hit["headers"], now)
     assert not spec_verify(endpoint["secret"], hit["body"], hit["headers"], now + 3600), "a replay an hour later"
     # The secret itself is the specification's: whsec_ and the base64 of a 24 to 64-byte key.
-    assert 24 <= len(base64.b64decode(endpoint["secret"][len("whsec_"):], validate=True)) <= 64
+    assert 24 <= len(base64.b64decode(endpoint["secret"][len("whsec_") :], validate=True)) <= 64
 
 
 def test_a_rotated_secret_signs_the_next_delivery(inbox, sandbox, db, receiver, worker):
     endpoint = add_endpoint(db, inbox.workspace_id, receiver.url, ["message.received"])
     drain(worker)
     with db.transaction():  # as the admin, committed
-        db.execute("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
-                   (json.dumps(inbox.user.claims),))
+        db.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+            (json.dumps(inbox.user.claims),),
+        )
         rotated = db.execute("select public.rotate_webhook_secret(%s) as s", (endpoint["id"],)).fetchone()["s"]
-    assert rotated != endpoint["secret"] and 24 <= len(base64.b64decode(rotated[len("whsec_"):], validate=True))
+    assert rotated != endpoint["secret"] and 24 <= len(base64.b64decode(rotated[len("whsec_") :], validate=True))
     receiver.secret = rotated
     receiver.received.clear()
     sandbox.inject_sms("+16285559006", inbox.e164, "after rotation")
@@ -155,18 +158,24 @@ def test_failed_delivery_is_retried_later_with_backoff(inbox, sandbox, db, recei
     receiver.status = 500
     sandbox.inject_sms("+16285559002", inbox.e164, "retry me")
     drain(worker)
-    row = db.execute("select attempts, delivered_at, dead, last_status_code, next_attempt_at > now() as later "
-                     "from public.webhook_deliveries where workspace_id = %s order by id desc limit 1",
-                     (inbox.workspace_id,)).fetchone()
+    row = db.execute(
+        "select attempts, delivered_at, dead, last_status_code, next_attempt_at > now() as later "
+        "from public.webhook_deliveries where workspace_id = %s order by id desc limit 1",
+        (inbox.workspace_id,),
+    ).fetchone()
     assert row["attempts"] == 1 and row["delivered_at"] is None and not row["dead"]
     assert row["last_status_code"] == 500 and row["later"]
     # Due again (as if the backoff had passed): the endpoint recovered, delivery succeeds.
     receiver.status = 204
-    db.execute("update public.webhook_deliveries set next_attempt_at = now() where workspace_id = %s",
-               (inbox.workspace_id,))
+    db.execute(
+        "update public.webhook_deliveries set next_attempt_at = now() where workspace_id = %s", (inbox.workspace_id,)
+    )
     drain(worker)
-    assert db.execute("select delivered_at is not null as ok from public.webhook_deliveries where workspace_id = %s "
-                      "order by id desc limit 1", (inbox.workspace_id,)).fetchone()["ok"]
+    assert db.execute(
+        "select delivered_at is not null as ok from public.webhook_deliveries where workspace_id = %s "
+        "order by id desc limit 1",
+        (inbox.workspace_id,),
+    ).fetchone()["ok"]
     first, retry = [h for h in receiver.received if b"retry me" in h["body"]]
     assert first["verified"] is True and retry["verified"] is True
     assert first["headers"]["webhook-id"] == retry["headers"]["webhook-id"], "a retry is the same message"
@@ -176,8 +185,11 @@ def test_status_events_reach_subscribed_endpoints(service, inbox, db, receiver, 
     receiver.secret = add_endpoint(db, inbox.workspace_id, receiver.url, ["message.status"])["secret"]
     drain(worker)
     receiver.received.clear()
-    r = service.post("/api/v1/messages", user=inbox.user,
-                     json={"workspace_id": inbox.workspace_id, "from": inbox.e164, "to": "+16285559003", "body": "hi"})
+    r = service.post(
+        "/api/v1/messages",
+        user=inbox.user,
+        json={"workspace_id": inbox.workspace_id, "from": inbox.e164, "to": "+16285559003", "body": "hi"},
+    )
     assert r.status_code == 201
     assert sandbox.wait_idle()
     statuses = []
@@ -201,8 +213,11 @@ def test_private_targets_are_refused_unless_allowed(service, inbox, sandbox, db,
     finally:
         strict.close()
     assert receiver.received == []
-    row = db.execute("select last_error, delivered_at from public.webhook_deliveries where workspace_id = %s "
-                     "order by id desc limit 1", (inbox.workspace_id,)).fetchone()
+    row = db.execute(
+        "select last_error, delivered_at from public.webhook_deliveries where workspace_id = %s "
+        "order by id desc limit 1",
+        (inbox.workspace_id,),
+    ).fetchone()
     assert row["delivered_at"] is None and row["last_error"].startswith("blocked:")
 
 
@@ -292,7 +307,7 @@ class TricklingServer(RawServer):
     def answer(self, conn):
         reply = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 60000
         for i in range(len(reply)):
-            conn.sendall(reply[i:i + 1])
+            conn.sendall(reply[i : i + 1])
             deadline = time.monotonic() + self.interval
             while not self.stop.is_set() and time.monotonic() < deadline:
                 if self.client_hung_up(conn, 0.1):
@@ -322,8 +337,9 @@ class HugeResponseServer(RawServer):
 
 def enqueue(db, workspace_id) -> int:
     db.execute("select private.enqueue_webhook_event(%s, 'message.received', '{\"probe\": true}')", (workspace_id,))
-    return db.execute("select max(id) as id from public.webhook_deliveries where workspace_id = %s",
-                      (workspace_id,)).fetchone()["id"]
+    return db.execute(
+        "select max(id) as id from public.webhook_deliveries where workspace_id = %s", (workspace_id,)
+    ).fetchone()["id"]
 
 
 def delivery(db, delivery_id) -> dict:
@@ -341,16 +357,23 @@ def wait_for(check, timeout=60.0):
         time.sleep(0.05)
 
 
-def test_a_trickling_receiver_is_cut_at_the_deadline_and_holds_up_no_other_workspace(service, db, make_user,
-                                                                                     receiver):
+def test_a_trickling_receiver_is_cut_at_the_deadline_and_holds_up_no_other_workspace(service, db, make_user, receiver):
     slow_ws, fast_ws = make_user("trickled").workspace_id, make_user("neighbour").workspace_id
     with TricklingServer(interval=5.0) as trickler:
-        endpoints = [add_endpoint(db, slow_ws, trickler.url, ["message.received"])["id"],
-                     add_endpoint(db, fast_ws, receiver.url, ["message.received"])["id"]]
+        endpoints = [
+            add_endpoint(db, slow_ws, trickler.url, ["message.received"])["id"],
+            add_endpoint(db, fast_ws, receiver.url, ["message.received"])["id"],
+        ]
         slow = [enqueue(db, slow_ws), enqueue(db, slow_ws)]
         fast = enqueue(db, fast_ws)  # queued after the slow ones
-        worker = WebhookWorker(service.app.extensions["numeraloop.pool"], concurrency=4, per_endpoint=1,
-                               per_workspace=1, deadline_seconds=6, allow_private_targets=True)
+        worker = WebhookWorker(
+            service.app.extensions["numeraloop.pool"],
+            concurrency=4,
+            per_endpoint=1,
+            per_workspace=1,
+            deadline_seconds=6,
+            allow_private_targets=True,
+        )
         stop = threading.Event()
         loop = threading.Thread(target=worker.run_forever, args=(stop, 0.05), daemon=True)
         loop.start()
@@ -399,20 +422,23 @@ def test_only_the_start_of_a_huge_response_is_read(service, db, make_user):
 
 
 # -- private targets, however spelled --------------------------------------------------------------
-@pytest.mark.parametrize("url", [
-    "https://[64:ff9b::7f00:1]/hook",     # NAT64 of 127.0.0.1
-    "https://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of 169.254.169.254 (cloud metadata)
-    "https://[64:ff9b::808:808]/hook",    # NAT64 even of a public address: the translator's network decides
-    "https://[64:ff9b:1::a00:1]/hook",    # local-use NAT64
-    "https://[2002:7f00:1::1]/hook",      # 6to4 of 127.0.0.1
-    "https://[2002:808:808::1]/hook",     # 6to4
-    "https://[::ffff:127.0.0.1]/hook",    # IPv4-mapped
-    "https://[::ffff:8.8.8.8]/hook",
-    "https://[::127.0.0.1]/hook",         # IPv4-compatible
-    "https://[::1]/hook",
-    "https://127.0.0.1/hook",
-    "https://10.0.0.1/hook",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+        "https://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of 169.254.169.254 (cloud metadata)
+        "https://[64:ff9b::808:808]/hook",  # NAT64 even of a public address: the translator's network decides
+        "https://[64:ff9b:1::a00:1]/hook",  # local-use NAT64
+        "https://[2002:7f00:1::1]/hook",  # 6to4 of 127.0.0.1
+        "https://[2002:808:808::1]/hook",  # 6to4
+        "https://[::ffff:127.0.0.1]/hook",  # IPv4-mapped
+        "https://[::ffff:8.8.8.8]/hook",
+        "https://[::127.0.0.1]/hook",  # IPv4-compatible
+        "https://[::1]/hook",
+        "https://127.0.0.1/hook",
+        "https://10.0.0.1/hook",
+    ],
+)
 def test_nat64_6to4_and_ipv4_in_ipv6_literals_are_refused(url):
     with pytest.raises(BlockedTarget):
         check_public_target(url)
@@ -429,15 +455,29 @@ def fake_dns(monkeypatch, answers: dict[str, list[str]]):
     def getaddrinfo(host, port, *args, **kwargs):
         if host not in answers:
             return real(host, port, *args, **kwargs)
-        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-                 (a, port, 0, 0) if ":" in a else (a, port)) for a in answers[host]]
+        return [
+            (
+                socket.AF_INET6 if ":" in a else socket.AF_INET,
+                socket.SOCK_STREAM,
+                socket.IPPROTO_TCP,
+                "",
+                (a, port, 0, 0) if ":" in a else (a, port),
+            )
+            for a in answers[host]
+        ]
 
     monkeypatch.setattr(worker_module.socket, "getaddrinfo", getaddrinfo)
 
 
 def test_a_name_resolving_to_nat64_or_6to4_is_refused(monkeypatch):
-    fake_dns(monkeypatch, {"nat64.example.test": ["64:ff9b::a00:1"], "sixtofour.example.test": ["2002:a00:1::1"],
-                           "mixed.example.test": ["8.8.8.8", "64:ff9b::7f00:1"]})
+    fake_dns(
+        monkeypatch,
+        {
+            "nat64.example.test": ["64:ff9b::a00:1"],
+            "sixtofour.example.test": ["2002:a00:1::1"],
+            "mixed.example.test": ["8.8.8.8", "64:ff9b::7f00:1"],
+        },
+    )
     for host in ("nat64.example.test", "sixtofour.example.test", "mixed.example.test"):
         with pytest.raises(BlockedTarget):
             check_public_target(f"https://{host}/hook")
@@ -486,8 +526,9 @@ def test_the_worker_records_a_nat64_target_as_blocked(service, db, make_user):
 
 
 # -- the receiver snippet the settings page shows ---------------------------------------------------
-def test_the_settings_pages_receiver_snippet_verifies_a_real_delivery(service, inbox, sandbox, db, receiver, worker,
-                                                                      monkeypatch):
+def test_the_settings_pages_receiver_snippet_verifies_a_real_delivery(
+    service, inbox, sandbox, db, receiver, worker, monkeypatch
+):
     """The Python the settings page shows, run as a receiver would run it: it accepts what the
     worker sent, and refuses the same delivery altered or unsigned."""
     endpoint = add_endpoint(db, inbox.workspace_id, receiver.url, ["message.received"])
@@ -504,10 +545,19 @@ def test_the_settings_pages_receiver_snippet_verifies_a_real_delivery(service, i
     exec(compile(code, "_webhook_snippet.html", "exec"), namespace)
     client = namespace["app"].test_client()
     headers = {k: v for k, v in hit["headers"].items() if k.lower().startswith("webhook-")}
-    assert client.post("/hooks/numeraloop", data=hit["body"], headers=headers,
-                       content_type="application/json").status_code == 204
-    assert client.post("/hooks/numeraloop", data=hit["body"].replace(b"snippet", b"snipped"), headers=headers,
-                       content_type="application/json").status_code == 401
+    assert (
+        client.post("/hooks/numeraloop", data=hit["body"], headers=headers, content_type="application/json").status_code
+        == 204
+    )
+    assert (
+        client.post(
+            "/hooks/numeraloop",
+            data=hit["body"].replace(b"snippet", b"snipped"),
+            headers=headers,
+            content_type="application/json",
+        ).status_code
+        == 401
+    )
     assert client.post("/hooks/numeraloop", data=hit["body"], content_type="application/json").status_code == 401
 
     plain = service.app.jinja_env.get_template("settings/_webhook_snippet.html").render()

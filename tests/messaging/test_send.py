@@ -88,23 +88,29 @@ def test_twilio_21610_is_409_and_recorded_as_opt_out(service, inbox, sandbox, db
     sandbox.unsubscribe(inbox.account["sid"], to)
     r = send(service, inbox, to)
     assert r.status_code == 409 and r.json()["error"]["twilio_code"] == 21610
-    opt_out = db.execute("select source from public.opt_outs where workspace_id = %s and phone_e164 = %s",
-                         (inbox.workspace_id, to)).fetchone()
+    opt_out = db.execute(
+        "select source from public.opt_outs where workspace_id = %s and phone_e164 = %s", (inbox.workspace_id, to)
+    ).fetchone()
     assert opt_out["source"] == "twilio_21610"
-    failed = db.execute("select status, error_code from public.messages where to_e164 = %s and workspace_id = %s",
-                        (to, inbox.workspace_id)).fetchone()
+    failed = db.execute(
+        "select status, error_code from public.messages where to_e164 = %s and workspace_id = %s",
+        (to, inbox.workspace_id),
+    ).fetchone()
     assert failed["status"] == "failed" and failed["error_code"] == 21610
 
 
-@pytest.mark.parametrize("payload,code", [
-    ({"to": "12"}, "invalid_to"),
-    ({"to": "not a number"}, "invalid_to"),
-    ({"body": "x" * 1601}, "body_too_long"),
-    ({"body": "", "media_urls": []}, "empty_message"),
-    ({"media_urls": ["https://e.example/x.jpg"] * 11}, "too_many_media"),
-    ({"media_urls": ["ftp://e.example/x.jpg"]}, "invalid_media_url"),
-    ({"from": "+15005550000"}, "unknown_sender"),
-])
+@pytest.mark.parametrize(
+    "payload,code",
+    [
+        ({"to": "12"}, "invalid_to"),
+        ({"to": "not a number"}, "invalid_to"),
+        ({"body": "x" * 1601}, "body_too_long"),
+        ({"body": "", "media_urls": []}, "empty_message"),
+        ({"media_urls": ["https://e.example/x.jpg"] * 11}, "too_many_media"),
+        ({"media_urls": ["ftp://e.example/x.jpg"]}, "invalid_media_url"),
+        ({"from": "+15005550000"}, "unknown_sender"),
+    ],
+)
 def test_bad_input_is_422(service, inbox, payload, code):
     body = {"to": customer(), "body": "hi", **payload}
     r = send(service, inbox, **body)
@@ -143,15 +149,22 @@ def test_callback_that_beats_the_send_write_is_not_lost(service, inbox, db):
     # A message prepared but not yet marked submitted; its callback arrives first.
     to = customer()
     sid = new_sid("SM")
-    prepared = db.execute("select private.prepare_outbound_message(%s, %s, %s, %s, 'hi', '{}', 1, 'gsm7', null) as r",
-                          (inbox.workspace_id, inbox.user.id, inbox.number["id"], to)).fetchone()["r"]
+    prepared = db.execute(
+        "select private.prepare_outbound_message(%s, %s, %s, %s, 'hi', '{}', 1, 'gsm7', null) as r",
+        (inbox.workspace_id, inbox.user.id, inbox.number["id"], to),
+    ).fetchone()["r"]
     url = service.base_url + "/twilio/messaging/status"
-    r = signed_post(url, {"MessageSid": sid, "AccountSid": inbox.account["sid"], "MessageStatus": "delivered"},
-                    inbox.account["auth_token"])
+    r = signed_post(
+        url,
+        {"MessageSid": sid, "AccountSid": inbox.account["sid"], "MessageStatus": "delivered"},
+        inbox.account["auth_token"],
+    )
     assert r.status_code == 204
     db.execute("select private.mark_message_submitted(%s, %s, 'queued')", (prepared["message_id"], sid))
-    assert db.execute("select status from public.messages where id = %s",
-                      (prepared["message_id"],)).fetchone()["status"] == "delivered"
+    assert (
+        db.execute("select status from public.messages where id = %s", (prepared["message_id"],)).fetchone()["status"]
+        == "delivered"
+    )
 
 
 def test_status_callback_needs_a_valid_signature_and_form(service, inbox):

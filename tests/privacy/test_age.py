@@ -20,10 +20,14 @@ def minor_or_unconfirmed(db):
 def test_an_unconfirmed_user_is_refused_every_workspace_route(service, minor_or_unconfirmed, db):
     user = minor_or_unconfirmed
     refused = []
-    rules = [(rule, method) for rule in service.app.url_map.iter_rules() if rule.rule.startswith(PREFIX + "/")
-             for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    rules = [
+        (rule, method)
+        for rule in service.app.url_map.iter_rules()
+        if rule.rule.startswith(PREFIX + "/")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+    ]
     for rule, method in rules:
-        template = rule.rule[len(PREFIX):]
+        template = rule.rule[len(PREFIX) :]
         if template == "/openapi.json" or age.is_account_level(template):
             continue
         path = placeholder_path(rule.rule)
@@ -33,10 +37,15 @@ def test_an_unconfirmed_user_is_refused_every_workspace_route(service, minor_or_
         refused.append(PATH_PARAMETER.sub(r"{\2}", template))
     assert {"/messages", "/numbers", "/campaigns/{campaign_id}/launch", "/billing"} <= set(refused)
     # Refused before anything happened: nothing in the workspace changed, and the refusal is logged.
-    assert db.execute("select count(*) as n from public.messages where workspace_id = %s",
-                      (user.workspace_id,)).fetchone()["n"] == 0
-    assert db.execute("select count(*) as n from public.access_log where user_id = %s and status = 403",
-                      (user.id,)).fetchone()["n"] == len(refused)
+    assert (
+        db.execute(
+            "select count(*) as n from public.messages where workspace_id = %s", (user.workspace_id,)
+        ).fetchone()["n"]
+        == 0
+    )
+    assert db.execute(
+        "select count(*) as n from public.access_log where user_id = %s and status = 403", (user.id,)
+    ).fetchone()["n"] == len(refused)
 
 
 def test_their_own_account_stays_open_and_confirming_opens_the_rest(service, minor_or_unconfirmed):

@@ -25,8 +25,13 @@ def test_request_schedules_deletion_after_the_grace_period(service, make_user, d
     assert [w["id"] for w in body["workspaces_deleted_with_account"]] == [user.workspace_id]
     stored = db.execute("select user_id, status from public.data_requests where id = %s", (deletion["id"],)).fetchone()
     assert str(stored["user_id"]) == user.id and stored["status"] == "scheduled"
-    assert db.execute("select count(*) as n from public.audit_log where action = 'account.deletion_requested' "
-                      "and target_id = %s", (deletion["id"],)).fetchone()["n"] == 1
+    assert (
+        db.execute(
+            "select count(*) as n from public.audit_log where action = 'account.deletion_requested' and target_id = %s",
+            (deletion["id"],),
+        ).fetchone()["n"]
+        == 1
+    )
 
 
 def test_requesting_again_returns_the_same_request(service, make_user, db):
@@ -34,8 +39,9 @@ def test_requesting_again_returns_the_same_request(service, make_user, db):
     first = service.post("/api/v1/me/deletion", user=user).json()["deletion"]
     again = service.post("/api/v1/me/deletion", user=user)
     assert again.status_code == 202 and again.json()["deletion"] == first
-    assert db.execute("select count(*) as n from public.data_requests where user_id = %s",
-                      (user.id,)).fetchone()["n"] == 1
+    assert (
+        db.execute("select count(*) as n from public.data_requests where user_id = %s", (user.id,)).fetchone()["n"] == 1
+    )
 
 
 def test_status_and_cancel(service, make_user, db):
@@ -58,8 +64,9 @@ def test_status_and_cancel(service, make_user, db):
 
 def test_workspaces_with_another_owner_are_not_listed_for_deletion(service, make_user, db):
     user, partner = make_user("leaver"), make_user("partner")
-    team = db.execute("insert into public.workspaces (name, created_by) values ('Team', %s) returning id::text",
-                      (user.id,)).fetchone()["id"]
+    team = db.execute(
+        "insert into public.workspaces (name, created_by) values ('Team', %s) returning id::text", (user.id,)
+    ).fetchone()["id"]
     add_member(db, team, user, "owner")
     add_member(db, partner.workspace_id, user, "owner")  # co-owner of the partner's workspace
     add_member(db, team, partner, "agent")  # an agent does not keep a workspace alive
@@ -70,8 +77,11 @@ def test_workspaces_with_another_owner_are_not_listed_for_deletion(service, make
 
 def run_due_deletions(db, request_id):
     """What the daily pg_cron job does, once this request's grace period is over (others are not touched)."""
-    db.execute("update public.data_requests set requested_at = requested_at - interval '8 days', "
-               "scheduled_for = scheduled_for - interval '8 days' where id = %s", (request_id,))
+    db.execute(
+        "update public.data_requests set requested_at = requested_at - interval '8 days', "
+        "scheduled_for = scheduled_for - interval '8 days' where id = %s",
+        (request_id,),
+    )
     return db.execute("select private.delete_due_accounts() as r").fetchone()["r"]
 
 
@@ -84,14 +94,20 @@ def test_once_due_the_account_is_deleted_and_its_token_gets_clean_errors(service
     assert run_due_deletions(db, request_id)["completed"] >= 1
     assert db.execute("select 1 from auth.users where id = %s", (user.id,)).fetchone() is None
     assert db.execute("select 1 from public.workspaces where id = %s", (user.workspace_id,)).fetchone() is None
-    done = db.execute("select status, user_id, completed_at from public.data_requests where id = %s",
-                      (request_id,)).fetchone()
+    done = db.execute(
+        "select status, user_id, completed_at from public.data_requests where id = %s", (request_id,)
+    ).fetchone()
     assert done["status"] == "completed" and done["user_id"] is None and done["completed_at"] is not None
     # The agent of the deleted workspace, and everyone else, keep their accounts and data.
     assert service.get("/api/v1/me", user=keeper).json()["workspaces"] == [
-        {"id": keeper.workspace_id, "name": "Keeper's workspace", "is_personal": True, "role": "owner"}]
-    assert db.execute("select count(*) as n from public.messages where workspace_id = %s",
-                      (outsider.user.workspace_id,)).fetchone()["n"] == 1
+        {"id": keeper.workspace_id, "name": "Keeper's workspace", "is_personal": True, "role": "owner"}
+    ]
+    assert (
+        db.execute(
+            "select count(*) as n from public.messages where workspace_id = %s", (outsider.user.workspace_id,)
+        ).fetchone()["n"]
+        == 1
+    )
 
     # The deleted user's token is still signed and unexpired for a while: clean answers, no 500.
     for method, path in (("GET", "/api/v1/me/export"), ("POST", "/api/v1/me/deletion")):

@@ -17,14 +17,21 @@ from .conftest import add_conversation
 
 def run_status(database_url: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": database_url, "NUMERALOOP_ENV": "test"}
-    return subprocess.run([sys.executable, "-m", "numeraloop.cli", "privacy", "status"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "numeraloop.cli", "privacy", "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def purge_everything(db) -> None:
     """Every retention job once, now, so no rule starts out overdue."""
-    for job in db.execute("select command from cron.job where jobname like 'numeraloop-%%' "
-                          "and command ~ 'purge|delete_due'").fetchall():
+    for job in db.execute(
+        "select command from cron.job where jobname like 'numeraloop-%%' and command ~ 'purge|delete_due'"
+    ).fetchall():
         db.execute(job["command"])
 
 
@@ -43,9 +50,12 @@ def test_status_names_the_overdue_rule_until_its_job_runs(db, database_url, make
     user = make_user("status-owner")
     add_conversation(db, user.workspace_id, "+61491580001", "+16285550101", "Old", "recent", "e")
     conv = db.execute("select id from public.conversations where workspace_id = %s", (user.workspace_id,)).fetchone()
-    db.execute("insert into public.messages (workspace_id, conversation_id, direction, from_e164, to_e164, body, "
-               "status, created_at) values (%s, %s, 'inbound', '+16285550101', '+61491580001', 'old', 'received', "
-               "now() - interval '91 days')", (user.workspace_id, conv["id"]))
+    db.execute(
+        "insert into public.messages (workspace_id, conversation_id, direction, from_e164, to_e164, body, "
+        "status, created_at) values (%s, %s, 'inbound', '+16285550101', '+61491580001', 'old', 'received', "
+        "now() - interval '91 days')",
+        (user.workspace_id, conv["id"]),
+    )
 
     rows = status_rows(db)
     assert rows["messages"]["overdue_rows"] == 1

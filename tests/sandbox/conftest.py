@@ -14,17 +14,16 @@ import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from numeraloop_local.twilio_sandbox import SandboxControl, SandboxServer
 from numeraloop.twilio.client import make_twilio_client
+from numeraloop_local.twilio_sandbox import SandboxControl, SandboxServer
 
-OWNED = "+14155550100"       # the number the `number` fixture gives the account
-CUSTOMER = "+14155550142"    # someone texting and calling it
+OWNED = "+14155550100"  # the number the `number` fixture gives the account
+CUSTOMER = "+14155550142"  # someone texting and calling it
 
 
 @pytest.fixture
 def sandbox_server():
-    with SandboxServer(poll_interval=0.01, step_delay=0.01, retry_backoff=0.01,
-                       callback_timeout=2.0) as server:
+    with SandboxServer(poll_interval=0.01, step_delay=0.01, retry_backoff=0.01, callback_timeout=2.0) as server:
         yield server
 
 
@@ -41,8 +40,9 @@ def account(control) -> dict:
 @pytest.fixture
 def twilio(account, sandbox_server):
     """twilio-python as the service builds it, pointed at the sandbox; no retries unless a test asks."""
-    return make_twilio_client(account["sid"], account["sid"], account["auth_token"], sandbox_server.url,
-                              timeout=5, max_retries=0)
+    return make_twilio_client(
+        account["sid"], account["sid"], account["auth_token"], sandbox_server.url, timeout=5, max_retries=0
+    )
 
 
 @dataclass
@@ -93,8 +93,16 @@ def receiver():
     @app.route("/<path:path>", methods=["GET", "POST"])
     def catch(path):
         with rec.lock:
-            rec.received.append(Received(request.method, "/" + path, request.url, request.form.to_dict(),
-                                         request.args.to_dict(), dict(request.headers)))
+            rec.received.append(
+                Received(
+                    request.method,
+                    "/" + path,
+                    request.url,
+                    request.form.to_dict(),
+                    request.args.to_dict(),
+                    dict(request.headers),
+                )
+            )
             queued = rec.answers.get("/" + path)
             status, body = queued.pop(0) if queued else (200, "<Response/>")
         return body, status, {"Content-Type": "text/xml"}
@@ -111,5 +119,10 @@ def receiver():
 @pytest.fixture
 def number(control, account, receiver) -> dict:
     """An owned number whose SMS, voice and call-status webhooks point at the receiver."""
-    return control.add_number(account["sid"], OWNED, sms_url=receiver.url("/sms"), voice_url=receiver.url("/voice"),
-                              status_callback=receiver.url("/call-status"))
+    return control.add_number(
+        account["sid"],
+        OWNED,
+        sms_url=receiver.url("/sms"),
+        voice_url=receiver.url("/voice"),
+        status_callback=receiver.url("/call-status"),
+    )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
-
-import logging
 
 import pytest
 import requests
@@ -21,15 +20,36 @@ from .conftest import CUSTOMER, OWNED
 def test_sandbox_sms_command_delivers_to_the_webhook(sandbox_server, receiver, number, account):
     receiver.answer("/sms", (200, "<Response><Message>Got it</Message></Response>"))
     done = subprocess.run(
-        [sys.executable, "-m", "numeraloop.cli", "sandbox", "sms", "--from", CUSTOMER, "--to", OWNED,
-         "--body", "Hi from the terminal", "--media", "https://cdn.example.test/a.jpg",
-         "--sandbox-url", sandbox_server.url],
-        capture_output=True, text=True, timeout=30, env={**os.environ, "NUMERALOOP_DOTENV": os.devnull})
+        [
+            sys.executable,
+            "-m",
+            "numeraloop.cli",
+            "sandbox",
+            "sms",
+            "--from",
+            CUSTOMER,
+            "--to",
+            OWNED,
+            "--body",
+            "Hi from the terminal",
+            "--media",
+            "https://cdn.example.test/a.jpg",
+            "--sandbox-url",
+            sandbox_server.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "NUMERALOOP_DOTENV": os.devnull},
+    )
     assert done.returncode == 0, done.stderr
     assert "HTTP 200" in done.stdout and "<Message>Got it</Message>" in done.stdout
     form = receiver.wait_for("/sms", 1)[0].form
-    assert (form["Body"], form["NumMedia"], form["MediaUrl0"]) == ("Hi from the terminal", "1",
-                                                                  "https://cdn.example.test/a.jpg")
+    assert (form["Body"], form["NumMedia"], form["MediaUrl0"]) == (
+        "Hi from the terminal",
+        "1",
+        "https://cdn.example.test/a.jpg",
+    )
 
 
 @pytest.fixture
@@ -45,8 +65,23 @@ def root_logging():
 def test_sandbox_call_command_and_failures(root_logging, sandbox_server, receiver, number, capsys):
     assert main(["sandbox", "call", "--from", CUSTOMER, "--to", OWNED, "--sandbox-url", sandbox_server.url]) == 0
     assert receiver.wait_for("/voice", 1)[0].form["CallStatus"] == "ringing"
-    assert main(["sandbox", "sms", "--from", CUSTOMER, "--to", "+19995550100", "--body", "x",
-                 "--sandbox-url", sandbox_server.url]) == 1
+    assert (
+        main(
+            [
+                "sandbox",
+                "sms",
+                "--from",
+                CUSTOMER,
+                "--to",
+                "+19995550100",
+                "--body",
+                "x",
+                "--sandbox-url",
+                sandbox_server.url,
+            ]
+        )
+        == 1
+    )
     assert "unknown_number" in capsys.readouterr().err
 
 
@@ -56,11 +91,22 @@ def test_sandbox_serve_command_runs_with_a_seeded_account():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     sid, token = "AC" + "1" * 32, "2" * 32
-    proc = subprocess.Popen([sys.executable, "-m", "numeraloop.cli", "sandbox", "serve", "--port", str(port),
-                             "--seed-account", f"{sid}:{token}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "NUMERALOOP_DOTENV": os.devnull,
-                                 "NUMERALOOP_TWILIO_OAI_DIR": "/nonexistent"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "numeraloop.cli",
+            "sandbox",
+            "serve",
+            "--port",
+            str(port),
+            "--seed-account",
+            f"{sid}:{token}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "NUMERALOOP_DOTENV": os.devnull, "NUMERALOOP_TWILIO_OAI_DIR": "/nonexistent"},
+    )
     try:
         url = f"http://127.0.0.1:{port}/2010-04-01/Accounts/{sid}.json"
         deadline = time.monotonic() + 15
@@ -72,8 +118,12 @@ def test_sandbox_serve_command_runs_with_a_seeded_account():
                 assert time.monotonic() < deadline and proc.poll() is None, "sandbox did not start"
                 time.sleep(0.05)
         assert response.status_code == 200 and response.json()["sid"] == sid
-        typo = requests.post(f"http://127.0.0.1:{port}/2010-04-01/Accounts/{sid}/Messages.json", auth=(sid, token),
-                             data={"To": CUSTOMER, "Body": "x", "Bodyy": "typo"}, timeout=5)
+        typo = requests.post(
+            f"http://127.0.0.1:{port}/2010-04-01/Accounts/{sid}/Messages.json",
+            auth=(sid, token),
+            data={"To": CUSTOMER, "Body": "x", "Bodyy": "typo"},
+            timeout=5,
+        )
         assert (typo.status_code, typo.json()["code"]) == (400, 20001)
     finally:
         proc.terminate()

@@ -57,8 +57,11 @@ def test_concurrent_sends_each_get_their_callbacks_in_order(twilio, control, rec
     def worker(n):
         try:
             for i in range(4):
-                sids.append(twilio.messages.create(to=f"+1415555016{n}", from_=OWNED, body=f"{n}-{i}",
-                                                   status_callback=receiver.url("/status")).sid)
+                sids.append(
+                    twilio.messages.create(
+                        to=f"+1415555016{n}", from_=OWNED, body=f"{n}-{i}", status_callback=receiver.url("/status")
+                    ).sid
+                )
         except Exception as exc:  # surfaced below; a thread cannot fail the test itself
             errors.append(exc)
 

@@ -29,21 +29,56 @@ def test_inbound_sms_reaches_sms_url_and_returns_twiml(control, receiver, accoun
     form = got.form
     sid = result["message_sid"]
     assert sid.startswith("SM")
-    assert {k: form[k] for k in ("MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "From", "To", "Body",
-                                 "NumMedia", "NumSegments", "SmsStatus", "ApiVersion", "FromCountry",
-                                 "ToCountry", "ToCity")} == {
-        "MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "AccountSid": account["sid"], "From": CUSTOMER,
-        "To": OWNED, "Body": "Is the shop open?", "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
-        "ApiVersion": "2010-04-01", "FromCountry": "US", "ToCountry": "US", "ToCity": "SAN FRANCISCO"}
+    assert {
+        k: form[k]
+        for k in (
+            "MessageSid",
+            "SmsSid",
+            "SmsMessageSid",
+            "AccountSid",
+            "From",
+            "To",
+            "Body",
+            "NumMedia",
+            "NumSegments",
+            "SmsStatus",
+            "ApiVersion",
+            "FromCountry",
+            "ToCountry",
+            "ToCity",
+        )
+    } == {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": account["sid"],
+        "From": CUSTOMER,
+        "To": OWNED,
+        "Body": "Is the shop open?",
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+        "FromCountry": "US",
+        "ToCountry": "US",
+        "ToCity": "SAN FRANCISCO",
+    }
     assert "MessagingServiceSid" not in form and "MediaUrl0" not in form
     assert control.webhooks("sms")[-1]["message_sid"] == sid
     assert control.messages(direction="inbound")[0]["status"] == "received"
 
 
 def test_inbound_mms_lists_media(control, receiver, account, number):
-    result = control.inject_sms(CUSTOMER, OWNED, "", media=[
-        "https://cdn.example.test/photo.png", {"url": "https://cdn.example.test/clip", "content_type": "video/mp4"}],
-        messaging_service_sid="MG" + "b" * 32)
+    result = control.inject_sms(
+        CUSTOMER,
+        OWNED,
+        "",
+        media=[
+            "https://cdn.example.test/photo.png",
+            {"url": "https://cdn.example.test/clip", "content_type": "video/mp4"},
+        ],
+        messaging_service_sid="MG" + "b" * 32,
+    )
     assert result["message_sid"].startswith("MM")
     form = receiver.wait_for("/sms", 1)[0].form
     assert_signed(receiver.url("/sms"), receiver.at("/sms")[0], account)
@@ -81,10 +116,20 @@ def test_inbound_call_reaches_voice_url(twilio, control, receiver, account, numb
     assert_signed(receiver.url("/voice"), got, account)
     sid = result["call_sid"]
     assert sid.startswith("CA") and len(sid) == 34
-    assert {k: got.form[k] for k in ("CallSid", "AccountSid", "From", "To", "CallStatus", "Direction", "ApiVersion",
-                                     "Caller", "Called")} == {
-        "CallSid": sid, "AccountSid": account["sid"], "From": CUSTOMER, "To": OWNED, "CallStatus": "ringing",
-        "Direction": "inbound", "ApiVersion": "2010-04-01", "Caller": CUSTOMER, "Called": OWNED}
+    assert {
+        k: got.form[k]
+        for k in ("CallSid", "AccountSid", "From", "To", "CallStatus", "Direction", "ApiVersion", "Caller", "Called")
+    } == {
+        "CallSid": sid,
+        "AccountSid": account["sid"],
+        "From": CUSTOMER,
+        "To": OWNED,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+        "Caller": CUSTOMER,
+        "Called": OWNED,
+    }
 
 
 def test_completed_call_posts_signed_call_status(twilio, control, receiver, account, number):

@@ -19,8 +19,12 @@ def raw(server, account, method, path, auth=None, **kwargs):
 
 def assert_twilio_error(response, status, code):
     assert response.status_code == status
-    assert response.json() == {"code": code, "message": response.json()["message"],
-                               "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+    assert response.json() == {
+        "code": code,
+        "message": response.json()["message"],
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
 def rest_error(call) -> TwilioRestException:
@@ -44,8 +48,12 @@ def test_bad_credentials_get_401_with_20003(sandbox_server, account, auth):
     url = f"{sandbox_server.url}/2010-04-01/Accounts/{account['sid']}.json"
     response = requests.get(url, auth=auth, timeout=5)
     assert response.status_code == 401
-    assert response.json() == {"code": 20003, "message": "Authenticate",
-                               "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}
+    assert response.json() == {
+        "code": 20003,
+        "message": "Authenticate",
+        "more_info": "https://www.twilio.com/docs/errors/20003",
+        "status": 401,
+    }
 
 
 def test_credentials_of_one_account_do_not_open_another(sandbox_server, control, account):
@@ -117,8 +125,12 @@ def test_available_numbers_area_code_must_be_an_integer(sandbox_server, account)
 
 
 def test_buy_by_number_and_by_area_code(twilio, receiver):
-    bought = twilio.incoming_phone_numbers.create(phone_number="+14155550123", sms_url=receiver.url("/sms"),
-                                                  voice_url=receiver.url("/voice"), friendly_name="Front desk")
+    bought = twilio.incoming_phone_numbers.create(
+        phone_number="+14155550123",
+        sms_url=receiver.url("/sms"),
+        voice_url=receiver.url("/voice"),
+        friendly_name="Front desk",
+    )
     assert bought.sid.startswith("PN") and bought.phone_number == "+14155550123"
     assert (bought.sms_url, bought.sms_method, bought.friendly_name) == (receiver.url("/sms"), "POST", "Front desk")
     by_area = twilio.incoming_phone_numbers.create(area_code="212")
@@ -154,8 +166,13 @@ def test_list_numbers_filters_and_pages(twilio):
 def test_update_fetch_and_release_number(twilio, receiver):
     bought = twilio.incoming_phone_numbers.create(phone_number=OWNED)
     updated = twilio.incoming_phone_numbers(bought.sid).update(
-        sms_url=receiver.url("/sms"), sms_method="GET", voice_url=receiver.url("/voice"), voice_method="POST",
-        status_callback=receiver.url("/status"), friendly_name="Support line")
+        sms_url=receiver.url("/sms"),
+        sms_method="GET",
+        voice_url=receiver.url("/voice"),
+        voice_method="POST",
+        status_callback=receiver.url("/status"),
+        friendly_name="Support line",
+    )
     assert (updated.sms_url, updated.sms_method, updated.friendly_name) == (receiver.url("/sms"), "GET", "Support line")
     fetched = twilio.incoming_phone_numbers(bought.sid).fetch()
     assert fetched.voice_url == receiver.url("/voice") and fetched.status_callback == receiver.url("/status")
@@ -179,8 +196,10 @@ def test_update_rejects_invalid_values(twilio, sandbox_server, account):
     assert_twilio_error(raw(sandbox_server, account, "POST", path, data={"SmsUrl": "not a url"}), 400, 21402)
     assert_twilio_error(raw(sandbox_server, account, "POST", path, data={"VoiceCallerIdLookup": "maybe"}), 400, 20001)
     assert_twilio_error(raw(sandbox_server, account, "POST", path, data={"SmsUrls": "https://x.test"}), 400, 20001)
-    assert "Unknown parameter: SmsUrls" in raw(sandbox_server, account, "POST", path,
-                                               data={"SmsUrls": "https://x.test"}).json()["message"]
+    assert (
+        "Unknown parameter: SmsUrls"
+        in raw(sandbox_server, account, "POST", path, data={"SmsUrls": "https://x.test"}).json()["message"]
+    )
 
 
 def test_numbers_of_another_account_are_not_found(twilio, control, sandbox_server):
@@ -211,8 +230,9 @@ def test_send_mms_with_repeated_media_url(twilio, control, number):
 
 def test_send_through_a_messaging_service_with_sticky_sender(twilio, control, account, number, receiver):
     second = control.add_number(account["sid"], "+14155550199")
-    service = twilio.messaging.v1.services.create(friendly_name="Campaigns", sticky_sender=True,
-                                                  inbound_request_url=receiver.url("/service-sms"))
+    service = twilio.messaging.v1.services.create(
+        friendly_name="Campaigns", sticky_sender=True, inbound_request_url=receiver.url("/service-sms")
+    )
     assert service.sid.startswith("MG") and service.sticky_sender is True
     empty = rest_error(lambda: twilio.messages.create(to=CUSTOMER, messaging_service_sid=service.sid, body="x"))
     assert (empty.status, empty.code) == (400, 21704)
@@ -315,8 +335,9 @@ def test_fetch_an_injected_call(twilio, control, number):
 
 
 def test_create_twiml_application(twilio, receiver):
-    app = twilio.applications.create(friendly_name="Browser calling", voice_url=receiver.url("/browser"),
-                                      voice_method="POST")
+    app = twilio.applications.create(
+        friendly_name="Browser calling", voice_url=receiver.url("/browser"), voice_method="POST"
+    )
     assert app.sid.startswith("AP") and app.voice_url == receiver.url("/browser")
     assert app.friendly_name == "Browser calling"
 

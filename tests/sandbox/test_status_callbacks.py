@@ -28,8 +28,14 @@ def test_default_scenario_queued_sent_delivered_in_order_and_signed(twilio, cont
     assert_signed(got, account, receiver)
     last = got[-1].form
     assert {k: last[k] for k in ("MessageSid", "SmsSid", "AccountSid", "From", "To", "SmsStatus", "ApiVersion")} == {
-        "MessageSid": message.sid, "SmsSid": message.sid, "AccountSid": account["sid"], "From": OWNED,
-        "To": CUSTOMER, "SmsStatus": "delivered", "ApiVersion": "2010-04-01"}
+        "MessageSid": message.sid,
+        "SmsSid": message.sid,
+        "AccountSid": account["sid"],
+        "From": OWNED,
+        "To": CUSTOMER,
+        "SmsStatus": "delivered",
+        "ApiVersion": "2010-04-01",
+    }
     assert "ErrorCode" not in last
     assert control.wait_idle()
     assert [c["status"] for c in control.callbacks(message.sid)] == [200, 200, 200]
@@ -39,8 +45,9 @@ def test_a_tampered_callback_would_not_validate(twilio, receiver, account, numbe
     send(twilio, receiver)
     first = receiver.wait_for("/status", 1)[0]
     validator = RequestValidator(account["auth_token"])
-    assert not validator.validate(receiver.url("/status"), {**first.form, "MessageStatus": "delivered"},
-                                  first.headers["X-Twilio-Signature"])
+    assert not validator.validate(
+        receiver.url("/status"), {**first.form, "MessageStatus": "delivered"}, first.headers["X-Twilio-Signature"]
+    )
     assert not validator.validate(receiver.url("/other"), first.form, first.headers["X-Twilio-Signature"])
 
 

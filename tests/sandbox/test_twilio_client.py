@@ -24,8 +24,9 @@ def no_backoff_sleep(monkeypatch):
 
 
 def client_with_retries(sandbox_server, account, retries=2, **kw):
-    return make_twilio_client(account["sid"], account["sid"], account["auth_token"], sandbox_server.url,
-                              max_retries=retries, **kw)
+    return make_twilio_client(
+        account["sid"], account["sid"], account["auth_token"], sandbox_server.url, max_retries=retries, **kw
+    )
 
 
 def posts_to(control, account, fragment):
@@ -40,14 +41,18 @@ def free_port() -> int:
 
 def test_rewrites_twilio_hosts_only():
     http = RewritingHttpClient("http://127.0.0.1:8010")
-    assert http.rewrite("https://api.twilio.com/2010-04-01/Accounts.json?x=1") == \
-        "http://127.0.0.1:8010/2010-04-01/Accounts.json?x=1"
+    assert (
+        http.rewrite("https://api.twilio.com/2010-04-01/Accounts.json?x=1")
+        == "http://127.0.0.1:8010/2010-04-01/Accounts.json?x=1"
+    )
     assert http.rewrite("https://messaging.twilio.com/v1/Services") == "http://127.0.0.1:8010/v1/Services"
     assert http.rewrite("https://api.stripe.com/v1/charges") == "https://api.stripe.com/v1/charges"
     assert http.rewrite("https://eviltwilio.com/x") == "https://eviltwilio.com/x"
     behind_proxy = RewritingHttpClient("https://gateway.example.test/twilio/")
-    assert behind_proxy.rewrite("https://api.twilio.com/2010-04-01/Accounts.json") == \
-        "https://gateway.example.test/twilio/2010-04-01/Accounts.json"
+    assert (
+        behind_proxy.rewrite("https://api.twilio.com/2010-04-01/Accounts.json")
+        == "https://gateway.example.test/twilio/2010-04-01/Accounts.json"
+    )
     with pytest.raises(ValueError):
         RewritingHttpClient("127.0.0.1:8010")
 
@@ -107,23 +112,27 @@ def test_read_timeout_on_post_is_not_retried(sandbox_server, control, account, n
 
 
 def test_connection_refused_is_retried_even_for_post(account, no_backoff_sleep):
-    client = make_twilio_client(account["sid"], account["sid"], account["auth_token"],
-                                f"http://127.0.0.1:{free_port()}", max_retries=2)
+    client = make_twilio_client(
+        account["sid"], account["sid"], account["auth_token"], f"http://127.0.0.1:{free_port()}", max_retries=2
+    )
     with pytest.raises(requests.exceptions.ConnectionError) as info:
         client.messages.create(to=CUSTOMER, from_=OWNED, body="hi")
     assert len(no_backoff_sleep) == 2  # nothing was sent, so both retries were safe
     assert twilio_error(info.value).code == "twilio_unreachable"
 
 
-@pytest.mark.parametrize("status,code,expected", [
-    (400, 21211, ("twilio_21211", 400)),
-    (400, 21606, ("twilio_21606", 400)),
-    (400, 21610, ("twilio_21610", 422)),
-    (401, 20003, ("twilio_auth_failed", 400)),
-    (404, 20404, ("twilio_20404", 404)),
-    (429, 20429, ("twilio_rate_limited", 429)),
-    (500, 20500, ("twilio_unavailable", 502)),
-])
+@pytest.mark.parametrize(
+    "status,code,expected",
+    [
+        (400, 21211, ("twilio_21211", 400)),
+        (400, 21606, ("twilio_21606", 400)),
+        (400, 21610, ("twilio_21610", 422)),
+        (401, 20003, ("twilio_auth_failed", 400)),
+        (404, 20404, ("twilio_20404", 404)),
+        (429, 20429, ("twilio_rate_limited", 429)),
+        (500, 20500, ("twilio_unavailable", 502)),
+    ],
+)
 def test_error_mapping(status, code, expected):
     exc = TwilioRestException(status, "https://api.twilio.com/x", "Unable to create record: Something precise", code)
     mapped = twilio_error(exc)
@@ -137,7 +146,8 @@ def test_error_mapping_end_to_end(twilio, number):
     with pytest.raises(TwilioRestException) as info:
         twilio.messages.create(to="12345", from_=OWNED, body="hi")
     assert twilio_error(info.value) == TwilioError(
-        "twilio_21211", "The 'To' number 12345 is not a valid phone number.", 400, 21211)
+        "twilio_21211", "The 'To' number 12345 is not a valid phone number.", 400, 21211
+    )
 
 
 def test_error_mapping_refuses_unrelated_exceptions():

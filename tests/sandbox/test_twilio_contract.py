@@ -59,10 +59,18 @@ def as_param(spec: OpenApi, schema: dict, required: bool) -> Param:
     fmt = schema.get("format")
     if fmt not in KNOWN_FORMATS or schema.get("x-twilio", {}).get("ignoreFormat"):
         fmt = None  # int64 and the like say nothing a request could break; ignoreFormat is unchecked by Twilio
-    return Param(type=schema.get("type", "string"), required=required, many=many,
-                 enum=tuple(sorted(schema.get("enum", ()))), pattern=schema.get("pattern"),
-                 min_length=schema.get("minLength"), max_length=schema.get("maxLength"),
-                 minimum=schema.get("minimum"), maximum=schema.get("maximum"), format=fmt)
+    return Param(
+        type=schema.get("type", "string"),
+        required=required,
+        many=many,
+        enum=tuple(sorted(schema.get("enum", ()))),
+        pattern=schema.get("pattern"),
+        min_length=schema.get("minLength"),
+        max_length=schema.get("maxLength"),
+        minimum=schema.get("minimum"),
+        maximum=schema.get("maximum"),
+        format=fmt,
+    )
 
 
 def field_problems(what: str, ours: tuple[str, ...], schema: dict) -> list[str]:
@@ -85,8 +93,11 @@ def param_problems(spec: OpenApi, op: Operation, where: str, ours: dict[str, Par
         expected = as_param(spec, *theirs[name])
         if dataclasses.replace(param, enum=tuple(sorted(param.enum))) != expected:
             problems.append(f"{what}: {name} is {param}, Twilio's is {expected}")
-    problems += [f"{what}: Twilio requires {name!r}, which the sandbox does not take"
-                 for name, (_schema, required) in theirs.items() if required and name not in ours]
+    problems += [
+        f"{what}: Twilio requires {name!r}, which the sandbox does not take"
+        for name, (_schema, required) in theirs.items()
+        if required and name not in ours
+    ]
     return problems
 
 
@@ -222,39 +233,63 @@ def api(sandbox_server, account):
 ACC = "/2010-04-01/Accounts/{AccountSid}"
 
 
-def test_every_resource_matches_its_response_schema(check, messaging_check, api, control, receiver, sandbox_server,
-                                                    account):
+def test_every_resource_matches_its_response_schema(
+    check, messaging_check, api, control, receiver, sandbox_server, account
+):
     check("/2010-04-01/Accounts/{Sid}.json", "get", api("GET", ".json"))
 
     for kind in ("Local", "TollFree"):
-        found = check(f"{ACC}/AvailablePhoneNumbers/{{CountryCode}}/{kind}.json", "get",
-                      api("GET", f"/AvailablePhoneNumbers/US/{kind}.json", params={"PageSize": 3}))
+        found = check(
+            f"{ACC}/AvailablePhoneNumbers/{{CountryCode}}/{kind}.json",
+            "get",
+            api("GET", f"/AvailablePhoneNumbers/US/{kind}.json", params={"PageSize": 3}),
+        )
         assert len(found["available_phone_numbers"]) == 3
 
-    created = api("POST", "/IncomingPhoneNumbers.json", data={"PhoneNumber": OWNED, "SmsUrl": receiver.url("/sms"),
-                                                                "VoiceUrl": receiver.url("/voice")})
+    created = api(
+        "POST",
+        "/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": OWNED, "SmsUrl": receiver.url("/sms"), "VoiceUrl": receiver.url("/voice")},
+    )
     assert created.status_code == 201
     number = check(f"{ACC}/IncomingPhoneNumbers.json", "post", created)
     one = f"{ACC}/IncomingPhoneNumbers/{{Sid}}.json"
     check(one, "get", api("GET", f"/IncomingPhoneNumbers/{number['sid']}.json"))
     check(one, "post", api("POST", f"/IncomingPhoneNumbers/{number['sid']}.json", data={"FriendlyName": "Main"}))
     api("POST", "/IncomingPhoneNumbers.json", data={"AreaCode": "415"})
-    listed = check(f"{ACC}/IncomingPhoneNumbers.json", "get", api("GET", "/IncomingPhoneNumbers.json",
-                                                                     params={"PageSize": 1}))
+    listed = check(
+        f"{ACC}/IncomingPhoneNumbers.json", "get", api("GET", "/IncomingPhoneNumbers.json", params={"PageSize": 1})
+    )
     assert listed["next_page_uri"] is not None and len(listed["incoming_phone_numbers"]) == 1
 
-    sent = api("POST", "/Messages.json", data=[("To", CUSTOMER), ("From", OWNED), ("Body", "hi"),
-                                               ("MediaUrl", "https://cdn.example.test/a.jpg"),
-                                               ("StatusCallback", receiver.url("/status"))])
+    sent = api(
+        "POST",
+        "/Messages.json",
+        data=[
+            ("To", CUSTOMER),
+            ("From", OWNED),
+            ("Body", "hi"),
+            ("MediaUrl", "https://cdn.example.test/a.jpg"),
+            ("StatusCallback", receiver.url("/status")),
+        ],
+    )
     assert sent.status_code == 201
     message = check(f"{ACC}/Messages.json", "post", sent)
     control.queue_scenario(account["sid"], "failed", 30007)
-    failed = check(f"{ACC}/Messages.json", "post", api("POST", "/Messages.json",
-                                                       data={"To": CUSTOMER, "From": OWNED, "Body": "x"}))
+    failed = check(
+        f"{ACC}/Messages.json", "post", api("POST", "/Messages.json", data={"To": CUSTOMER, "From": OWNED, "Body": "x"})
+    )
     control.wait_idle()
     check(f"{ACC}/Messages/{{Sid}}.json", "get", api("GET", f"/Messages/{message['sid']}.json"))
-    listed = check(f"{ACC}/Messages.json", "get", api("GET", "/Messages.json", params={
-        "To": CUSTOMER, "From": OWNED, "DateSent>": "2000-01-01T00:00:00Z", "PageSize": 1}))
+    listed = check(
+        f"{ACC}/Messages.json",
+        "get",
+        api(
+            "GET",
+            "/Messages.json",
+            params={"To": CUSTOMER, "From": OWNED, "DateSent>": "2000-01-01T00:00:00Z", "PageSize": 1},
+        ),
+    )
     assert [m["sid"] for m in listed["messages"]] == [message["sid"]]  # the failed one was never sent
     failed = check(f"{ACC}/Messages/{{Sid}}.json", "get", api("GET", f"/Messages/{failed['sid']}.json"))
     assert (failed["status"], failed["error_code"]) == ("failed", 30007)
@@ -272,13 +307,17 @@ def test_every_resource_matches_its_response_schema(check, messaging_check, api,
     assert created.status_code == 201, created.text
     service = check_v1("/v1/Services", "post", created)
     check_v1("/v1/Services/{Sid}", "get", v1("GET", f"/Services/{service['sid']}"))
-    check_v1("/v1/Services/{Sid}", "post", v1("POST", f"/Services/{service['sid']}",
-                                               data={"InboundRequestUrl": receiver.url("/service")}))
+    check_v1(
+        "/v1/Services/{Sid}",
+        "post",
+        v1("POST", f"/Services/{service['sid']}", data={"InboundRequestUrl": receiver.url("/service")}),
+    )
     added = v1("POST", f"/Services/{service['sid']}/PhoneNumbers", data={"PhoneNumberSid": number["sid"]})
     assert added.status_code == 201, added.text
     check_v1("/v1/Services/{ServiceSid}/PhoneNumbers", "post", added)
-    pool = check_v1("/v1/Services/{ServiceSid}/PhoneNumbers", "get",
-                    v1("GET", f"/Services/{service['sid']}/PhoneNumbers"))
+    pool = check_v1(
+        "/v1/Services/{ServiceSid}/PhoneNumbers", "get", v1("GET", f"/Services/{service['sid']}/PhoneNumbers")
+    )
     assert [n["phone_number"] for n in pool["phone_numbers"]] == [OWNED]
     check(f"{ACC}/Calls/{{Sid}}.json", "get", api("GET", f"/Calls/{call_sid}.json"))
     recording = control.record(call_sid, duration=7)["recording"]
@@ -289,8 +328,11 @@ def test_every_resource_matches_its_response_schema(check, messaging_check, api,
     gone = check(one, "get", api("GET", f"/Recordings/{recording['sid']}.json", params={"IncludeSoftDeleted": "true"}))
     assert (gone["status"], gone["media_url"]) == ("deleted", None)
 
-    check(f"{ACC}/Applications.json", "post", api("POST", "/Applications.json",
-                                                 data={"FriendlyName": "Browser", "VoiceUrl": receiver.url("/b")}))
+    check(
+        f"{ACC}/Applications.json",
+        "post",
+        api("POST", "/Applications.json", data={"FriendlyName": "Browser", "VoiceUrl": receiver.url("/b")}),
+    )
     check(f"{ACC}/Keys.json", "post", api("POST", "/Keys.json", data={"FriendlyName": "svc"}))
 
 

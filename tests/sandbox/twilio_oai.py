@@ -29,9 +29,11 @@ def oai_dir() -> Path:
 def load_or_skip(spec_file: str = SPEC_FILE) -> OpenApi:
     path = oai_dir() / spec_file
     if not path.is_file():
-        pytest.skip(f"Twilio's OpenAPI description is not at {path}: get {spec_file} from "
-                    f"https://github.com/twilio/twilio-oai (spec/json) and set {OAI_DIR_ENV} to its folder "
-                    f"(default ../shared/twilio-oai beside the checkout)")
+        pytest.skip(
+            f"Twilio's OpenAPI description is not at {path}: get {spec_file} from "
+            f"https://github.com/twilio/twilio-oai (spec/json) and set {OAI_DIR_ENV} to its folder "
+            f"(default ../shared/twilio-oai beside the checkout)"
+        )
     return _load(str(path))
 
 
@@ -67,7 +69,11 @@ class OpenApi:
             if not body:
                 return {}
             required = set(body["schema"].get("required", []))
-            return {name: (self.resolve(schema), name in required)
-                    for name, schema in body["schema"]["properties"].items()}
-        return {p["name"]: (self.resolve(p["schema"]), bool(p.get("required")))
-                for p in op.get("parameters", []) if p["in"] == where}
+            return {
+                name: (self.resolve(schema), name in required) for name, schema in body["schema"]["properties"].items()
+            }
+        return {
+            p["name"]: (self.resolve(p["schema"]), bool(p.get("required")))
+            for p in op.get("parameters", [])
+            if p["in"] == where
+        }

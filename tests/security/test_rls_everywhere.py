@@ -13,14 +13,20 @@ from tests.support.database import acting_as
 
 
 def public_tables(db) -> list[str]:
-    return [r["tablename"] for r in db.execute(
-        "select tablename from pg_tables where schemaname = 'public' order by tablename")]
+    return [
+        r["tablename"]
+        for r in db.execute("select tablename from pg_tables where schemaname = 'public' order by tablename")
+    ]
 
 
 def test_every_public_table_has_rls_enabled(db):
-    missing = [r["relname"] for r in db.execute(
-        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-        "where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relrowsecurity")]
+    missing = [
+        r["relname"]
+        for r in db.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relrowsecurity"
+        )
+    ]
     assert public_tables(db), "expected tables in public"
     assert missing == []
 
@@ -29,16 +35,23 @@ def test_anon_reads_no_row_of_any_table(db, database_url, make_user):
     # Make sure there is something to leak.
     make_user("anon-target")
     tables = public_tables(db)
-    nonempty = [t for t in tables if db.execute(
-        sql.SQL("select exists (select 1 from public.{})").format(sql.Identifier(t))).fetchone()["exists"]]
+    nonempty = [
+        t
+        for t in tables
+        if db.execute(sql.SQL("select exists (select 1 from public.{})").format(sql.Identifier(t))).fetchone()["exists"]
+    ]
     assert nonempty, "the check needs rows to exist"
 
     leaked = {}
     for table in tables:
         with psycopg.connect(database_url) as conn:
-            conn.execute("select set_config('role', 'anon', false), set_config('request.jwt.claims', '{\"role\":\"anon\"}', false)")
+            conn.execute(
+                "select set_config('role', 'anon', false), set_config('request.jwt.claims', '{\"role\":\"anon\"}', false)"
+            )
             try:
-                count = conn.execute(sql.SQL("select count(*) from public.{}").format(sql.Identifier(table))).fetchone()[0]
+                count = conn.execute(
+                    sql.SQL("select count(*) from public.{}").format(sql.Identifier(table))
+                ).fetchone()[0]
             except psycopg.errors.InsufficientPrivilege:
                 continue
             if count:
@@ -48,11 +61,15 @@ def test_anon_reads_no_row_of_any_table(db, database_url, make_user):
 
 def test_anon_holds_no_privilege_on_any_public_table(db):
     # Supabase's default privileges grant anon everything in public; each migration revokes it.
-    granted = [r["relname"] for r in db.execute(
-        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-        "where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f') "
-        "and (has_any_column_privilege('anon', c.oid, 'select, insert, update, references') "
-        "     or has_table_privilege('anon', c.oid, 'delete, truncate, trigger')) order by 1")]
+    granted = [
+        r["relname"]
+        for r in db.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f') "
+            "and (has_any_column_privilege('anon', c.oid, 'select, insert, update, references') "
+            "     or has_table_privilege('anon', c.oid, 'delete, truncate, trigger')) order by 1"
+        )
+    ]
     assert granted == []
 
 

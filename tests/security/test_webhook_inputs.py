@@ -39,15 +39,26 @@ def lookups(monkeypatch):
 
 
 def stored(db) -> dict:
-    return {t: db.execute(f"select count(*) as n from public.{t}").fetchone()["n"]
-            for t in ("messages", "calls", "contacts", "conversations")}
+    return {
+        t: db.execute(f"select count(*) as n from public.{t}").fetchone()["n"]
+        for t in ("messages", "calls", "contacts", "conversations")
+    }
 
 
 def twilio_params(inbox) -> dict:
     """What any of the /twilio routes would accept from this workspace's account, signed."""
-    return {"AccountSid": inbox.account["sid"], "To": inbox.e164, "From": "+16285550999",
-            "MessageSid": new_sid("SM"), "CallSid": new_sid("CA"), "Body": "hello", "NumMedia": "0",
-            "MessageStatus": "delivered", "CallStatus": "ringing", "ApiVersion": "2010-04-01"}
+    return {
+        "AccountSid": inbox.account["sid"],
+        "To": inbox.e164,
+        "From": "+16285550999",
+        "MessageSid": new_sid("SM"),
+        "CallSid": new_sid("CA"),
+        "Body": "hello",
+        "NumMedia": "0",
+        "MessageStatus": "delivered",
+        "CallStatus": "ringing",
+        "ApiVersion": "2010-04-01",
+    }
 
 
 def post_form(url: str, body: str | list, sig: str | None):
@@ -76,10 +87,14 @@ def test_every_twilio_route_refuses_what_twilio_never_sends(service, inbox, db, 
 
         # A repeated key, even correctly signed over both values.
         repeated = MultiDict(list(params.items()) + [("To", "+16285550111")])
-        assert_refused(post_form(url, list(repeated.items(multi=True)),
-                                 RequestValidator(token).compute_signature(url, repeated)))
-        assert_refused(post_form(url, [("To", inbox.e164), ("To", inbox.e164), ("AccountSid", inbox.account["sid"])],
-                                 BOGUS_SIGNATURE))
+        assert_refused(
+            post_form(url, list(repeated.items(multi=True)), RequestValidator(token).compute_signature(url, repeated))
+        )
+        assert_refused(
+            post_form(
+                url, [("To", inbox.e164), ("To", inbox.e164), ("AccountSid", inbox.account["sid"])], BOGUS_SIGNATURE
+            )
+        )
 
         # A NUL byte, in a lookup key with a bogus signature, or anywhere in a correctly signed request.
         assert_refused(post_form(url, "AccountSid=AC%00", BOGUS_SIGNATURE))
@@ -99,10 +114,13 @@ def test_every_twilio_route_refuses_what_twilio_never_sends(service, inbox, db, 
         assert r.status_code != 403 and r.status_code < 500, (path, r.status_code, r.text)
 
 
-@pytest.mark.parametrize("account_sid", ["AC123", "AC" + "G" * 32, "AC" + "A" * 32, "XX" + "0" * 32,
-                                         "AC" + "0" * 32 + "' or '1'='1", "AC" + "0" * 33])
-def test_account_sids_that_cannot_be_one_are_refused_before_any_lookup(service, inbox, lookups, db, account_sid,
-                                                                        twilio_routes):
+@pytest.mark.parametrize(
+    "account_sid",
+    ["AC123", "AC" + "G" * 32, "AC" + "A" * 32, "XX" + "0" * 32, "AC" + "0" * 32 + "' or '1'='1", "AC" + "0" * 33],
+)
+def test_account_sids_that_cannot_be_one_are_refused_before_any_lookup(
+    service, inbox, lookups, db, account_sid, twilio_routes
+):
     before = stored(db)
     for path, _ in twilio_routes:
         params = {**twilio_params(inbox), "AccountSid": account_sid}
@@ -110,8 +128,18 @@ def test_account_sids_that_cannot_be_one_are_refused_before_any_lookup(service, 
     assert lookups == [] and stored(db) == before
 
 
-@pytest.mark.parametrize("to", ["not-a-number", "14155550123", "+0123456789", "+1415555012345678", "client:user_x",
-                                "+1 415 555 0123", "+14155550123\n"])
+@pytest.mark.parametrize(
+    "to",
+    [
+        "not-a-number",
+        "14155550123",
+        "+0123456789",
+        "+1415555012345678",
+        "client:user_x",
+        "+1 415 555 0123",
+        "+14155550123\n",
+    ],
+)
 def test_numbers_that_cannot_be_one_are_refused_before_any_lookup(service, inbox, lookups, db, to):
     before = stored(db)
     for path in ("/twilio/messaging/inbound", "/twilio/voice/inbound"):
@@ -147,9 +175,15 @@ def test_a_failed_cached_token_is_looked_up_again_once_the_refresh_is_due(servic
     assert len(lookups) == first + 1, "a refresh that is due is made: a reconnected account's new token works"
 
 
-@pytest.mark.parametrize("path,field", [
-    ("/twilio/messaging/inbound", "MessageSid"), ("/twilio/voice/inbound", "CallSid"),
-    ("/twilio/messaging/status", "MessageSid"), ("/twilio/voice/status", "CallSid")])
+@pytest.mark.parametrize(
+    "path,field",
+    [
+        ("/twilio/messaging/inbound", "MessageSid"),
+        ("/twilio/voice/inbound", "CallSid"),
+        ("/twilio/messaging/status", "MessageSid"),
+        ("/twilio/voice/status", "CallSid"),
+    ],
+)
 def test_a_sid_with_a_trailing_newline_is_not_a_sid(service, inbox, db, path, field):
     before = stored(db)
     params = twilio_params(inbox)
@@ -157,4 +191,3 @@ def test_a_sid_with_a_trailing_newline_is_not_a_sid(service, inbox, db, path, fi
     r = signed_post(service.base_url + path, params, inbox.account["auth_token"])
     assert_refused(r, 400)
     assert stored(db) == before
-

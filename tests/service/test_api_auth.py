@@ -54,8 +54,10 @@ def test_expired_token(service, make_user):
 
 def test_token_signed_with_another_key(service, make_user):
     user = make_user()
-    assert_401(service.get("/api/v1/me", token=access_token(user.id, secret="another-secret-key-0123456789-abcdefghijkl")),
-               "invalid_token")
+    assert_401(
+        service.get("/api/v1/me", token=access_token(user.id, secret="another-secret-key-0123456789-abcdefghijkl")),
+        "invalid_token",
+    )
 
 
 def test_wrong_audience(service, make_user):
@@ -68,14 +70,16 @@ def test_alg_none(service, make_user):
     user = make_user()
     now = int(time.time())
     header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=")
-    payload = base64.urlsafe_b64encode(json.dumps(
-        {"sub": user.id, "aud": "authenticated", "role": "authenticated", "exp": now + 600}).encode()).rstrip(b"=")
+    payload = base64.urlsafe_b64encode(
+        json.dumps({"sub": user.id, "aud": "authenticated", "role": "authenticated", "exp": now + 600}).encode()
+    ).rstrip(b"=")
     assert_401(service.get("/api/v1/me", token=f"{header.decode()}.{payload.decode()}."), "invalid_token")
 
 
 def test_missing_sub_and_anon_role(service):
     now = int(time.time())
     from tests.support.tokens import TEST_JWT_SECRET
+
     no_sub = jwt.encode({"aud": "authenticated", "exp": now + 600}, TEST_JWT_SECRET, algorithm="HS256")
     assert_401(service.get("/api/v1/me", token=no_sub), "invalid_token")
     assert_401(service.get("/api/v1/me", token="not.a.jwt"), "invalid_token")
@@ -83,13 +87,19 @@ def test_missing_sub_and_anon_role(service):
 
 def test_anon_key_is_not_a_user(service):
     from tests.support.tokens import TEST_ISSUER, TEST_JWT_SECRET
-    anon = jwt.encode({"role": "anon", "aud": "authenticated", "sub": "anon", "exp": int(time.time()) + 600,
-                       "iss": TEST_ISSUER}, TEST_JWT_SECRET, algorithm="HS256")
+
+    anon = jwt.encode(
+        {"role": "anon", "aud": "authenticated", "sub": "anon", "exp": int(time.time()) + 600, "iss": TEST_ISSUER},
+        TEST_JWT_SECRET,
+        algorithm="HS256",
+    )
     assert_401(service.get("/api/v1/me", token=anon), "anonymous_user")
 
 
-@pytest.mark.parametrize("claims", [{"is_anonymous": True}, {"is_anonymous": "true"}, {"role": "anon"},
-                                    {"is_anonymous": True, "role": "anon"}])
+@pytest.mark.parametrize(
+    "claims",
+    [{"is_anonymous": True}, {"is_anonymous": "true"}, {"role": "anon"}, {"is_anonymous": True, "role": "anon"}],
+)
 def test_anonymous_sign_ins_are_refused_with_their_own_code(service, make_user, claims):
     """GoTrue's anonymous sign-ins carry role authenticated and is_anonymous: true; neither is a user here."""
     user = make_user()
@@ -100,9 +110,18 @@ def test_anonymous_sign_ins_are_refused_with_their_own_code(service, make_user, 
     assert service.get("/api/v1/me", token=access_token(user.id, is_anonymous=False)).status_code == 200
 
 
-@pytest.mark.parametrize("iss", ["https://another-project.supabase.co/auth/v1", TEST_SUPABASE_URL,
-                                 TEST_SUPABASE_URL + "/auth/v1/", TEST_SUPABASE_URL.upper() + "/auth/v1", "supabase",
-                                 "", None])
+@pytest.mark.parametrize(
+    "iss",
+    [
+        "https://another-project.supabase.co/auth/v1",
+        TEST_SUPABASE_URL,
+        TEST_SUPABASE_URL + "/auth/v1/",
+        TEST_SUPABASE_URL.upper() + "/auth/v1",
+        "supabase",
+        "",
+        None,
+    ],
+)
 def test_tokens_not_issued_by_this_projects_auth_are_refused(service, make_user, iss):
     user = make_user()
     assert_401(service.get("/api/v1/me", token=access_token(user.id, iss=iss)), "invalid_token")
@@ -113,13 +132,21 @@ def test_the_issuer_is_supabase_urls_auth_endpoint(service_config, make_user):
     is not checked (a token without one is accepted)."""
     user = make_user()
     project = "https://abcdefghijklmnop.supabase.co"
-    for supabase_url, iss, status in [(project, f"{project}/auth/v1", 200), (project + "/", f"{project}/auth/v1", 200),
-                                      (project, TEST_ISSUER, 401), ("", None, 200), ("", "anything", 200)]:
+    for supabase_url, iss, status in [
+        (project, f"{project}/auth/v1", 200),
+        (project + "/", f"{project}/auth/v1", 200),
+        (project, TEST_ISSUER, 401),
+        ("", None, 200),
+        ("", "anything", 200),
+    ]:
         app = create_app(dataclasses.replace(service_config, supabase_url=supabase_url))
         try:
             with serve(app) as base:
-                r = requests.get(base + "/api/v1/me", timeout=10,
-                                 headers={"Authorization": f"Bearer {access_token(user.id, iss=iss)}"})
+                r = requests.get(
+                    base + "/api/v1/me",
+                    timeout=10,
+                    headers={"Authorization": f"Bearer {access_token(user.id, iss=iss)}"},
+                )
                 assert r.status_code == status, (supabase_url, iss, r.text)
         finally:
             app.extensions["numeraloop.pool"].close()
@@ -155,8 +182,9 @@ def jwks_server():
 def test_jwks_es256_tokens_and_caching(service_config, jwks_server, make_user):
     url, key, hits = jwks_server
     user = make_user()
-    config = dataclasses.replace(service_config, supabase_jwks_url=url, jwt_algorithms=("ES256", "RS256"),
-                                 supabase_jwt_secret="")
+    config = dataclasses.replace(
+        service_config, supabase_jwks_url=url, jwt_algorithms=("ES256", "RS256"), supabase_jwt_secret=""
+    )
     app = create_app(config)
     try:
         with serve(app) as base:
@@ -191,16 +219,23 @@ PUBLIC_API_ENDPOINTS = {"api_description.openapi_json"}
 def test_every_api_route_and_method_needs_a_token(service, make_user):
     """Walks the app's url_map (every method, HEAD and OPTIONS included), so a route added later cannot be
     reachable without a token."""
-    public = {rule.endpoint: rule.methods for rule in service.app.url_map.iter_rules()
-              if rule.endpoint in PUBLIC_API_ENDPOINTS}
+    public = {
+        rule.endpoint: rule.methods
+        for rule in service.app.url_map.iter_rules()
+        if rule.endpoint in PUBLIC_API_ENDPOINTS
+    }
     assert set(public) == PUBLIC_API_ENDPOINTS, "a public endpoint is gone: drop it from PUBLIC_API_ENDPOINTS"
     assert all(methods <= {"GET", "HEAD", "OPTIONS"} for methods in public.values()), "public routes stay read-only"
     user = make_user()
     routes = routes_under(service.app, "/api/v1/", skip_methods=(), skip_endpoints=PUBLIC_API_ENDPOINTS)
     assert len(routes) > 20, routes
     for path, method in routes:
-        for headers in ({}, {"Authorization": "Basic YWRtaW46YWRtaW4="}, {"Authorization": "Bearer "},
-                        {"X-Workspace-Id": user.workspace_id}):
+        for headers in (
+            {},
+            {"Authorization": "Basic YWRtaW46YWRtaW4="},
+            {"Authorization": "Bearer "},
+            {"X-Workspace-Id": user.workspace_id},
+        ):
             r = service.request(method, path, headers=headers, json={"workspace_id": user.workspace_id})
             assert r.status_code == 401, f"{method} {path} {headers}: {r.status_code} {r.text}"
             if method != "HEAD":

@@ -78,7 +78,10 @@ def test_unexpected_error_is_json_without_stack_trace(service_config, caplog):
 
 def test_request_id_is_echoed_when_safe(service):
     assert service.get("/healthz", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
-    assert service.get("/healthz", headers={"X-Request-Id": "bad id with spaces;"}).headers["X-Request-Id"] != "bad id with spaces;"
+    assert (
+        service.get("/healthz", headers={"X-Request-Id": "bad id with spaces;"}).headers["X-Request-Id"]
+        != "bad id with spaces;"
+    )
 
 
 def test_proxy_fix_trusts_forwarded_headers_only_when_configured(service_config):
@@ -90,6 +93,7 @@ def test_proxy_fix_trusts_forwarded_headers_only_when_configured(service_config)
         @app.get("/where")
         def where():
             from flask import request
+
             return {"url": request.url}
 
         seen[hops] = app.test_client().get("/where", headers=headers).get_json()["url"]
@@ -123,8 +127,11 @@ def test_readyz_waits_for_every_configured_dependency(service_config, dependency
         with serve(app) as base:
             r = requests.get(base + "/readyz", timeout=15)
             assert r.status_code == 503
-            assert r.json() == {"status": "unavailable", "database": "ok",
-                                "dependencies": {"stand-in": "http 503", "worker": "unreachable"}}
+            assert r.json() == {
+                "status": "unavailable",
+                "database": "ok",
+                "dependencies": {"stand-in": "http 503", "worker": "unreachable"},
+            }
             answer["status"] = 200
             r = requests.get(base + "/readyz", timeout=15)
             assert r.status_code == 503 and r.json()["dependencies"] == {"stand-in": "ok", "worker": "unreachable"}
@@ -140,10 +147,15 @@ def test_readyz_waits_for_every_configured_dependency(service_config, dependency
 
 def test_readiness_depends_on_nothing_but_the_database_unless_configured():
     assert Config.from_env(env={}).ready_dependencies == ()
-    configured = Config.from_env(env={"NUMERALOOP_READY_DEPENDENCIES":
-                                      " sandbox=http://127.0.0.1:8010/_sandbox/health, worker=http://127.0.0.1:8030/healthz"})
-    assert configured.ready_dependencies == (("sandbox", "http://127.0.0.1:8010/_sandbox/health"),
-                                             ("worker", "http://127.0.0.1:8030/healthz"))
+    configured = Config.from_env(
+        env={
+            "NUMERALOOP_READY_DEPENDENCIES": " sandbox=http://127.0.0.1:8010/_sandbox/health, worker=http://127.0.0.1:8030/healthz"
+        }
+    )
+    assert configured.ready_dependencies == (
+        ("sandbox", "http://127.0.0.1:8010/_sandbox/health"),
+        ("worker", "http://127.0.0.1:8030/healthz"),
+    )
     for bad in ("http://127.0.0.1:8010/health", "sandbox=", "=http://x", "sandbox=ftp://x"):
         with pytest.raises(ConfigError, match="NUMERALOOP_READY_DEPENDENCIES"):
             Config.from_env(env={"NUMERALOOP_READY_DEPENDENCIES": bad})

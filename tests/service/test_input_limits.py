@@ -33,16 +33,19 @@ def send(service, inbox, **extra):
 
 
 def messages_to(db, workspace_id, to):
-    return db.execute("select count(*) as n from public.messages where workspace_id = %s and to_e164 = %s",
-                      (workspace_id, to)).fetchone()["n"]
+    return db.execute(
+        "select count(*) as n from public.messages where workspace_id = %s and to_e164 = %s", (workspace_id, to)
+    ).fetchone()["n"]
 
 
 def test_idempotency_key_up_to_the_column_limit(service, inbox, db):
     at_limit = "k" * IDEMPOTENCY_KEY_LIMIT
     r = send(service, inbox, headers={"Idempotency-Key": at_limit})
     assert r.status_code == 201, r.text
-    assert db.execute("select count(*) as n from public.messages where idempotency_key = %s",
-                      (at_limit,)).fetchone()["n"] == 1
+    assert (
+        db.execute("select count(*) as n from public.messages where idempotency_key = %s", (at_limit,)).fetchone()["n"]
+        == 1
+    )
 
     past = "k" * (IDEMPOTENCY_KEY_LIMIT + 1)
     to = customer()
@@ -56,8 +59,12 @@ def test_idempotency_key_up_to_the_column_limit(service, inbox, db):
 def test_media_url_up_to_the_column_limit(service, inbox, db, sandbox):
     r = send(service, inbox, media_urls=[url_of_length(MEDIA_URL_LIMIT)])
     assert r.status_code == 201, r.text
-    assert db.execute("select char_length(url) as n from public.message_media where message_id = %s",
-                      (r.json()["id"],)).fetchone()["n"] == MEDIA_URL_LIMIT
+    assert (
+        db.execute(
+            "select char_length(url) as n from public.message_media where message_id = %s", (r.json()["id"],)
+        ).fetchone()["n"]
+        == MEDIA_URL_LIMIT
+    )
 
     to = customer()
     r = send(service, inbox, to=to, media_urls=["https://media.example.com/ok.jpg", url_of_length(MEDIA_URL_LIMIT + 1)])
@@ -73,9 +80,18 @@ def test_media_url_up_to_the_column_limit(service, inbox, db, sandbox):
 
 
 def inbound(service, inbox, sender, **fields):
-    params = {"MessageSid": new_sid("MM"), "AccountSid": inbox.account["sid"], "From": sender, "To": inbox.e164,
-              "Body": "photo", "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
-              "ApiVersion": "2010-04-01", **fields}
+    params = {
+        "MessageSid": new_sid("MM"),
+        "AccountSid": inbox.account["sid"],
+        "From": sender,
+        "To": inbox.e164,
+        "Body": "photo",
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+        **fields,
+    }
     r = signed_post(service.base_url + "/twilio/messaging/inbound", params, inbox.account["auth_token"])
     return r, params["MessageSid"]
 
@@ -86,18 +102,38 @@ def stored(db, sid) -> int:
 
 # (what is posted, the error code, or None when it is taken)
 INBOUND_CASES = {
-    "url at the limit": ({"NumMedia": "1", "MediaUrl0": url_of_length(MEDIA_URL_LIMIT),
-                          "MediaContentType0": "image/jpeg"}, None),
-    "url past the limit": ({"NumMedia": "1", "MediaUrl0": url_of_length(MEDIA_URL_LIMIT + 1),
-                            "MediaContentType0": "image/jpeg"}, "invalid_media"),
-    "content type at the limit": ({"NumMedia": "1", "MediaUrl0": "https://media.example.com/a.jpg",
-                                   "MediaContentType0": "image/" + "x" * (CONTENT_TYPE_LIMIT - 6)}, None),
-    "content type past the limit": ({"NumMedia": "1", "MediaUrl0": "https://media.example.com/a.jpg",
-                                     "MediaContentType0": "image/" + "x" * (CONTENT_TYPE_LIMIT - 5)}, "invalid_media"),
-    "ten media": ({"NumMedia": "10", **{f"MediaUrl{i}": f"https://media.example.com/{i}.jpg" for i in range(10)}},
-                  None),
-    "eleven media": ({"NumMedia": "11", **{f"MediaUrl{i}": f"https://media.example.com/{i}.jpg" for i in range(11)}},
-                     "invalid_num_media"),
+    "url at the limit": (
+        {"NumMedia": "1", "MediaUrl0": url_of_length(MEDIA_URL_LIMIT), "MediaContentType0": "image/jpeg"},
+        None,
+    ),
+    "url past the limit": (
+        {"NumMedia": "1", "MediaUrl0": url_of_length(MEDIA_URL_LIMIT + 1), "MediaContentType0": "image/jpeg"},
+        "invalid_media",
+    ),
+    "content type at the limit": (
+        {
+            "NumMedia": "1",
+            "MediaUrl0": "https://media.example.com/a.jpg",
+            "MediaContentType0": "image/" + "x" * (CONTENT_TYPE_LIMIT - 6),
+        },
+        None,
+    ),
+    "content type past the limit": (
+        {
+            "NumMedia": "1",
+            "MediaUrl0": "https://media.example.com/a.jpg",
+            "MediaContentType0": "image/" + "x" * (CONTENT_TYPE_LIMIT - 5),
+        },
+        "invalid_media",
+    ),
+    "ten media": (
+        {"NumMedia": "10", **{f"MediaUrl{i}": f"https://media.example.com/{i}.jpg" for i in range(10)}},
+        None,
+    ),
+    "eleven media": (
+        {"NumMedia": "11", **{f"MediaUrl{i}": f"https://media.example.com/{i}.jpg" for i in range(11)}},
+        "invalid_num_media",
+    ),
     "body at the limit": ({"Body": "b" * INBOUND_BODY_LIMIT}, None),
     "body past the limit": ({"Body": "b" * (INBOUND_BODY_LIMIT + 1)}, "body_too_long"),
     "segments at the limit": ({"NumSegments": "2147483647"}, None),

@@ -100,8 +100,11 @@ def app(database_url):
 
 
 STATEMENTS = {
-    "limit": raise_sql("P0402", "the Free plan allows 2 phone numbers; upgrade to add more",
-                       '{"limit_name": "phone_numbers", "limit": 2, "used": 2, "plan": "free"}'),
+    "limit": raise_sql(
+        "P0402",
+        "the Free plan allows 2 phone numbers; upgrade to add more",
+        '{"limit_name": "phone_numbers", "limit": 2, "used": 2, "plan": "free"}',
+    ),
     "forbidden": raise_sql("42501", "not a member of this workspace"),
     "unknown": raise_sql("XX123", "a stack of internals"),
     "division": "select 1/0",
@@ -111,11 +114,20 @@ STATEMENTS = {
 def test_the_handler_answers_json_for_every_route(app):
     r = app.get("/run/limit")
     assert r.status_code == 402
-    assert r.get_json() == {"error": {"code": "plan_limit_reached", "message": "The Free plan allows 2 phone numbers; "
-                                      "upgrade to add more.", "limit": 2, "used": 2, "plan": "free"}}
+    assert r.get_json() == {
+        "error": {
+            "code": "plan_limit_reached",
+            "message": "The Free plan allows 2 phone numbers; upgrade to add more.",
+            "limit": 2,
+            "used": 2,
+            "plan": "free",
+        }
+    }
     r = app.get("/run/forbidden")
-    assert (r.status_code, r.get_json()["error"]) == (403, {"code": "forbidden",
-                                                            "message": "Not a member of this workspace."})
+    assert (r.status_code, r.get_json()["error"]) == (
+        403,
+        {"code": "forbidden", "message": "Not a member of this workspace."},
+    )
 
 
 @pytest.mark.parametrize("name", ["unknown", "division"])
@@ -123,8 +135,9 @@ def test_anything_else_is_a_logged_500_that_says_nothing(app, caplog, name):
     with caplog.at_level(logging.ERROR, logger="numeraloop.errors"):
         r = app.get(f"/run/{name}")
     assert r.status_code == 500
-    assert r.get_json() == {"error": {"code": "internal_error",
-                                      "message": "Something went wrong on our side. It has been logged."}}
+    assert r.get_json() == {
+        "error": {"code": "internal_error", "message": "Something went wrong on our side. It has been logged."}
+    }
     assert any(rec.exc_info for rec in caplog.records), "the error itself goes to the log"
 
 
@@ -133,9 +146,18 @@ def test_a_route_answers_by_the_table(service, inbox, db, database_url, make_use
     agent = make_user("agent")
     add_member(db, inbox.workspace_id, agent, "agent")
     add_contacts(db, inbox.workspace_id, 1, tags=["sql-errors"])
-    draft = create_campaign(database_url, inbox.user, workspace_id=inbox.workspace_id, name="Table",
-                            phone_number_id=inbox.number["id"], body="Hi", include_tags=["sql-errors"])
+    draft = create_campaign(
+        database_url,
+        inbox.user,
+        workspace_id=inbox.workspace_id,
+        name="Table",
+        phone_number_id=inbox.number["id"],
+        body="Hi",
+        include_tags=["sql-errors"],
+    )
     r = service.post(f"/api/v1/campaigns/{draft}/pause", user=agent)
     assert r.status_code == 403
-    assert r.json()["error"] == {"code": "forbidden",
-                                 "message": "This needs the admin role in this workspace; you are agent."}
+    assert r.json()["error"] == {
+        "code": "forbidden",
+        "message": "This needs the admin role in this workspace; you are agent.",
+    }

@@ -89,8 +89,9 @@ class User:
         return {"sub": self.id, "role": "authenticated", "aud": "authenticated", "email": self.email}
 
 
-def create_user(conn: psycopg.Connection, handle: str | None = None, full_name: str | None = None,
-                adult: bool = True) -> User:
+def create_user(
+    conn: psycopg.Connection, handle: str | None = None, full_name: str | None = None, adult: bool = True
+) -> User:
     """A signed-up user with a confirmed e-mail address, as GoTrue leaves one who can sign in
     (the signup trigger gives them a profile and a personal workspace). `adult`: they have also
     confirmed being 18 or older, without which /api/v1 refuses them anything in a workspace."""
@@ -103,9 +104,7 @@ def create_user(conn: psycopg.Connection, handle: str | None = None, full_name: 
     )
     if adult:
         conn.execute("update public.profiles set age_confirmed_at = now() where id = %s", (uid,))
-    row = conn.execute(
-        "select id from public.workspaces where created_by = %s and is_personal", (uid,)
-    ).fetchone()
+    row = conn.execute("select id from public.workspaces where created_by = %s and is_personal", (uid,)).fetchone()
     return User(id=uid, email=email, workspace_id=str(row["id"] if isinstance(row, dict) else row[0]))
 
 

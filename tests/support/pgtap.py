@@ -24,6 +24,7 @@ def ensure_helpers(url: str, folder) -> None:
         raise PgTapFailure(f"loading {HELPERS_FILE} failed: {err.strip()}")
     _helpers_loaded.add(url)
 
+
 PLAN = re.compile(r"^1\.\.(\d+)")
 RESULT = re.compile(r"^(not ok|ok)\s+(\d+)\s*(?:-\s*)?(.*)$")
 
@@ -52,7 +53,9 @@ def parse_tap(output: str) -> TapResult:
 def run_file(url: str, path) -> tuple[int, str, str]:
     proc = subprocess.run(
         ["psql", url, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-f", str(path)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     return proc.returncode, proc.stdout, proc.stderr
 

@@ -7,10 +7,14 @@ from psycopg import sql
 
 
 def workspace_tables(db) -> list[str]:
-    return [r["relname"] for r in db.execute(
-        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-        "join pg_attribute a on a.attrelid = c.oid and a.attname = 'workspace_id' and not a.attisdropped "
-        "where n.nspname = 'public' and c.relkind in ('r', 'p') order by 1")]
+    return [
+        r["relname"]
+        for r in db.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "join pg_attribute a on a.attrelid = c.oid and a.attname = 'workspace_id' and not a.attisdropped "
+            "where n.nspname = 'public' and c.relkind in ('r', 'p') order by 1"
+        )
+    ]
 
 
 def workspace_state(db, workspace_id: str, ignoring: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
@@ -20,11 +24,14 @@ def workspace_state(db, workspace_id: str, ignoring: tuple[str, ...] = ()) -> di
     state = {}
     for table in ["workspaces", *workspace_tables(db)]:
         owner = "id" if table == "workspaces" else "workspace_id"
-        row = db.execute(sql.SQL(
-            "select count(*) as n, md5(coalesce(string_agg((to_jsonb(x) - %s::text[])::text, E'\\n' "
-            "order by (to_jsonb(x) - %s::text[])::text), '')) as digest "
-            "from public.{} x where x.{} = %s").format(sql.Identifier(table), sql.Identifier(owner)),
-            (list(ignoring), list(ignoring), workspace_id)).fetchone()
+        row = db.execute(
+            sql.SQL(
+                "select count(*) as n, md5(coalesce(string_agg((to_jsonb(x) - %s::text[])::text, E'\\n' "
+                "order by (to_jsonb(x) - %s::text[])::text), '')) as digest "
+                "from public.{} x where x.{} = %s"
+            ).format(sql.Identifier(table), sql.Identifier(owner)),
+            (list(ignoring), list(ignoring), workspace_id),
+        ).fetchone()
         state[table] = (row["n"], row["digest"])
     return state
 

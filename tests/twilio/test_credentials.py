@@ -10,8 +10,8 @@ import sys
 import psycopg
 import pytest
 
-from numeraloop.twilio import credentials
 from numeraloop.errors import ApiError
+from numeraloop.twilio import credentials
 from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.support.database import ROOT, acting_as
 
@@ -26,10 +26,18 @@ def store_account(db, config, workspace_id, n, token=None):
     with db.transaction():
         db.execute("select set_config('role', 'service_role', true)")
         credentials.store(
-            db, config, workspace_id=workspace_id, account_sid=fake_sid("AC", n),
-            auth_token=token or f"token-{n:04d}-plaintext-marker", api_key_sid=fake_sid("SK", n),
-            api_key_secret=f"keysecret-{n:04d}-plaintext-marker", twiml_app_sid=fake_sid("AP", n),
-            friendly_name="Acme", account_status="active", actor=None)
+            db,
+            config,
+            workspace_id=workspace_id,
+            account_sid=fake_sid("AC", n),
+            auth_token=token or f"token-{n:04d}-plaintext-marker",
+            api_key_sid=fake_sid("SK", n),
+            api_key_secret=f"keysecret-{n:04d}-plaintext-marker",
+            twiml_app_sid=fake_sid("AP", n),
+            friendly_name="Acme",
+            account_status="active",
+            actor=None,
+        )
 
 
 def load(db, config, workspace_id):
@@ -43,7 +51,9 @@ def test_stored_bytes_hold_no_plaintext_and_are_aes256(db, service_config, make_
     store_account(db, service_config, user.workspace_id, 1, token="0123456789abcdef0123456789abcdef")
     row = db.execute(
         "select c.* from private.twilio_credentials c join public.twilio_accounts a on a.id = c.twilio_account_id "
-        "where a.workspace_id = %s", (user.workspace_id,)).fetchone()
+        "where a.workspace_id = %s",
+        (user.workspace_id,),
+    ).fetchone()
     blob = bytes(row["auth_token_encrypted"])
     assert b"0123456789abcdef" not in blob
     assert b"keysecret" not in bytes(row["api_key_secret_encrypted"])
@@ -72,7 +82,9 @@ def test_only_service_role_may_decrypt(database_url, make_user):
     user = make_user()
     with acting_as(database_url, "authenticated", user.claims) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("select * from private.twilio_credentials_for_workspace(%s, '{}'::jsonb)", (user.workspace_id,))
+            conn.execute(
+                "select * from private.twilio_credentials_for_workspace(%s, '{}'::jsonb)", (user.workspace_id,)
+            )
     with acting_as(database_url, "authenticated", user.claims) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("select * from private.twilio_credentials")
@@ -91,8 +103,9 @@ def back_on_the_test_key(database_url):
     assert set(credentials.key_versions(database_url)) <= {1}
 
 
-def test_rotation_interrupted_half_way_then_run_again(db, database_url, service_config, make_user,
-                                                      back_on_the_test_key):
+def test_rotation_interrupted_half_way_then_run_again(
+    db, database_url, service_config, make_user, back_on_the_test_key
+):
     users = [make_user(f"rot{i}") for i in range(5)]
     for i, u in enumerate(users):
         store_account(db, service_config, u.workspace_id, 100 + i)
@@ -112,16 +125,33 @@ def test_rotation_interrupted_half_way_then_run_again(db, database_url, service_
     assert versions.get(2) == 2 and versions.get(1), "half-way: some rows on each key"
 
     # While half-way, a service holding both keys reads every row.
-    both = dataclasses.replace(service_config, encryption_key=NEW_KEY, encryption_key_version=2,
-                               previous_encryption_key=TEST_ENCRYPTION_KEY, previous_encryption_key_version=1)
-    assert all(load(db, both, u.workspace_id).auth_token == f"token-{100 + i:04d}-plaintext-marker"
-               for i, u in enumerate(users))
+    both = dataclasses.replace(
+        service_config,
+        encryption_key=NEW_KEY,
+        encryption_key_version=2,
+        previous_encryption_key=TEST_ENCRYPTION_KEY,
+        previous_encryption_key_version=1,
+    )
+    assert all(
+        load(db, both, u.workspace_id).auth_token == f"token-{100 + i:04d}-plaintext-marker"
+        for i, u in enumerate(users)
+    )
 
     # Run again, through the CLI as an operator would.
-    env = {**os.environ, "DATABASE_URL": database_url, "NUMERALOOP_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
-           "NUMERALOOP_NEW_ENCRYPTION_KEY": NEW_KEY}
-    done = subprocess.run([sys.executable, "-m", "numeraloop.cli", "rotate-key", "--new-version", "2"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "NUMERALOOP_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+        "NUMERALOOP_NEW_ENCRYPTION_KEY": NEW_KEY,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "numeraloop.cli", "rotate-key", "--new-version", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert NEW_KEY not in done.stdout + done.stderr
     assert set(credentials.key_versions(database_url)) == {2}
@@ -138,7 +168,13 @@ def test_rotation_interrupted_half_way_then_run_again(db, database_url, service_
 def test_rotate_key_refuses_a_key_on_the_command_line_or_missing(database_url):
     env = {k: v for k, v in os.environ.items() if k != "NUMERALOOP_NEW_ENCRYPTION_KEY"}
     env.update(DATABASE_URL=database_url, NUMERALOOP_ENCRYPTION_KEY=TEST_ENCRYPTION_KEY)
-    r = subprocess.run([sys.executable, "-m", "numeraloop.cli", "rotate-key", "--new-version", "3"],
-                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "numeraloop.cli", "rotate-key", "--new-version", "3"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "NUMERALOOP_NEW_ENCRYPTION_KEY" in r.stderr

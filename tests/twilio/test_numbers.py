@@ -42,8 +42,15 @@ def test_search_local_and_toll_free(service, connected_user):
     assert r.status_code == 200 and all("77" in n["phone_number"] for n in r.json()["numbers"])
 
 
-@pytest.mark.parametrize("params,code", [({"country": "USA"}, "invalid_country"), ({"type": "premium"}, "invalid_type"),
-                                         ({"area_code": "4x5"}, "invalid_area_code"), ({"limit": "ten"}, "invalid_limit")])
+@pytest.mark.parametrize(
+    "params,code",
+    [
+        ({"country": "USA"}, "invalid_country"),
+        ({"type": "premium"}, "invalid_type"),
+        ({"area_code": "4x5"}, "invalid_area_code"),
+        ({"limit": "ten"}, "invalid_limit"),
+    ],
+)
 def test_search_rejects_bad_input(service, connected_user, params, code):
     r = available(service, connected_user, **params)
     assert r.status_code == 422 and r.json()["error"]["code"] == code
@@ -66,13 +73,16 @@ def test_buy_points_webhooks_at_us_and_audits(service, connected_user, twilio_sa
     assert settings["sms_url"] == service.base_url + "/twilio/messaging/inbound"
     assert settings["voice_url"] == service.base_url + "/twilio/voice/inbound"
     assert settings["status_callback"] == service.base_url + "/twilio/voice/status"
-    actions = [a["action"] for a in db.execute("select action from public.audit_log where workspace_id = %s order by id",
-                                               (connected_user.workspace_id,))]
+    actions = [
+        a["action"]
+        for a in db.execute(
+            "select action from public.audit_log where workspace_id = %s order by id", (connected_user.workspace_id,)
+        )
+    ]
     assert actions[-1] == "number.buy"
 
 
-def test_buy_rejects_malformed_number_and_reports_twilio_refusal(service, connected_user, twilio_account, sandbox,
-                                                                  db):
+def test_buy_rejects_malformed_number_and_reports_twilio_refusal(service, connected_user, twilio_account, sandbox, db):
     ws = connected_user.workspace_id
     before, asked = workspace_state(db, ws), twilio_requests(sandbox, twilio_account["sid"])
     r = buy(service, connected_user, phone="not-a-number")
@@ -93,8 +103,10 @@ def test_buy_that_cannot_be_stored_is_undone_at_twilio(service, connected_user, 
     phone = available(service, connected_user, area_code=AREA, limit=1).json()["numbers"][0]["phone_number"]
     # Another workspace already has this number active in the database (stale data, say):
     other = make_user("other")
-    db.execute("insert into public.phone_numbers (workspace_id, twilio_sid, e164) values (%s, %s, %s)",
-               (other.workspace_id, "PN" + "f" * 32, phone))
+    db.execute(
+        "insert into public.phone_numbers (workspace_id, twilio_sid, e164) values (%s, %s, %s)",
+        (other.workspace_id, "PN" + "f" * 32, phone),
+    )
     r = buy(service, connected_user, phone=phone)
     # The stale row must not outlive the test: the sandbox would offer this number again.
     db.execute("delete from public.phone_numbers where twilio_sid = %s", ("PN" + "f" * 32,))
@@ -110,20 +122,28 @@ def test_import_adopts_existing_numbers(service, connected_user, twilio_account,
     assert mine in [n["e164"] for n in r.json()["imported"]]
     assert sandbox_number(twilio_sandbox, mine).settings["sms_url"] == service.base_url + "/twilio/messaging/inbound"
     # Importing again is harmless.
-    again = service.post("/api/v1/numbers/import", user=connected_user, json={"workspace_id": connected_user.workspace_id})
+    again = service.post(
+        "/api/v1/numbers/import", user=connected_user, json={"workspace_id": connected_user.workspace_id}
+    )
     assert again.status_code == 200
     count = db.execute("select count(*) as n from public.phone_numbers where e164 = %s", (mine,)).fetchone()["n"]
     assert count == 1
 
 
 def test_import_reports_numbers_it_cannot_take(service, connected_user, twilio_account, sandbox, db):
-    r = service.post("/api/v1/numbers/import", user=connected_user, json={
-        "workspace_id": connected_user.workspace_id, "phone_numbers": ["+15005550199"]})
+    r = service.post(
+        "/api/v1/numbers/import",
+        user=connected_user,
+        json={"workspace_id": connected_user.workspace_id, "phone_numbers": ["+15005550199"]},
+    )
     assert r.status_code == 200
     assert r.json()["skipped"] == [{"phone_number": "+15005550199", "reason": "not in the Twilio account"}]
     before, asked = workspace_state(db, connected_user.workspace_id), twilio_requests(sandbox, twilio_account["sid"])
-    r = service.post("/api/v1/numbers/import", user=connected_user, json={
-        "workspace_id": connected_user.workspace_id, "phone_numbers": "+15005550199"})
+    r = service.post(
+        "/api/v1/numbers/import",
+        user=connected_user,
+        json={"workspace_id": connected_user.workspace_id, "phone_numbers": "+15005550199"},
+    )
     assert r.status_code == 422 and r.json()["error"]["code"], r.text
     assert changed_tables(before, workspace_state(db, connected_user.workspace_id)) == []
     assert twilio_requests(sandbox, twilio_account["sid"]) == asked
@@ -146,23 +166,28 @@ def test_detach_keeps_the_number_at_twilio_without_our_webhooks(service, connect
     assert kept is not None and not kept.settings.get("sms_url")
 
 
-def test_release_refused_by_twilio_leaves_the_number_active(service, connected_user, twilio_account, sandbox,
-                                                            twilio_sandbox, db):
+def test_release_refused_by_twilio_leaves_the_number_active(
+    service, connected_user, twilio_account, sandbox, twilio_sandbox, db
+):
     row = buy(service, connected_user).json()
     ws = connected_user.workspace_id
     # The row goes to 'releasing' while Twilio is asked and back to 'active' when it refuses: only
     # its updated_at tells.
     before = workspace_state(db, ws, ignoring=("updated_at",))
     settings = dict(sandbox_number(twilio_sandbox, row["e164"]).settings)
-    sandbox.add_fault(twilio_account["sid"], status=500, code=20500, message="Internal Server Error",
-                      method="DELETE", times=5)
+    sandbox.add_fault(
+        twilio_account["sid"], status=500, code=20500, message="Internal Server Error", method="DELETE", times=5
+    )
     try:
         r = service.delete(f"/api/v1/numbers/{row['id']}", user=connected_user)
     finally:
         sandbox.clear_faults(twilio_account["sid"])
     assert r.status_code == 502 and r.json()["error"]["code"] == "twilio_unavailable", r.text
     assert changed_tables(before, workspace_state(db, ws, ignoring=("updated_at",))) == [], "the number is as it was"
-    assert db.execute("select status from public.phone_numbers where id = %s", (row["id"],)).fetchone()["status"] == "active"
+    assert (
+        db.execute("select status from public.phone_numbers where id = %s", (row["id"],)).fetchone()["status"]
+        == "active"
+    )
     assert sandbox_number(twilio_sandbox, row["e164"]).settings == settings, "still ours at Twilio, webhooks and all"
 
 
@@ -175,8 +200,9 @@ def refused_requests(service, user, ws: str, number_id: str, phone: str) -> dict
     }
 
 
-def test_agent_gets_403_on_buy_import_release_and_nothing_changes(service, connected_user, make_user, twilio_account,
-                                                                  sandbox, twilio_sandbox, db):
+def test_agent_gets_403_on_buy_import_release_and_nothing_changes(
+    service, connected_user, make_user, twilio_account, sandbox, twilio_sandbox, db
+):
     agent = make_user("agent")
     add_member(db, connected_user.workspace_id, agent, "agent")
     row = buy(service, connected_user).json()
@@ -195,8 +221,9 @@ def test_agent_gets_403_on_buy_import_release_and_nothing_changes(service, conne
     assert available(service, agent, workspace_id=ws).status_code == 200
 
 
-def test_other_workspace_gets_404_and_nothing_changes(service, connected_user, make_user, twilio_account, sandbox,
-                                                      twilio_sandbox, db):
+def test_other_workspace_gets_404_and_nothing_changes(
+    service, connected_user, make_user, twilio_account, sandbox, twilio_sandbox, db
+):
     stranger = make_user("stranger")
     row = buy(service, connected_user).json()
     ws = connected_user.workspace_id
@@ -204,8 +231,12 @@ def test_other_workspace_gets_404_and_nothing_changes(service, connected_user, m
     before, asked = workspace_state(db, ws), twilio_requests(sandbox, twilio_account["sid"])
     settings = dict(sandbox_number(twilio_sandbox, row["e164"]).settings)
 
-    expected = {"buy": "workspace_not_found", "import": "workspace_not_found", "release": "number_not_found",
-                "detach": "number_not_found"}
+    expected = {
+        "buy": "workspace_not_found",
+        "import": "workspace_not_found",
+        "release": "number_not_found",
+        "detach": "number_not_found",
+    }
     for what, r in refused_requests(service, stranger, ws, row["id"], spare).items():
         assert (r.status_code, r.json()["error"]["code"]) == (404, expected[what]), (what, r.text)
     r = service.get(f"/api/v1/numbers/available?workspace_id={ws}", user=stranger)

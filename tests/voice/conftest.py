@@ -26,9 +26,10 @@ def add_rule(db, inbox, **fields):
     fields = {"workspace_id": inbox.workspace_id, "phone_number_id": inbox.number["id"], **fields}
     cols = ", ".join(fields)
     marks = ", ".join(["%s"] * len(fields))
-    return db.execute(f"insert into public.call_routing_rules ({cols}) values ({marks}) returning id",
-                      [v if not isinstance(v, dict) else __import__("json").dumps(v) for v in fields.values()]
-                      ).fetchone()["id"]
+    return db.execute(
+        f"insert into public.call_routing_rules ({cols}) values ({marks}) returning id",
+        [v if not isinstance(v, dict) else __import__("json").dumps(v) for v in fields.values()],
+    ).fetchone()["id"]
 
 
 def call_row(db, sid):
@@ -54,9 +55,17 @@ class VoiceHooks:
         return signed_post(self.service.base_url + path, params, token or self.inbox.account["auth_token"], **kw)
 
     def inbound(self, from_: str, sid: str | None = None, **extra):
-        return self.post("/twilio/voice/inbound", {"CallSid": sid or new_sid("CA"), "From": from_,
-                                                   "To": self.inbox.e164, "Direction": "inbound",
-                                                   "CallStatus": "ringing", **extra})
+        return self.post(
+            "/twilio/voice/inbound",
+            {
+                "CallSid": sid or new_sid("CA"),
+                "From": from_,
+                "To": self.inbox.e164,
+                "Direction": "inbound",
+                "CallStatus": "ringing",
+                **extra,
+            },
+        )
 
 
 @pytest.fixture

@@ -12,8 +12,14 @@ ALL_WEEK = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri",
 
 
 def test_forward_rule_dials_every_target_with_the_whisper(inbox, sandbox, db, service):
-    add_rule(db, inbox, action="forward", forward_to=["+14155550181", "+14155550182"],
-             whisper_text="Call from NumeraLoop", timeout_seconds=25)
+    add_rule(
+        db,
+        inbox,
+        action="forward",
+        forward_to=["+14155550181", "+14155550182"],
+        whisper_text="Call from NumeraLoop",
+        timeout_seconds=25,
+    )
     who = caller()
     r = sandbox.inject_call(who, inbox.e164)
     assert r["status"] == 200, r
@@ -33,8 +39,15 @@ def test_forward_rule_dials_every_target_with_the_whisper(inbox, sandbox, db, se
 
 def test_first_matching_rule_by_priority_wins(inbox, sandbox, db):
     enable_voicemail(db, inbox)
-    add_rule(db, inbox, priority=1, condition="business_hours", business_hours={}, action="forward",
-             forward_to=["+14155550183"])  # never open: does not match
+    add_rule(
+        db,
+        inbox,
+        priority=1,
+        condition="business_hours",
+        business_hours={},
+        action="forward",
+        forward_to=["+14155550183"],
+    )  # never open: does not match
     add_rule(db, inbox, priority=2, condition="after_hours", business_hours={}, action="voicemail")
     add_rule(db, inbox, priority=3, action="forward", forward_to=["+14155550184"])
     r = sandbox.inject_call(caller(), inbox.e164)
@@ -57,8 +70,15 @@ def test_business_hours_rule_matches_when_open(inbox, sandbox, db):
 
 def test_caller_prefix_rule_only_for_matching_callers(inbox, sandbox, db):
     enable_voicemail(db, inbox)
-    add_rule(db, inbox, priority=1, condition="caller_prefix", caller_prefix="+4420", action="forward",
-             forward_to=["+14155550185"])
+    add_rule(
+        db,
+        inbox,
+        priority=1,
+        condition="caller_prefix",
+        caller_prefix="+4420",
+        action="forward",
+        forward_to=["+14155550185"],
+    )
     add_rule(db, inbox, priority=2, action="voicemail")
     uk = sandbox.inject_call("+442071838750", inbox.e164)
     assert [n.text for n in twiml(uk["body"]).find("Dial").findall("Number")] == ["+14155550185"]
@@ -67,8 +87,10 @@ def test_caller_prefix_rule_only_for_matching_callers(inbox, sandbox, db):
 
 
 def test_no_rules_falls_back_to_the_numbers_forwarding(inbox, sandbox, db):
-    db.execute("update public.phone_numbers set forward_to = '{+14155550186}', whisper_text = 'Front desk' "
-               "where id = %s", (inbox.number["id"],))
+    db.execute(
+        "update public.phone_numbers set forward_to = '{+14155550186}', whisper_text = 'Front desk' where id = %s",
+        (inbox.number["id"],),
+    )
     add_rule(db, inbox, action="voicemail", is_active=False)  # inactive rules are ignored
     r = sandbox.inject_call(caller(), inbox.e164)
     dial = twiml(r["body"]).find("Dial")
@@ -78,8 +100,12 @@ def test_no_rules_falls_back_to_the_numbers_forwarding(inbox, sandbox, db):
 
 
 def test_a_number_with_default_settings_records_nothing(inbox, sandbox, db):
-    assert db.execute("select voicemail_enabled from public.phone_numbers where id = %s",
-                      (inbox.number["id"],)).fetchone()["voicemail_enabled"] is False
+    assert (
+        db.execute(
+            "select voicemail_enabled from public.phone_numbers where id = %s", (inbox.number["id"],)
+        ).fetchone()["voicemail_enabled"]
+        is False
+    )
     r = sandbox.inject_call(caller(), inbox.e164)
     assert r["status"] == 200, r
     assert "<Record" not in r["body"]
@@ -101,7 +127,11 @@ def test_with_voicemail_on_the_caller_hears_the_notice_before_anything_is_record
     r = sandbox.inject_call(caller(), inbox.e164)
     name = db.execute("select name from public.workspaces where id = %s", (inbox.workspace_id,)).fetchone()["name"]
     assert says_then_records(twiml(r["body"])) == [
-        f"Say: You have reached {name}.", f"Say: {RECORDING_NOTICE}", "Record", "Hangup"]
+        f"Say: You have reached {name}.",
+        f"Say: {RECORDING_NOTICE}",
+        "Record",
+        "Hangup",
+    ]
     assert "recorded" in RECORDING_NOTICE and "hang up" in RECORDING_NOTICE.lower()
     assert call_row(db, r["call_sid"])["routed_action"] == "voicemail"
 
@@ -121,8 +151,9 @@ def test_retried_webhook_routes_the_same_way_and_is_stored_once(inbox, hooks, db
     first = hooks.inbound(caller(), sid=sid)
     assert first.status_code == 200, first.text
     # The rule changes between the attempts; the retry still gets the first decision.
-    db.execute("update public.call_routing_rules set action = 'voicemail' where phone_number_id = %s",
-               (inbox.number["id"],))
+    db.execute(
+        "update public.call_routing_rules set action = 'voicemail' where phone_number_id = %s", (inbox.number["id"],)
+    )
     second = hooks.inbound(caller(), sid=sid)
     assert second.status_code == 200 and second.text == first.text
     assert db.execute("select count(*) as n from public.calls where twilio_sid = %s", (sid,)).fetchone()["n"] == 1
@@ -139,14 +170,24 @@ def test_whisper_plays_the_routed_text(inbox, sandbox, db, hooks):
     add_rule(db, inbox, action="forward", forward_to=["+14155550188"], whisper_text="Sales line call")
     r = sandbox.inject_call(caller(), inbox.e164)
     call_id = call_row(db, r["call_sid"])["id"]
-    w = hooks.post(f"/twilio/voice/whisper?call_id={call_id}",
-                   {"CallSid": new_sid("CA"), "ParentCallSid": r["call_sid"], "From": inbox.e164,
-                    "To": "+14155550188", "Direction": "outbound-dial", "CallStatus": "in-progress"})
+    w = hooks.post(
+        f"/twilio/voice/whisper?call_id={call_id}",
+        {
+            "CallSid": new_sid("CA"),
+            "ParentCallSid": r["call_sid"],
+            "From": inbox.e164,
+            "To": "+14155550188",
+            "Direction": "outbound-dial",
+            "CallStatus": "in-progress",
+        },
+    )
     assert w.status_code == 200, w.text
     assert twiml(w.text).find("Say").text == "Sales line call"
     # A call id that is not this account's connects without a whisper.
-    other = hooks.post("/twilio/voice/whisper?call_id=00000000-0000-4000-8000-000000000000",
-                       {"CallSid": new_sid("CA"), "To": "+14155550188"})
+    other = hooks.post(
+        "/twilio/voice/whisper?call_id=00000000-0000-4000-8000-000000000000",
+        {"CallSid": new_sid("CA"), "To": "+14155550188"},
+    )
     assert other.status_code == 200 and list(twiml(other.text)) == []
     bad = hooks.post("/twilio/voice/whisper?call_id=nope", {"CallSid": new_sid("CA")})
     assert bad.status_code == 400

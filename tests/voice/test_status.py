@@ -22,8 +22,9 @@ def test_completed_with_duration_and_no_moving_back(inbox, sandbox, db, hooks):
 
     late = hooks.post("/twilio/voice/status", {"CallSid": r["call_sid"], "CallStatus": "ringing"})
     assert late.status_code == 204
-    again = hooks.post("/twilio/voice/status", {"CallSid": r["call_sid"], "CallStatus": "no-answer",
-                                                "CallDuration": "0"})
+    again = hooks.post(
+        "/twilio/voice/status", {"CallSid": r["call_sid"], "CallStatus": "no-answer", "CallDuration": "0"}
+    )
     assert again.status_code == 204
     after = call_row(db, r["call_sid"])
     assert (after["status"], after["duration_seconds"], after["ended_at"]) == ("completed", 37, row["ended_at"])
@@ -42,14 +43,22 @@ def test_status_moves_forward_step_by_step(inbox, hooks, db):
 def test_callback_before_the_call_is_parked_then_applied(inbox, hooks, db):
     enable_voicemail(db, inbox)  # the call stays up (ringing), as a voicemail call does
     sid = new_sid("CA")
-    assert hooks.post("/twilio/voice/status", {"CallSid": sid, "CallStatus": "completed",
-                                               "CallDuration": "12"}).status_code == 204
+    assert (
+        hooks.post(
+            "/twilio/voice/status", {"CallSid": sid, "CallStatus": "completed", "CallDuration": "12"}
+        ).status_code
+        == 204
+    )
     assert call_row(db, sid) is None
     assert hooks.inbound(caller(), sid=sid).status_code == 200
     row = call_row(db, sid)
     assert row["status"] == "completed" and row["duration_seconds"] == 12
-    assert db.execute("select count(*) as n from private.pending_call_statuses where call_sid = %s",
-                      (sid,)).fetchone()["n"] == 0
+    assert (
+        db.execute("select count(*) as n from private.pending_call_statuses where call_sid = %s", (sid,)).fetchone()[
+            "n"
+        ]
+        == 0
+    )
 
 
 def test_another_accounts_callback_changes_nothing(inbox, hooks, db, sandbox):
@@ -58,14 +67,23 @@ def test_another_accounts_callback_changes_nothing(inbox, hooks, db, sandbox):
     hooks.inbound(caller(), sid=sid)
     other = sandbox.create_account()
     # Correctly signed by the other account, which is connected to no workspace: refused at the signature.
-    r = hooks.post("/twilio/voice/status", {"AccountSid": other["sid"], "CallSid": sid, "CallStatus": "completed"},
-                   token=other["auth_token"])
+    r = hooks.post(
+        "/twilio/voice/status",
+        {"AccountSid": other["sid"], "CallSid": sid, "CallStatus": "completed"},
+        token=other["auth_token"],
+    )
     assert r.status_code == 403
     assert call_row(db, sid)["status"] == "ringing"
 
 
-@pytest.mark.parametrize("params", [{"CallStatus": "exploded"}, {"CallStatus": "completed", "CallDuration": "x"},
-                                    {"CallStatus": "completed", "CallSid": "CAnope"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"CallStatus": "exploded"},
+        {"CallStatus": "completed", "CallDuration": "x"},
+        {"CallStatus": "completed", "CallSid": "CAnope"},
+    ],
+)
 def test_malformed_status_is_400(hooks, params):
     r = hooks.post("/twilio/voice/status", {"CallSid": new_sid("CA"), **params})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_callback"
@@ -77,8 +95,10 @@ def test_unanswered_forward_goes_to_voicemail_and_only_the_recording_sid_is_kept
     r = sandbox.inject_call(caller(), inbox.e164)
     action = twiml(r["body"]).find("Dial").get("action")
     path = action.split("/twilio/voice/status", 1)[1]
-    dial = hooks.post("/twilio/voice/status" + path, {"CallSid": r["call_sid"], "DialCallStatus": "no-answer",
-                                                      "CallStatus": "in-progress"})
+    dial = hooks.post(
+        "/twilio/voice/status" + path,
+        {"CallSid": r["call_sid"], "DialCallStatus": "no-answer", "CallStatus": "in-progress"},
+    )
     assert dial.status_code == 200, dial.text
     verbs = says_then_records(twiml(dial.text))
     assert verbs[-3:] == [f"Say: {RECORDING_NOTICE}", "Record", "Hangup"], verbs
@@ -99,8 +119,9 @@ def test_unanswered_forward_without_voicemail_hangs_up_unrecorded(inbox, sandbox
     add_rule(db, inbox, action="forward", forward_to=["+14155550191"])
     r = sandbox.inject_call(caller(), inbox.e164)
     row = call_row(db, r["call_sid"])
-    dial = hooks.post(f"/twilio/voice/status?call_id={row['id']}&step=dial",
-                      {"CallSid": r["call_sid"], "DialCallStatus": "no-answer"})
+    dial = hooks.post(
+        f"/twilio/voice/status?call_id={row['id']}&step=dial", {"CallSid": r["call_sid"], "DialCallStatus": "no-answer"}
+    )
     assert dial.status_code == 200 and "<Record" not in dial.text
     assert twiml(dial.text).find("Hangup") is not None
 
@@ -109,8 +130,10 @@ def test_answered_forward_hangs_up_after_the_bridge(inbox, sandbox, db, hooks):
     add_rule(db, inbox, action="forward", forward_to=["+14155550193"])
     r = sandbox.inject_call(caller(), inbox.e164)
     row = call_row(db, r["call_sid"])
-    dial = hooks.post(f"/twilio/voice/status?call_id={row['id']}&step=dial",
-                      {"CallSid": r["call_sid"], "DialCallStatus": "completed", "DialCallDuration": "44"})
+    dial = hooks.post(
+        f"/twilio/voice/status?call_id={row['id']}&step=dial",
+        {"CallSid": r["call_sid"], "DialCallStatus": "completed", "DialCallDuration": "44"},
+    )
     assert dial.status_code == 200 and twiml(dial.text).find("Hangup") is not None
     assert call_row(db, r["call_sid"])["dial_status"] == "completed"
 
@@ -120,8 +143,15 @@ def test_unknown_step_is_400(hooks):
     assert r.status_code == 400
 
 
-@pytest.mark.parametrize("path", ["/twilio/voice/inbound", "/twilio/voice/whisper?call_id=00000000-0000-4000-8000-000000000000",
-                                  "/twilio/voice/browser", "/twilio/voice/status"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/twilio/voice/inbound",
+        "/twilio/voice/whisper?call_id=00000000-0000-4000-8000-000000000000",
+        "/twilio/voice/browser",
+        "/twilio/voice/status",
+    ],
+)
 def test_bad_signature_is_403_on_every_voice_path(inbox, hooks, db, path):
     sid = new_sid("CA")
     params = {"CallSid": sid, "From": caller(), "To": inbox.e164, "CallStatus": "completed"}

@@ -11,9 +11,11 @@ from tests.support.database import add_member
 
 
 def api_key(db, service_config, workspace_id):
-    return db.execute("select api_key_sid, api_key_secret, twiml_app_sid, account_sid "
-                      "from private.twilio_credentials_for_workspace(%s, %s::jsonb)",
-                      (workspace_id, json.dumps(service_config.keyring()))).fetchone()
+    return db.execute(
+        "select api_key_sid, api_key_secret, twiml_app_sid, account_sid "
+        "from private.twilio_credentials_for_workspace(%s, %s::jsonb)",
+        (workspace_id, json.dumps(service_config.keyring())),
+    ).fetchone()
 
 
 def test_member_gets_a_voice_token(inbox, service, db, service_config):

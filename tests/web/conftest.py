@@ -20,8 +20,14 @@ PASSWORD = "correct horse battery"
 SESSION_SECRET = "test-session-secret-0123456789abcdef0123456789"
 CHROMIUM_FLAGS = [
     # What a closed network needs: no background connections, no first-run, no GPU.
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
 ]
 
 
@@ -43,16 +49,28 @@ def web_mail(web_mail_server) -> CatcherClient:
 @pytest.fixture(scope="session")
 def auth_standin(database_url, web_mail_server):
     """Supabase Auth as `make dev` runs it: HS256 with the project's JWT secret, mail to the catcher."""
-    settings = AuthSettings(database_url=database_url, anon_key=ANON_KEY, signing="HS256", jwt_secret=TEST_JWT_SECRET,
-                            smtp_url=web_mail_server.smtp_url, refresh_token_reuse_interval=10, max_frequency=0)
+    settings = AuthSettings(
+        database_url=database_url,
+        anon_key=ANON_KEY,
+        signing="HS256",
+        jwt_secret=TEST_JWT_SECRET,
+        smtp_url=web_mail_server.smtp_url,
+        refresh_token_reuse_interval=10,
+        max_frequency=0,
+    )
     with AuthStandinServer(settings) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def web_config(service_config, auth_standin, web_mail_server):
-    return dataclasses.replace(service_config, session_secret=SESSION_SECRET, supabase_url=auth_standin.url,
-                               supabase_anon_key=ANON_KEY, smtp_url=web_mail_server.smtp_url)
+    return dataclasses.replace(
+        service_config,
+        session_secret=SESSION_SECRET,
+        supabase_url=auth_standin.url,
+        supabase_anon_key=ANON_KEY,
+        smtp_url=web_mail_server.smtp_url,
+    )
 
 
 @pytest.fixture(scope="session")

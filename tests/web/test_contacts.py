@@ -38,8 +38,13 @@ def add_contact(page, web, phone: str, first: str = "", last: str = "") -> str:
 
 
 def personal_workspace(db, email: str) -> str:
-    return str(db.execute("select w.id from public.workspaces w join public.profiles p on p.id = w.created_by "
-                          "where p.email = %s and w.is_personal", (email,)).fetchone()["id"])
+    return str(
+        db.execute(
+            "select w.id from public.workspaces w join public.profiles p on p.id = w.created_by "
+            "where p.email = %s and w.is_personal",
+            (email,),
+        ).fetchone()["id"]
+    )
 
 
 def test_add_edit_and_find_a_contact(web, page, db):
@@ -70,10 +75,16 @@ def test_add_edit_and_find_a_contact(web, page, db):
     page.get_by_role("button", name="Save contact").click()
     page.wait_for_url(re.compile(r"done=saved"))
     assert page.get_by_role("status").inner_text() == "The contact is saved."
-    row = db.execute("select last_name, email, tags, custom_fields from public.contacts where workspace_id = %s",
-                     (personal_workspace(db, email),)).fetchone()
-    assert row == {"last_name": "Lee-Smith", "email": "ann@example.com", "tags": ["vip", "plumbing"],
-                   "custom_fields": {"plan": "gold", "since": "2019"}}
+    row = db.execute(
+        "select last_name, email, tags, custom_fields from public.contacts where workspace_id = %s",
+        (personal_workspace(db, email),),
+    ).fetchone()
+    assert row == {
+        "last_name": "Lee-Smith",
+        "email": "ann@example.com",
+        "tags": ["vip", "plumbing"],
+        "custom_fields": {"plan": "gold", "since": "2019"},
+    }
 
     # Removing a custom field row (with its button) removes the field.
     page.get_by_role("button", name="Remove custom field 1").click()
@@ -98,9 +109,12 @@ def test_add_edit_and_find_a_contact(web, page, db):
 def test_the_list_pages(web, page, db):
     email = signed_up(page, web, "paging")
     workspace = personal_workspace(db, email)
-    db.execute("insert into public.contacts (workspace_id, phone_e164, first_name) "
-               "select %s, '+1415555' || lpad(n::text, 4, '0'), 'Person ' || lpad(n::text, 3, '0') "
-               "from generate_series(1, 60) n", (workspace,))
+    db.execute(
+        "insert into public.contacts (workspace_id, phone_e164, first_name) "
+        "select %s, '+1415555' || lpad(n::text, 4, '0'), 'Person ' || lpad(n::text, 3, '0') "
+        "from generate_series(1, 60) n",
+        (workspace,),
+    )
     page.goto(web.url("/contacts"))
     assert page.locator("table.contacts tbody tr").count() == 50
     assert page.get_by_role("link", name="Person 001").is_visible()
@@ -137,8 +151,10 @@ def test_lists_and_opt_out_state_with_its_history(web, page, db):
     # A member's opt-out: marked, shown with its source and time, lifted again.
     page.get_by_role("button", name="Mark as opted out").click()
     page.wait_for_url(re.compile(r"done=opted_out"))
-    assert re.search(r"Opted out since \d+ \w+ \d{4} at \d\d:\d\d UTC: a member marked them",
-                     page.locator("#opt-out-state").inner_text())
+    assert re.search(
+        r"Opted out since \d+ \w+ \d{4} at \d\d:\d\d UTC: a member marked them",
+        page.locator("#opt-out-state").inner_text(),
+    )
     page.get_by_role("button", name="Lift the opt-out").click()
     page.wait_for_url(re.compile(r"done=opted_in"))
     assert page.locator("#opt-out-state").inner_text().startswith("Not opted out")
@@ -172,19 +188,26 @@ def test_another_workspaces_contact_is_not_found(web, page, db):
     assert page.get_by_role("link", name="Secret Customer").count() == 0
     # Nor can its forms be used: a POST with this browser's own CSRF token is a 404 too.
     for path in ("", "/opt-out", "/lists"):
-        answer = page.request.post(web.url(f"/contacts/{contact_id}{path}"),
-                                   form={"csrf_token": page.locator('meta[name="csrf-token"]').get_attribute("content"),
-                                         "first_name": "Hacked", "action": "create", "name": "x"})
+        answer = page.request.post(
+            web.url(f"/contacts/{contact_id}{path}"),
+            form={
+                "csrf_token": page.locator('meta[name="csrf-token"]').get_attribute("content"),
+                "first_name": "Hacked",
+                "action": "create",
+                "name": "x",
+            },
+        )
         assert answer.status == 404, path
-    assert db.execute("select first_name from public.contacts where id = %s", (contact_id,)).fetchone() == \
-        {"first_name": "Secret"}
+    assert db.execute("select first_name from public.contacts where id = %s", (contact_id,)).fetchone() == {
+        "first_name": "Secret"
+    }
 
 
 BAD_ROW_CSV = (
     "First name,Last name,Handy,Plan,Tags\r\n"
     "Ann,Lee,(415) 555-0111,gold,vip\r\n"
     "Bad,Number,12,silver,\r\n"
-    "Cy,\"Tan, Jr.\",+1 202 555 0111,\"multi\nline\",vip;new\r\n"
+    'Cy,"Tan, Jr.",+1 202 555 0111,"multi\nline",vip;new\r\n'
     "Dot,Ray,415-555-0112,,\r\n"
 )
 
@@ -233,20 +256,42 @@ def test_import_a_csv_with_a_bad_row_reports_it_and_offers_it_as_a_download(web,
     with page.expect_download() as info:
         page.get_by_role("button", name="Download the rejected rows (CSV)").click()
     content = info.value.path().read_bytes().decode("utf-8-sig")
-    assert content == ("line,reason,First name,Last name,Handy,Plan,Tags\r\n"
-                       "3,not a valid phone number (read with default country US),Bad,Number,12,silver,\r\n")
+    assert content == (
+        "line,reason,First name,Last name,Handy,Plan,Tags\r\n"
+        "3,not a valid phone number (read with default country US),Bad,Number,12,silver,\r\n"
+    )
 
     rows = db.execute(
         "select c.phone_e164, c.last_name, c.tags, c.custom_fields, c.consent_source, "
         "       exists (select 1 from public.contact_list_members m where m.contact_id = c.id) as listed "
-        "  from public.contacts c where c.workspace_id = %s order by c.phone_e164", (workspace,)).fetchall()
+        "  from public.contacts c where c.workspace_id = %s order by c.phone_e164",
+        (workspace,),
+    ).fetchall()
     assert rows == [
-        {"phone_e164": "+12025550111", "last_name": "Tan, Jr.", "tags": [], "custom_fields": {"plan": "multi\nline"},
-         "consent_source": "Spring fair sign-up sheet", "listed": True},
-        {"phone_e164": "+14155550111", "last_name": "Lee", "tags": [], "custom_fields": {"plan": "gold"},
-         "consent_source": "Spring fair sign-up sheet", "listed": True},
-        {"phone_e164": "+14155550112", "last_name": "Ray", "tags": [], "custom_fields": {},
-         "consent_source": "Spring fair sign-up sheet", "listed": True},
+        {
+            "phone_e164": "+12025550111",
+            "last_name": "Tan, Jr.",
+            "tags": [],
+            "custom_fields": {"plan": "multi\nline"},
+            "consent_source": "Spring fair sign-up sheet",
+            "listed": True,
+        },
+        {
+            "phone_e164": "+14155550111",
+            "last_name": "Lee",
+            "tags": [],
+            "custom_fields": {"plan": "gold"},
+            "consent_source": "Spring fair sign-up sheet",
+            "listed": True,
+        },
+        {
+            "phone_e164": "+14155550112",
+            "last_name": "Ray",
+            "tags": [],
+            "custom_fields": {},
+            "consent_source": "Spring fair sign-up sheet",
+            "listed": True,
+        },
     ]
 
 
@@ -263,8 +308,9 @@ def test_an_import_that_cannot_run_says_why_and_keeps_the_form(web, page, tmp_pa
     expect(alert).to_contain_text("No column is set to be the phone number.")
     assert page.get_by_label("How did these people agree to be texted?").input_value() == "Paper forms"
     # The refusal is the answer to the page's own request, in words on the page: not a console error.
-    page.console_errors[:] = [e for e in page.console_errors
-                              if not ("status of 422" in e and "/contacts/import/upload" in e)]
+    page.console_errors[:] = [
+        e for e in page.console_errors if not ("status of 422" in e and "/contacts/import/upload" in e)
+    ]
 
 
 def test_without_javascript_the_import_is_a_plain_form_and_its_outcome_a_page(web, chromium, tmp_path):
@@ -279,8 +325,7 @@ def test_without_javascript_the_import_is_a_plain_form_and_its_outcome_a_page(we
         page.get_by_label("How did these people agree to be texted?").fill("Counter sign-up")
         page.get_by_role("button", name="Import").click()
         assert page.get_by_role("heading", name="Import finished").is_visible()
-        assert page.get_by_role("status").inner_text() == \
-            "2 rows read: 1 new contact, 0 updated, 1 rejected."
+        assert page.get_by_role("status").inner_text() == "2 rows read: 1 new contact, 0 updated, 1 rejected."
         assert "3\tnot a valid phone number" in page.get_by_role("table", name="Rejected rows").inner_text()
     finally:
         context.close()

@@ -12,8 +12,9 @@ from tests.web.test_onboarding_and_inbox import CUSTOMER, onboard
 
 
 def seen_at(db, conversation_id):
-    row = db.execute("select seen_at from public.conversation_viewers where conversation_id = %s",
-                     (conversation_id,)).fetchone()
+    row = db.execute(
+        "select seen_at from public.conversation_viewers where conversation_id = %s", (conversation_id,)
+    ).fetchone()
     return row and row["seen_at"]
 
 
@@ -27,12 +28,16 @@ def wait_until(check, page, timeout_ms=15000):
 
 def test_an_open_conversation_gets_no_email_and_one_left_does(web, web_config, web_mail, page, sandbox, db):
     db.execute("update public.conversation_email_alerts set pending_since = null where pending_since is not null")
-    notifier = NewMessageNotifier(web.app.extensions["numeraloop.pool"],
-                                  dataclasses.replace(web_config, public_base_url=web.base_url))
+    notifier = NewMessageNotifier(
+        web.app.extensions["numeraloop.pool"], dataclasses.replace(web_config, public_base_url=web.base_url)
+    )
     account = sandbox.create_account(friendly_name="Mail Co")
     number = onboard(page, web, sandbox, account)
-    email = db.execute("select p.email from public.phone_numbers n join public.workspaces w on w.id = n.workspace_id "
-                       "join public.profiles p on p.id = w.created_by where n.e164 = %s", (number,)).fetchone()["email"]
+    email = db.execute(
+        "select p.email from public.phone_numbers n join public.workspaces w on w.id = n.workspace_id "
+        "join public.profiles p on p.id = w.created_by where n.e164 = %s",
+        (number,),
+    ).fetchone()["email"]
 
     sandbox.inject_sms(CUSTOMER, number, "Are you open on Sunday?")
     page.locator("#conversation-list li", has_text="Are you open on Sunday?").get_by_role("link").click()

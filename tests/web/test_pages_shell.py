@@ -38,15 +38,20 @@ def test_a_state_change_without_the_csrf_token_is_refused_sign_in_included(web):
     http = requests.Session()
     http.get(web.url("/signin"), timeout=10)  # has the CSRF cookie, but sends no token
     for path in ("/signin", "/signup", "/signout", "/forgot", "/reset", "/welcome/age"):
-        r = http.post(web.url(path), data={"email": "a@example.com", "password": "whatever123"},
-                      allow_redirects=False, timeout=10)
+        r = http.post(
+            web.url(path), data={"email": "a@example.com", "password": "whatever123"}, allow_redirects=False, timeout=10
+        )
         assert r.status_code == 403, path
         assert "nothing was changed" in r.text
     # A token from another browser does not help either.
     other = requests.Session()
     other.get(web.url("/signin"), timeout=10)
-    r = http.post(web.url("/signin"), data={"csrf_token": "forged", "email": "a@example.com", "password": "x" * 9},
-                  allow_redirects=False, timeout=10)
+    r = http.post(
+        web.url("/signin"),
+        data={"csrf_token": "forged", "email": "a@example.com", "password": "x" * 9},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert r.status_code == 403
 
 

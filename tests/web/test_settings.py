@@ -36,8 +36,13 @@ def sign_in(page, web, email: str, next_path: str | None = None) -> None:
 
 
 def personal_workspace(db, email: str) -> str:
-    return str(db.execute("select w.id from public.workspaces w join public.profiles p on p.id = w.created_by "
-                          "where p.email = %s and w.is_personal", (email,)).fetchone()["id"])
+    return str(
+        db.execute(
+            "select w.id from public.workspaces w join public.profiles p on p.id = w.created_by "
+            "where p.email = %s and w.is_personal",
+            (email,),
+        ).fetchone()["id"]
+    )
 
 
 def when(moment) -> str:
@@ -56,8 +61,9 @@ def test_the_profile_name_is_corrected(web, page, db):
     page.wait_for_url(re.compile(r"done=profile"))
     assert page.get_by_role("status").inner_text() == "Your name is saved."
     assert page.get_by_label("Your name").input_value() == "Dana Owner"
-    assert db.execute("select full_name from public.profiles where email = %s", (email,)).fetchone() == \
-        {"full_name": "Dana Owner"}
+    assert db.execute("select full_name from public.profiles where email = %s", (email,)).fetchone() == {
+        "full_name": "Dana Owner"
+    }
 
 
 def test_members_invite_accept_change_role_and_the_last_owner_rule(web, page, db):
@@ -78,11 +84,13 @@ def test_members_invite_accept_change_role_and_the_last_owner_rule(web, page, db
     page.get_by_role("button", name="Change the role of Olga Owner").click()
     assert page.get_by_role("alert").inner_text() == (
         "A workspace always keeps at least one owner, and you are the only one here. Make another member an owner "
-        "first, then change your role.")
+        "first, then change your role."
+    )
     page.get_by_role("button", name="Leave the workspace").click()
     assert page.get_by_role("alert").inner_text().endswith("Make another member an owner first, then leave.")
-    assert db.execute("select role::text from public.workspace_members where workspace_id = %s",
-                      (workspace,)).fetchall() == [{"role": "owner"}]
+    assert db.execute(
+        "select role::text from public.workspace_members where workspace_id = %s", (workspace,)
+    ).fetchall() == [{"role": "owner"}]
 
     # An invitation by e-mail, its link shown once.
     page.get_by_label("E-mail address").fill("ann@localhost")
@@ -134,8 +142,12 @@ def test_members_invite_accept_change_role_and_the_last_owner_rule(web, page, db
     page.wait_for_url(re.compile(r"done=role"))
     page.get_by_role("button", name="Remove Ada Agent").click()
     assert page.get_by_role("alert").inner_text() == "Only an owner can remove an owner."
-    assert {r["role"] for r in db.execute("select role::text from public.workspace_members where workspace_id = %s",
-                                          (workspace,)).fetchall()} == {"owner", "admin"}
+    assert {
+        r["role"]
+        for r in db.execute(
+            "select role::text from public.workspace_members where workspace_id = %s", (workspace,)
+        ).fetchall()
+    } == {"owner", "admin"}
 
 
 def test_another_workspaces_members_page_is_not_found(web, page, db):
@@ -164,9 +176,11 @@ def test_export_my_data_downloads_json_and_csv(web, page, db):
     with zipfile.ZipFile(io.BytesIO(info.value.path().read_bytes())) as archive:
         profiles = archive.read("profiles.csv").decode("utf-8-sig")
     assert email in profiles
-    assert db.execute("select count(*) as n from public.data_requests r join public.profiles p on p.id = r.user_id "
-                      "where p.email = %s and r.kind = 'export' and r.status = 'completed'",
-                      (email,)).fetchone() == {"n": 2}
+    assert db.execute(
+        "select count(*) as n from public.data_requests r join public.profiles p on p.id = r.user_id "
+        "where p.email = %s and r.kind = 'export' and r.status = 'completed'",
+        (email,),
+    ).fetchone() == {"n": 2}
 
 
 def test_delete_account_is_scheduled_and_signing_in_afterwards_says_so(web, page, db):
@@ -178,9 +192,12 @@ def test_delete_account_is_scheduled_and_signing_in_afterwards_says_so(web, page
     section.get_by_label(re.compile("I understand that my account and the workspaces listed will be deleted")).check()
     section.get_by_role("button", name="Delete my account").click()
     page.wait_for_url(re.compile(r"done=deletion_scheduled"))
-    request = db.execute("select r.scheduled_for, r.requested_at from public.data_requests r "
-                         "join public.profiles p on p.id = r.user_id "
-                         "where p.email = %s and r.kind = 'deletion' and r.status = 'scheduled'", (email,)).fetchone()
+    request = db.execute(
+        "select r.scheduled_for, r.requested_at from public.data_requests r "
+        "join public.profiles p on p.id = r.user_id "
+        "where p.email = %s and r.kind = 'deletion' and r.status = 'scheduled'",
+        (email,),
+    ).fetchone()
     assert (request["scheduled_for"] - request["requested_at"]).days == 7
     date = when(request["scheduled_for"])
     assert page.get_by_role("status").inner_text().startswith(f"Your account is scheduled for deletion on {date}.")
@@ -188,8 +205,10 @@ def test_delete_account_is_scheduled_and_signing_in_afterwards_says_so(web, page
     # Signing in again says so, with the date; continuing keeps it scheduled.
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, web, email)
-    assert page.get_by_role("alert").inner_text() == \
-        f"Your account is scheduled for deletion on {date}. Do you want to keep it?"
+    assert (
+        page.get_by_role("alert").inner_text()
+        == f"Your account is scheduled for deletion on {date}. Do you want to keep it?"
+    )
     page.get_by_role("link", name="Continue, keeping the deletion scheduled").click()
     page.wait_for_url(re.compile(r"/(inbox|welcome)"))
 
@@ -199,8 +218,11 @@ def test_delete_account_is_scheduled_and_signing_in_afterwards_says_so(web, page
     page.get_by_role("button", name="Cancel the deletion and keep my account").click()
     page.wait_for_url(re.compile(r"done=deletion_canceled"))
     assert page.get_by_role("status").inner_text() == "The deletion is cancelled: your account stays."
-    assert db.execute("select status from public.data_requests r join public.profiles p on p.id = r.user_id "
-                      "where p.email = %s and r.kind = 'deletion'", (email,)).fetchone() == {"status": "canceled"}
+    assert db.execute(
+        "select status from public.data_requests r join public.profiles p on p.id = r.user_id "
+        "where p.email = %s and r.kind = 'deletion'",
+        (email,),
+    ).fetchone() == {"status": "canceled"}
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, web, email)
     assert "/settings" not in page.url
@@ -221,7 +243,9 @@ def test_new_message_emails_can_be_turned_off_and_on_in_the_profile(web, page, d
     prefs = db.execute("select preferences from public.profiles where email = %s", (email,)).fetchone()["preferences"]
     assert prefs["email_on_new_message"] is False
     page.goto(web.url("/settings/profile"))
-    assert not page.get_by_label("E-mail me when a conversation I am on gets a text while nobody has it open").is_checked()
+    assert not page.get_by_label(
+        "E-mail me when a conversation I am on gets a text while nobody has it open"
+    ).is_checked()
 
 
 def test_webhook_endpoints_secret_shown_once_rotated_and_verified_by_the_standard_library(web, page, db):

@@ -97,6 +97,10 @@ def test_password_recovery_by_the_emailed_code(web, page, web_mail):
 def test_the_session_is_refused_once_tampered_with(web, page):
     sign_up(page, web, _email("gail"))
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
-    r = requests.get(web.url("/inbox"), cookies={**cookies, "nl_session": cookies["nl_session"][:-3] + "abc"},
-                     allow_redirects=False, timeout=10)
+    r = requests.get(
+        web.url("/inbox"),
+        cookies={**cookies, "nl_session": cookies["nl_session"][:-3] + "abc"},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert r.status_code == 302 and "/signin" in r.headers["Location"]

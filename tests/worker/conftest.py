@@ -63,13 +63,19 @@ class TwilioGate:
                     self._waiting -= 1
         query = environ.get("QUERY_STRING")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in {"host", "content-length"}}
-        answer = self.http.request(request.method, self.upstream + request.path + (f"?{query}" if query else ""),
-                                   headers=headers, data=request.get_data(), timeout=15)
+        answer = self.http.request(
+            request.method,
+            self.upstream + request.path + (f"?{query}" if query else ""),
+            headers=headers,
+            data=request.get_data(),
+            timeout=15,
+        )
         if is_send and answer.ok:
             with self._lock:
                 self.sends += 1
-        return Response(answer.content, status=answer.status_code,
-                        content_type=answer.headers.get("Content-Type"))(environ, start_response)
+        return Response(answer.content, status=answer.status_code, content_type=answer.headers.get("Content-Type"))(
+            environ, start_response
+        )
 
 
 @pytest.fixture
@@ -85,8 +91,14 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], application_name: str):
         self.application_name = application_name
         self.lines: list[str] = []
-        self.proc = subprocess.Popen([sys.executable, "-m", "numeraloop.cli", "worker"], env=env, cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "numeraloop.cli", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -132,16 +144,25 @@ def start_worker(database_url, service, gate, nothing_else_due):
 
     def start() -> WorkerProcess:
         name = f"numeraloop-worker-test-{uuid.uuid4().hex[:8]}"
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("NUMERALOOP_", "TWILIO_", "STRIPE_", "SUPABASE_", "PG"))
-               and k not in {"DATABASE_URL", "PUBLIC_BASE_URL"}}
-        env.update({
-            "NUMERALOOP_DOTENV": os.devnull, "NUMERALOOP_ENV": "test", "DATABASE_URL": database_url,
-            "TWILIO_API_BASE_URL": gate.url, "PUBLIC_BASE_URL": service.base_url,
-            "NUMERALOOP_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY, "LOG_LEVEL": "INFO",
-            # libpq reports it as application_name: how the test finds this process's connections.
-            "PGAPPNAME": name,
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("NUMERALOOP_", "TWILIO_", "STRIPE_", "SUPABASE_", "PG"))
+            and k not in {"DATABASE_URL", "PUBLIC_BASE_URL"}
+        }
+        env.update(
+            {
+                "NUMERALOOP_DOTENV": os.devnull,
+                "NUMERALOOP_ENV": "test",
+                "DATABASE_URL": database_url,
+                "TWILIO_API_BASE_URL": gate.url,
+                "PUBLIC_BASE_URL": service.base_url,
+                "NUMERALOOP_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+                "LOG_LEVEL": "INFO",
+                # libpq reports it as application_name: how the test finds this process's connections.
+                "PGAPPNAME": name,
+            }
+        )
         worker = WorkerProcess(env, name)
         started.append(worker)
         worker.wait_for_line("worker started")
@@ -157,17 +178,30 @@ def nothing_else_due(db):
     """The worker claims across the whole database: campaigns and webhook deliveries other tests
     left due are moved out of its reach for this test, and put back afterwards."""
     far = "interval '1000 years'"
-    campaigns = [r["id"] for r in db.execute(
-        f"update public.campaigns set next_send_at = next_send_at + {far}, scheduled_at = scheduled_at + {far} "
-        "where status in ('sending', 'scheduled') returning id")]
-    deliveries = [r["id"] for r in db.execute(
-        f"update public.webhook_deliveries set next_attempt_at = next_attempt_at + {far} "
-        "where delivered_at is null and not dead returning id")]
+    campaigns = [
+        r["id"]
+        for r in db.execute(
+            f"update public.campaigns set next_send_at = next_send_at + {far}, scheduled_at = scheduled_at + {far} "
+            "where status in ('sending', 'scheduled') returning id"
+        )
+    ]
+    deliveries = [
+        r["id"]
+        for r in db.execute(
+            f"update public.webhook_deliveries set next_attempt_at = next_attempt_at + {far} "
+            "where delivered_at is null and not dead returning id"
+        )
+    ]
     yield
-    db.execute(f"update public.campaigns set next_send_at = next_send_at - {far}, scheduled_at = scheduled_at - {far} "
-               "where id = any(%s)", (campaigns,))
-    db.execute(f"update public.webhook_deliveries set next_attempt_at = next_attempt_at - {far} where id = any(%s)",
-               (deliveries,))
+    db.execute(
+        f"update public.campaigns set next_send_at = next_send_at - {far}, scheduled_at = scheduled_at - {far} "
+        "where id = any(%s)",
+        (campaigns,),
+    )
+    db.execute(
+        f"update public.webhook_deliveries set next_attempt_at = next_attempt_at - {far} where id = any(%s)",
+        (deliveries,),
+    )
 
 
 @pytest.fixture
@@ -176,6 +210,8 @@ def inbox(inbox, db):
     hour and at the pace each test sets (quiet hours and a number's own throughput have their own
     tests, with their own clock)."""
     db.execute("update public.phone_numbers set segments_per_second = 1000 where id = %s", (inbox.number["id"],))
-    db.execute("update public.workspaces set campaign_window_start = '00:00', campaign_window_end = '24:00' "
-               "where id = %s", (inbox.workspace_id,))
+    db.execute(
+        "update public.workspaces set campaign_window_start = '00:00', campaign_window_end = '24:00' where id = %s",
+        (inbox.workspace_id,),
+    )
     return inbox

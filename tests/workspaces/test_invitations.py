@@ -6,7 +6,7 @@ a user id to a workspace directly."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -17,8 +17,9 @@ from tests.support.database import acting_as, add_member
 
 
 def invite(service, admin, workspace_id, email, role="agent"):
-    return service.post(f"/api/v1/workspaces/{workspace_id}/invitations", user=admin,
-                        json={"email": email, "role": role})
+    return service.post(
+        f"/api/v1/workspaces/{workspace_id}/invitations", user=admin, json={"email": email, "role": role}
+    )
 
 
 def accept(service, user, token):
@@ -36,14 +37,22 @@ def error_code(r) -> str:
 
 
 def members(db, workspace_id) -> dict[str, str]:
-    return {str(r["user_id"]): r["role"] for r in db.execute(
-        "select user_id, role::text from public.workspace_members where workspace_id = %s", (workspace_id,))}
+    return {
+        str(r["user_id"]): r["role"]
+        for r in db.execute(
+            "select user_id, role::text from public.workspace_members where workspace_id = %s", (workspace_id,)
+        )
+    }
 
 
 def audit_actions(db, workspace_id) -> list[str]:
-    return [r["action"] for r in db.execute(
-        "select action from public.audit_log where workspace_id = %s and action like 'invitation.%%' order by id",
-        (workspace_id,))]
+    return [
+        r["action"]
+        for r in db.execute(
+            "select action from public.audit_log where workspace_id = %s and action like 'invitation.%%' order by id",
+            (workspace_id,),
+        )
+    ]
 
 
 def test_an_invited_user_accepts_and_becomes_a_member(service, make_user, db):
@@ -53,7 +62,7 @@ def test_an_invited_user_accepts_and_becomes_a_member(service, make_user, db):
     assert body["workspace_id"] == owner.workspace_id
     assert body["token"] and body["accept_url"].endswith("/api/v1/invitations/accept")
     expires = datetime.fromisoformat(body["expires_at"])
-    assert timedelta(days=6, hours=23) < expires - datetime.now(timezone.utc) <= timedelta(days=7)
+    assert timedelta(days=6, hours=23) < expires - datetime.now(UTC) <= timedelta(days=7)
 
     r = accept(service, bob, body["token"])
     assert r.status_code == 200, r.text
@@ -62,8 +71,9 @@ def test_an_invited_user_accepts_and_becomes_a_member(service, make_user, db):
     me = service.get("/api/v1/me", user=bob).json()
     assert owner.workspace_id in {w["id"] for w in me["workspaces"]}
 
-    row = db.execute("select accepted_at, accepted_by from public.workspace_invitations where id = %s",
-                     (body["id"],)).fetchone()
+    row = db.execute(
+        "select accepted_at, accepted_by from public.workspace_invitations where id = %s", (body["id"],)
+    ).fetchone()
     assert row["accepted_at"] is not None and str(row["accepted_by"]) == bob.id
     assert audit_actions(db, owner.workspace_id) == ["invitation.created", "invitation.accepted"]
 
@@ -75,8 +85,12 @@ def test_the_token_is_stored_only_as_its_sha256(service, make_user, db):
     stored = db.execute("select token_hash from public.workspace_invitations where id = %s", (body["id"],)).fetchone()
     assert bytes(stored["token_hash"]) == hashlib.sha256(token.encode()).digest()
     for t in db.execute("select schemaname, tablename from pg_tables where schemaname in ('public', 'private')"):
-        hit = db.execute(sql.SQL("select count(*) as n from {}.{} x where x::text like %s").format(
-            sql.Identifier(t["schemaname"]), sql.Identifier(t["tablename"])), (f"%{token}%",)).fetchone()["n"]
+        hit = db.execute(
+            sql.SQL("select count(*) as n from {}.{} x where x::text like %s").format(
+                sql.Identifier(t["schemaname"]), sql.Identifier(t["tablename"])
+            ),
+            (f"%{token}%",),
+        ).fetchone()["n"]
         assert hit == 0, f"the invitation token is stored in {t['schemaname']}.{t['tablename']}"
     listed = service.get(f"/api/v1/workspaces/{owner.workspace_id}/invitations", user=owner)
     assert listed.status_code == 200 and token not in listed.text and "token_hash" not in listed.text
@@ -119,8 +133,9 @@ def test_the_email_matches_whatever_its_case(service, make_user, db):
 def test_an_expired_invitation_is_gone(service, make_user, db):
     owner, bob = make_user("owner"), make_user("bob")
     body = invited(service, owner, owner.workspace_id, bob.email)
-    db.execute("update public.workspace_invitations set expires_at = now() - interval '1 second' where id = %s",
-               (body["id"],))
+    db.execute(
+        "update public.workspace_invitations set expires_at = now() - interval '1 second' where id = %s", (body["id"],)
+    )
     r = accept(service, bob, body["token"])
     assert r.status_code == 410 and error_code(r) == "invitation_expired"
     assert bob.id not in members(db, owner.workspace_id)
@@ -206,7 +221,9 @@ def test_who_may_invite_and_as_what(service, make_user, db):
     assert r.status_code == 404
     listed = service.get(f"/api/v1/workspaces/{ws}/invitations", user=admin)
     assert listed.status_code == 200
-    assert [(i["email"], i["role"], i["status"]) for i in listed.json()["invitations"]] == [(bob.email, "admin", "pending")]
+    assert [(i["email"], i["role"], i["status"]) for i in listed.json()["invitations"]] == [
+        (bob.email, "admin", "pending")
+    ]
 
 
 def test_accepting_past_the_seats_is_refused_and_keeps_the_invitation(service, make_user, db):
@@ -217,16 +234,22 @@ def test_accepting_past_the_seats_is_refused_and_keeps_the_invitation(service, m
     assert r.status_code == 402 and error_code(r) == "plan_limit_reached"
     assert r.json()["error"]["limit"] == 2 and r.json()["error"]["used"] == 2
     assert second.id not in members(db, owner.workspace_id)
-    assert db.execute("select accepted_at from public.workspace_invitations where id = %s",
-                      (body["id"],)).fetchone()["accepted_at"] is None
+    assert (
+        db.execute("select accepted_at from public.workspace_invitations where id = %s", (body["id"],)).fetchone()[
+            "accepted_at"
+        ]
+        is None
+    )
 
 
 def test_clients_cannot_add_members_directly(make_user, db, database_url):
     owner, bob = make_user("owner"), make_user("bob")
     with acting_as(database_url, "authenticated", owner.claims) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("insert into public.workspace_members (workspace_id, user_id, role) values (%s, %s, 'agent')",
-                         (owner.workspace_id, bob.id))
+            conn.execute(
+                "insert into public.workspace_members (workspace_id, user_id, role) values (%s, %s, 'agent')",
+                (owner.workspace_id, bob.id),
+            )
     assert bob.id not in members(db, owner.workspace_id)
 
 
@@ -234,7 +257,9 @@ def test_the_invitee_sees_their_invitation_and_nobody_else_does(service, make_us
     owner, bob, mallory = make_user("owner"), make_user("bob"), make_user("mallory")
     body = invited(service, owner, owner.workspace_id, bob.email)
     with acting_as(database_url, "authenticated", bob.claims) as conn:
-        seen = conn.execute("select id::text, workspace_id::text, role::text from public.workspace_invitations").fetchall()
+        seen = conn.execute(
+            "select id::text, workspace_id::text, role::text from public.workspace_invitations"
+        ).fetchall()
         assert seen == [{"id": body["id"], "workspace_id": owner.workspace_id, "role": "agent"}]
     with acting_as(database_url, "authenticated", bob.claims) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

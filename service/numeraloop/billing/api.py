@@ -28,8 +28,15 @@ bp = Blueprint("billing", __name__)
 
 log = logging.getLogger(__name__)
 LIVE_STATUSES = ("active", "trialing", "past_due")
-SUBSCRIPTION_FIELDS = ("stripe_subscription_id", "plan_id", "status", "current_period_start", "current_period_end",
-                       "cancel_at_period_end", "canceled_at")
+SUBSCRIPTION_FIELDS = (
+    "stripe_subscription_id",
+    "plan_id",
+    "status",
+    "current_period_start",
+    "current_period_end",
+    "cancel_at_period_end",
+    "canceled_at",
+)
 
 
 def _config():
@@ -70,8 +77,9 @@ def _url(body: dict, name: str) -> str:
 
 def _customer_id(workspace_id: str) -> str | None:
     with as_service(current_pool()) as conn:
-        row = conn.execute("select stripe_customer_id from public.billing_customers where workspace_id = %s",
-                           (workspace_id,)).fetchone()
+        row = conn.execute(
+            "select stripe_customer_id from public.billing_customers where workspace_id = %s", (workspace_id,)
+        ).fetchone()
     return row["stripe_customer_id"] if row else None
 
 
@@ -86,15 +94,26 @@ def _ensure_customer(workspace_id: str) -> str:
         customer = client.v1.customers.create(
             params={"name": name, "metadata": {"workspace_id": workspace_id}},
             # Same key for the same workspace: a retried or concurrent first checkout gets the same customer.
-            options={"idempotency_key": f"numeraloop-customer-{workspace_id}"})
+            options={"idempotency_key": f"numeraloop-customer-{workspace_id}"},
+        )
     with as_service(current_pool()) as conn:
-        conn.execute("insert into public.billing_customers (workspace_id, stripe_customer_id) values (%s, %s) "
-                     "on conflict (workspace_id) do nothing", (workspace_id, customer.id))
-        stored = conn.execute("select stripe_customer_id from public.billing_customers where workspace_id = %s",
-                              (workspace_id,)).fetchone()["stripe_customer_id"]
+        conn.execute(
+            "insert into public.billing_customers (workspace_id, stripe_customer_id) values (%s, %s) "
+            "on conflict (workspace_id) do nothing",
+            (workspace_id, customer.id),
+        )
+        stored = conn.execute(
+            "select stripe_customer_id from public.billing_customers where workspace_id = %s", (workspace_id,)
+        ).fetchone()["stripe_customer_id"]
         if stored == customer.id:
-            audit.record(conn, workspace_id=workspace_id, actor=g.user_id, action="billing.customer_create",
-                         target_type="stripe_customer", target_id=customer.id)
+            audit.record(
+                conn,
+                workspace_id=workspace_id,
+                actor=g.user_id,
+                action="billing.customer_create",
+                target_type="stripe_customer",
+                target_id=customer.id,
+            )
     return stored
 
 
@@ -106,29 +125,52 @@ def billing_checkout():
     success_url, cancel_url = _url(body, "success_url"), _url(body, "cancel_url")
     with as_user(current_pool(), g.claims) as conn:
         plan = conn.execute("select id, stripe_price_id from public.plans where id = %s", (plan_id,)).fetchone()
-        live = conn.execute("select plan_id, status from public.subscriptions where workspace_id = %s "
-                            "and status = any(%s) limit 1", (workspace_id, list(LIVE_STATUSES))).fetchone()
+        live = conn.execute(
+            "select plan_id, status from public.subscriptions where workspace_id = %s and status = any(%s) limit 1",
+            (workspace_id, list(LIVE_STATUSES)),
+        ).fetchone()
     if plan is None:
         raise ApiError(422, "unknown_plan", f"No plan {plan_id!r}.", field="plan")
     if not plan["stripe_price_id"]:
-        raise ApiError(422, "plan_not_purchasable", f"The {plan_id} plan is not sold; it is what you have without one.",
-                       field="plan")
+        raise ApiError(
+            422,
+            "plan_not_purchasable",
+            f"The {plan_id} plan is not sold; it is what you have without one.",
+            field="plan",
+        )
     if live:
-        raise ApiError(409, "already_subscribed",
-                       f"This workspace already has a {live['status']} {live['plan_id']} subscription; "
-                       "change it in the billing portal.")
+        raise ApiError(
+            409,
+            "already_subscribed",
+            f"This workspace already has a {live['status']} {live['plan_id']} subscription; "
+            "change it in the billing portal.",
+        )
     customer_id = _ensure_customer(workspace_id)
     client = client_for_app(current_app)
     metadata = {"workspace_id": workspace_id, "plan": plan_id}
     with stripe_call("start the checkout"):
-        session = client.v1.checkout.sessions.create(params={
-            "mode": "subscription", "customer": customer_id, "client_reference_id": workspace_id,
-            "line_items": [{"price": plan["stripe_price_id"], "quantity": 1}],
-            "success_url": success_url, "cancel_url": cancel_url,
-            "metadata": metadata, "subscription_data": {"metadata": metadata}})
+        session = client.v1.checkout.sessions.create(
+            params={
+                "mode": "subscription",
+                "customer": customer_id,
+                "client_reference_id": workspace_id,
+                "line_items": [{"price": plan["stripe_price_id"], "quantity": 1}],
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+                "metadata": metadata,
+                "subscription_data": {"metadata": metadata},
+            }
+        )
     with as_service(current_pool()) as conn:
-        audit.record(conn, workspace_id=workspace_id, actor=g.user_id, action="billing.checkout",
-                     target_type="checkout_session", target_id=session.id, details={"plan": plan_id})
+        audit.record(
+            conn,
+            workspace_id=workspace_id,
+            actor=g.user_id,
+            action="billing.checkout",
+            target_type="checkout_session",
+            target_id=session.id,
+            details={"plan": plan_id},
+        )
     return jsonify(url=session.url, session_id=session.id, plan=plan_id), 201
 
 
@@ -154,18 +196,30 @@ def billing_overview():
         subscription = conn.execute(
             f"select {', '.join(SUBSCRIPTION_FIELDS)} from public.subscriptions where workspace_id = %s "
             "order by (status = any(%s)) desc, current_period_end desc nulls last limit 1",
-            (workspace_id, list(LIVE_STATUSES))).fetchone()
-        plans = conn.execute("select id, name, amount_cents, currency, interval, limits from public.plans "
-                             "order by sort_order").fetchall()
+            (workspace_id, list(LIVE_STATUSES)),
+        ).fetchone()
+        plans = conn.execute(
+            "select id, name, amount_cents, currency, interval, limits from public.plans order by sort_order"
+        ).fetchall()
         usage = conn.execute("select public.workspace_usage(%s) as u", (workspace_id,)).fetchone()["u"]
-        answer = {"workspace_id": workspace_id, "plan": entitlements["plan"], "entitlements": entitlements,
-                  "usage": usage, "subscription": subscription, "plans": plans}
+        answer = {
+            "workspace_id": workspace_id,
+            "plan": entitlements["plan"],
+            "entitlements": entitlements,
+            "usage": usage,
+            "subscription": subscription,
+            "plans": plans,
+        }
         if workspaces.ROLE_RANK[role] >= workspaces.ROLE_RANK["admin"]:
             answer["invoices"] = conn.execute(
                 "select stripe_invoice_id, number, status, currency, amount_due, amount_paid, total, hosted_invoice_url, "
                 "period_start, period_end, stripe_created from public.invoices where workspace_id = %s "
-                "order by stripe_created desc limit 24", (workspace_id,)).fetchall()
+                "order by stripe_created desc limit 24",
+                (workspace_id,),
+            ).fetchall()
             answer["payment_methods"] = conn.execute(
                 "select stripe_payment_method_id, brand, last4, exp_month, exp_year from public.payment_methods "
-                "where workspace_id = %s and detached_at is null order by created_at desc", (workspace_id,)).fetchall()
+                "where workspace_id = %s and detached_at is null order by created_at desc",
+                (workspace_id,),
+            ).fetchall()
     return jsonify(answer)

@@ -26,15 +26,28 @@ bp = Blueprint("billing_webhook", __name__)
 log = logging.getLogger(__name__)
 
 # Keep in step with private.apply_stripe_event (supabase/migrations/20261128009000_billing.sql).
-HANDLED_EVENT_TYPES = frozenset({
-    "checkout.session.completed",
-    "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
-    "customer.subscription.paused", "customer.subscription.resumed",
-    "invoice.created", "invoice.finalized", "invoice.updated", "invoice.paid", "invoice.payment_succeeded",
-    "invoice.payment_failed", "invoice.voided", "invoice.marked_uncollectible",
-    "payment_method.attached", "payment_method.updated", "payment_method.automatically_updated",
-    "payment_method.detached",
-})
+HANDLED_EVENT_TYPES = frozenset(
+    {
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.updated",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.payment_failed",
+        "invoice.voided",
+        "invoice.marked_uncollectible",
+        "payment_method.attached",
+        "payment_method.updated",
+        "payment_method.automatically_updated",
+        "payment_method.detached",
+    }
+)
 
 
 def _for_database(event: dict) -> dict:
@@ -42,8 +55,13 @@ def _for_database(event: dict) -> dict:
     if event["type"] in HANDLED_EVENT_TYPES:
         return event
     kind = event["data"]["object"].get("object")
-    return {"id": event["id"], "object": "event", "type": event["type"], "created": event["created"],
-            "data": {"object": {"object": kind} if isinstance(kind, str) else {}}}
+    return {
+        "id": event["id"],
+        "object": "event",
+        "type": event["type"],
+        "created": event["created"],
+        "data": {"object": {"object": kind} if isinstance(kind, str) else {}},
+    }
 
 
 @bp.post("/webhook")
@@ -51,18 +69,32 @@ def stripe_webhook():
     event = verified_event()
     try:
         with as_service(current_pool()) as conn:
-            result = conn.execute("select private.apply_stripe_event(%s::jsonb) as r",
-                                  (json.dumps(_for_database(event)),)).fetchone()["r"]
-    except (psycopg.errors.InvalidParameterValue, psycopg.errors.CheckViolation,
-            psycopg.errors.InvalidTextRepresentation, psycopg.errors.NumericValueOutOfRange) as exc:
+            result = conn.execute(
+                "select private.apply_stripe_event(%s::jsonb) as r", (json.dumps(_for_database(event)),)
+            ).fetchone()["r"]
+    except (
+        psycopg.errors.InvalidParameterValue,
+        psycopg.errors.CheckViolation,
+        psycopg.errors.InvalidTextRepresentation,
+        psycopg.errors.NumericValueOutOfRange,
+    ) as exc:
         # Signed by Stripe but not something we can store (a malformed id, say): retrying cannot help.
-        log.warning("Stripe event %s (%s) refused by the database: %s", event["id"], event["type"],
-                    exc.diag.message_primary)
+        log.warning(
+            "Stripe event %s (%s) refused by the database: %s", event["id"], event["type"], exc.diag.message_primary
+        )
         raise ApiError(400, "invalid_event", "The event could not be stored.") from None
     if result.get("duplicate"):
         log.info("stripe event %s (%s): duplicate, ignored", event["id"], event["type"])
     else:
-        log.info("stripe event %s (%s): %s", event["id"], event["type"],
-                 "applied" if result.get("applied") else result.get("reason", "not applied"))
-    return jsonify(received=True, event_id=event["id"], duplicate=bool(result.get("duplicate")),
-                   applied=bool(result.get("applied"))), 200
+        log.info(
+            "stripe event %s (%s): %s",
+            event["id"],
+            event["type"],
+            "applied" if result.get("applied") else result.get("reason", "not applied"),
+        )
+    return jsonify(
+        received=True,
+        event_id=event["id"],
+        duplicate=bool(result.get("duplicate")),
+        applied=bool(result.get("applied")),
+    ), 200

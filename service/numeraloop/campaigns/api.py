@@ -25,6 +25,7 @@ from ..messaging.error_codes import meaning
 
 bp = Blueprint("campaigns", __name__)
 
+
 def _not_found() -> ApiError:
     return ApiError(404, "campaign_not_found", "No such campaign.")
 
@@ -64,8 +65,12 @@ def _scheduled_at(body: dict) -> datetime | None:
     except ValueError:
         when = None
     if when is None or when.tzinfo is None:
-        raise ApiError(422, "invalid_field", "scheduled_at must be an ISO 8601 time with a timezone, "
-                       "e.g. 2026-12-01T09:00:00Z.", field="scheduled_at")
+        raise ApiError(
+            422,
+            "invalid_field",
+            "scheduled_at must be an ISO 8601 time with a timezone, e.g. 2026-12-01T09:00:00Z.",
+            field="scheduled_at",
+        )
     return when
 
 
@@ -78,8 +83,9 @@ def _require_admin_and_twilio(campaign_id: str) -> None:
         _, role = workspaces.resolve(conn, row["workspace_id"])
         workspaces.require_role(role, "admin")
     with as_service(pool) as conn:
-        connected = conn.execute("select 1 from public.twilio_accounts where workspace_id = %s",
-                                 (row["workspace_id"],)).fetchone()
+        connected = conn.execute(
+            "select 1 from public.twilio_accounts where workspace_id = %s", (row["workspace_id"],)
+        ).fetchone()
     if connected is None:
         raise ApiError(409, "twilio_not_connected", "Connect a Twilio account to this workspace first.")
 

@@ -101,8 +101,16 @@ class _Leases:
 
 
 class CampaignSender:
-    def __init__(self, pool, config: Config, batch: int = 50, lease_seconds: int = 6, concurrency: int = 8,
-                 log_every: int = LOG_EVERY, send_timeout: float = SEND_TIMEOUT):
+    def __init__(
+        self,
+        pool,
+        config: Config,
+        batch: int = 50,
+        lease_seconds: int = 6,
+        concurrency: int = 8,
+        log_every: int = LOG_EVERY,
+        send_timeout: float = SEND_TIMEOUT,
+    ):
         self.renew_every = min(1.0, lease_seconds / 3)
         if send_timeout + LEASE_MARGIN + self.renew_every >= lease_seconds:
             raise ValueError("the lease must outlast a send and a renewal period")
@@ -132,8 +140,10 @@ class CampaignSender:
     def claim(self) -> list[dict]:
         """Claim a batch and record its messages: the recipients this sender now holds, each with its message."""
         with as_service(self.pool) as conn:
-            rows = conn.execute("select c.*, now() as db_now from private.claim_campaign_recipients(%s, %s) c",
-                                (self.batch, self.lease_seconds)).fetchall()
+            rows = conn.execute(
+                "select c.*, now() as db_now from private.claim_campaign_recipients(%s, %s) c",
+                (self.batch, self.lease_seconds),
+            ).fetchall()
         return self._make_messages(rows) if rows else rows
 
     def run_once(self) -> int:
@@ -177,12 +187,23 @@ class CampaignSender:
         payload = []
         for r in fresh:
             info = count(r["body"] or "")
-            payload.append({"recipient_id": r["recipient_id"], "claim_token": str(r["claim_token"]),
-                            "body": r["body"] or "", "segments": r["segments"], "encoding": info.encoding})
+            payload.append(
+                {
+                    "recipient_id": r["recipient_id"],
+                    "claim_token": str(r["claim_token"]),
+                    "body": r["body"] or "",
+                    "segments": r["segments"],
+                    "encoding": info.encoding,
+                }
+            )
         try:
             with as_service(self.pool) as conn:
-                made = {m["recipient_id"]: m for m in conn.execute(
-                    "select * from private.make_campaign_messages(%s)", (Jsonb(payload),)).fetchall()}
+                made = {
+                    m["recipient_id"]: m
+                    for m in conn.execute(
+                        "select * from private.make_campaign_messages(%s)", (Jsonb(payload),)
+                    ).fetchall()
+                }
         except psycopg.Error:
             log.exception("campaign sender: recording %d messages failed; their leases will lapse", len(fresh))
             made = {}
@@ -230,8 +251,9 @@ class CampaignSender:
             reason = "Twilio is not connected to this workspace; connect it, then resume"
         if creds is None:
             for campaign_id in {str(row["campaign_id"]) for row in batch}:
-                self.halt(campaign_id, reason, [row["claim_token"] for row in batch
-                                                if str(row["campaign_id"]) == campaign_id])
+                self.halt(
+                    campaign_id, reason, [row["claim_token"] for row in batch if str(row["campaign_id"]) == campaign_id]
+                )
             return None
         self._creds[workspace_id] = (time.monotonic() + CREDENTIALS_SECONDS, creds)
         return creds
@@ -255,23 +277,38 @@ class CampaignSender:
 
     def _record_sends(self, sent: list[tuple[dict, dict]]) -> list[str]:
         """Record what Twilio took, the batch in one transaction; the outcome of each."""
-        payload = [{"recipient_id": row["recipient_id"], "claim_token": str(row["claim_token"]),
-                    "twilio_sid": record["twilio_sid"], "status": record["status"], "from": record.get("from")}
-                   for row, record in sent]
+        payload = [
+            {
+                "recipient_id": row["recipient_id"],
+                "claim_token": str(row["claim_token"]),
+                "twilio_sid": record["twilio_sid"],
+                "status": record["status"],
+                "from": record.get("from"),
+            }
+            for row, record in sent
+        ]
         with as_service(self.pool) as conn:
             result = conn.execute("select private.record_campaign_sends(%s) as r", (Jsonb(payload),)).fetchone()["r"]
             lost = set()
             if result["claim_lost"]:
-                lost = {r["id"] for r in conn.execute(
-                    "select id from public.campaign_recipients where id = any(%s) and status <> 'sent'",
-                    ([row["recipient_id"] for row, _ in sent],)).fetchall()}
+                lost = {
+                    r["id"]
+                    for r in conn.execute(
+                        "select id from public.campaign_recipients where id = any(%s) and status <> 'sent'",
+                        ([row["recipient_id"] for row, _ in sent],),
+                    ).fetchall()
+                }
         outcomes = []
         for row, record in sent:
             outcome = "reconciled" if record.get("reconciled") else "sent"
             if row["recipient_id"] in lost:
                 # The lease ran out while Twilio took the message, and a claim settled the recipient meanwhile.
-                log.error("campaign %s: recipient %s was sent (%s) after its claim ended; the send is not recorded",
-                          row["campaign_id"], row["recipient_id"], record["twilio_sid"])
+                log.error(
+                    "campaign %s: recipient %s was sent (%s) after its claim ended; the send is not recorded",
+                    row["campaign_id"],
+                    row["recipient_id"],
+                    record["twilio_sid"],
+                )
                 outcome = "claim_lost"
             outcomes.append(outcome)
             self._progress(str(row["campaign_id"]), outcome)
@@ -287,8 +324,11 @@ class CampaignSender:
         if wait > 0:
             time.sleep(wait)
         if not self._lease_allows_a_send(row):
-            log.warning("campaign %s: recipient %s not sent, its lease could run out first",
-                        row["campaign_id"], row["recipient_id"])
+            log.warning(
+                "campaign %s: recipient %s not sent, its lease could run out first",
+                row["campaign_id"],
+                row["recipient_id"],
+            )
             return "claim_expired", None
         body = row["body"] or ""
         if row.get("reconcile"):
@@ -300,19 +340,24 @@ class CampaignSender:
             info = count(body)
             try:
                 with as_service(self.pool) as conn:  # Twilio has none; a status callback may have settled it since
-                    prepared = conn.execute("select private.prepare_campaign_message(%s, %s, %s, %s, %s) as r",
-                                            (row["recipient_id"], row["claim_token"], body, info.segments,
-                                             info.encoding)).fetchone()["r"]
+                    prepared = conn.execute(
+                        "select private.prepare_campaign_message(%s, %s, %s, %s, %s) as r",
+                        (row["recipient_id"], row["claim_token"], body, info.segments, info.encoding),
+                    ).fetchone()["r"]
             except psycopg.errors.InvalidParameterValue:  # 22023: the sender number is no longer active
-                self.halt(str(row["campaign_id"]), "the campaign's sender number is no longer active",
-                          [row["claim_token"]])
+                self.halt(
+                    str(row["campaign_id"]), "the campaign's sender number is no longer active", [row["claim_token"]]
+                )
                 return "halted", None
             if not prepared["send"]:
                 return prepared["reason"], None
 
-        options = {"to": row["to_e164"],
-                   "status_callback": webhook_urls.message_status(self.config.public_base_url,
-                                                                  message_id=str(row["message_id"]))}
+        options = {
+            "to": row["to_e164"],
+            "status_callback": webhook_urls.message_status(
+                self.config.public_base_url, message_id=str(row["message_id"])
+            ),
+        }
         service = row.get("messaging_service_sid")
         if service:  # Twilio chooses the sender from the service's pool (sticky per recipient)
             options["messaging_service_sid"] = service
@@ -348,37 +393,54 @@ class CampaignSender:
         sender = {} if service else {"from_": row["from_e164"]}  # a service's sender is Twilio's choice
         try:
             with twilio_call("look the campaign message up"):
-                candidates = self._messages(creds).list(to=row["to_e164"], date_sent_after=created - RECONCILE_LOOKBACK,
-                                                        limit=50, **sender)
+                candidates = self._messages(creds).list(
+                    to=row["to_e164"], date_sent_after=created - RECONCILE_LOOKBACK, limit=50, **sender
+                )
         except ApiError as exc:
-            log.warning("campaign %s: recipient %s not reconciled: %s", row["campaign_id"], row["recipient_id"],
-                        exc.message)
+            log.warning(
+                "campaign %s: recipient %s not reconciled: %s", row["campaign_id"], row["recipient_id"], exc.message
+            )
             return None
         body = row["body"] or ""
-        matches = [m for m in candidates
-                   if (m.body or "") == body and str(m.direction or "").startswith("outbound")
-                   and (not service or m.messaging_service_sid == service)
-                   and (m.date_created is None or m.date_created >= created - RECONCILE_LOOKBACK)]
+        matches = [
+            m
+            for m in candidates
+            if (m.body or "") == body
+            and str(m.direction or "").startswith("outbound")
+            and (not service or m.messaging_service_sid == service)
+            and (m.date_created is None or m.date_created >= created - RECONCILE_LOOKBACK)
+        ]
         if not matches:
             return False
         with as_service(self.pool) as conn:
-            known = {r["twilio_sid"] for r in conn.execute(
-                "select twilio_sid from public.messages where twilio_sid = any(%s) and id <> %s",
-                ([m.sid for m in matches], row["message_id"])).fetchall()}
+            known = {
+                r["twilio_sid"]
+                for r in conn.execute(
+                    "select twilio_sid from public.messages where twilio_sid = any(%s) and id <> %s",
+                    ([m.sid for m in matches], row["message_id"]),
+                ).fetchall()
+            }
         fresh = [m for m in matches if m.sid not in known]
         if not fresh:
             return False
         found = min(fresh, key=lambda m: m.date_created or created)
-        log.info("campaign %s: recipient %s reconciled: Twilio has %s", row["campaign_id"], row["recipient_id"],
-                 found.sid)
+        log.info(
+            "campaign %s: recipient %s reconciled: Twilio has %s", row["campaign_id"], row["recipient_id"], found.sid
+        )
         return found.sid, str(found.status or "sent")
 
     def _uncertain(self, row: dict, exc: ApiError) -> str:
         with as_service(self.pool) as conn:
-            conn.execute("select private.mark_campaign_uncertain(%s, %s, %s)",
-                         (row["recipient_id"], row["claim_token"], exc.message[:1000]))
-        log.warning("campaign %s: recipient %s uncertain (%s); it is looked up before any resend",
-                    row["campaign_id"], row["recipient_id"], exc.code)
+            conn.execute(
+                "select private.mark_campaign_uncertain(%s, %s, %s)",
+                (row["recipient_id"], row["claim_token"], exc.message[:1000]),
+            )
+        log.warning(
+            "campaign %s: recipient %s uncertain (%s); it is looked up before any resend",
+            row["campaign_id"],
+            row["recipient_id"],
+            exc.code,
+        )
         return "uncertain"
 
     def _failed(self, row: dict, exc: ApiError) -> str:
@@ -387,15 +449,20 @@ class CampaignSender:
         if exc.status == 429 or code == 20429 or code in HALTING_TWILIO_CODES:
             retry = backoff_seconds(row["attempts"])
         with as_service(self.pool) as conn:
-            result = conn.execute("select private.record_campaign_failure(%s, %s, %s, %s, %s) as r",
-                                  (row["recipient_id"], row["claim_token"], code, exc.message[:1000],
-                                   retry)).fetchone()["r"]
+            result = conn.execute(
+                "select private.record_campaign_failure(%s, %s, %s, %s, %s) as r",
+                (row["recipient_id"], row["claim_token"], code, exc.message[:1000], retry),
+            ).fetchone()["r"]
         if code in HALTING_TWILIO_CODES:
             self.halt(str(row["campaign_id"]), HALTING_TWILIO_CODES[code])
             return "halted"
         if result["status"] == "pending":
-            log.warning("campaign %s: rate limited by Twilio; recipient %s retries in %ss", row["campaign_id"],
-                        row["recipient_id"], retry)
+            log.warning(
+                "campaign %s: rate limited by Twilio; recipient %s retries in %ss",
+                row["campaign_id"],
+                row["recipient_id"],
+                retry,
+            )
             return "retry"
         return result["status"]
 
@@ -414,10 +481,19 @@ class CampaignSender:
         if clients is None or len(clients) > 100:
             clients = self._local.clients = {}
         if creds not in clients:
-            user, secret = ((creds.api_key_sid, creds.api_key_secret) if creds.api_key_sid and creds.api_key_secret
-                            else (creds.account_sid, creds.auth_token))
-            client = make_twilio_client(creds.account_sid, user, secret, self.config.twilio_api_base_url,
-                                        timeout=(CONNECT_TIMEOUT, self.send_timeout), max_retries=0)
+            user, secret = (
+                (creds.api_key_sid, creds.api_key_secret)
+                if creds.api_key_sid and creds.api_key_secret
+                else (creds.account_sid, creds.auth_token)
+            )
+            client = make_twilio_client(
+                creds.account_sid,
+                user,
+                secret,
+                self.config.twilio_api_base_url,
+                timeout=(CONNECT_TIMEOUT, self.send_timeout),
+                max_retries=0,
+            )
             clients[creds] = client.api.v2010.accounts(creds.account_sid).messages
         return clients[creds]
 
@@ -436,7 +512,16 @@ class CampaignSender:
                 "count(*) filter (where r.status = 'failed') as failed, "
                 "count(*) filter (where r.status like 'skipped%%') as skipped "
                 "from public.campaigns k join public.campaign_recipients r on r.campaign_id = k.id "
-                "where k.id = %s group by k.id", (campaign_id,)).fetchone()
+                "where k.id = %s group by k.id",
+                (campaign_id,),
+            ).fetchone()
         if row:
-            log.info("campaign %s: %d/%d sent, %d failed, %d skipped (%s)", campaign_id, row["sent"],
-                     row["recipients_total"], row["failed"], row["skipped"], row["status"])
+            log.info(
+                "campaign %s: %d/%d sent, %d failed, %d skipped (%s)",
+                campaign_id,
+                row["sent"],
+                row["recipients_total"],
+                row["failed"],
+                row["skipped"],
+                row["status"],
+            )

@@ -28,9 +28,10 @@ def ensure_loaded(pool) -> None:
         if id(pool) in _loaded:
             return
         with as_service(pool) as conn:
-            rows = conn.execute("select private.load_phone_time_zones(%s, %s::jsonb) as n",
-                                (phonenumbers.__version__, json.dumps({k: list(v) for k, v in TIMEZONE_DATA.items()}))
-                                ).fetchone()["n"]
+            rows = conn.execute(
+                "select private.load_phone_time_zones(%s, %s::jsonb) as n",
+                (phonenumbers.__version__, json.dumps({k: list(v) for k, v in TIMEZONE_DATA.items()})),
+            ).fetchone()["n"]
         if rows:
             log.info("loaded %d number prefixes' time zones (phonenumbers %s)", rows, phonenumbers.__version__)
         _loaded.add(id(pool))

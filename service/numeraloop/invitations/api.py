@@ -45,8 +45,22 @@ def _call(sql: str, params: tuple) -> dict:
 
 
 def _view(row: dict) -> dict:
-    return {k: row.get(k) for k in ("id", "workspace_id", "email", "role", "status", "invited_by", "created_at",
-                                    "expires_at", "accepted_at", "accepted_by", "revoked_at")}
+    return {
+        k: row.get(k)
+        for k in (
+            "id",
+            "workspace_id",
+            "email",
+            "role",
+            "status",
+            "invited_by",
+            "created_at",
+            "expires_at",
+            "accepted_at",
+            "accepted_by",
+            "revoked_at",
+        )
+    }
 
 
 @bp.post("/workspaces/<workspace_id>/invitations")
@@ -57,16 +71,26 @@ def create_invitation(workspace_id: str):
     email = field(body, "email", required=True, max_length=MAX_EMAIL_INPUT)
     role = field(body, "role") or "agent"
     if role == "owner":
-        raise ApiError(403, "role_not_invitable", "An invitation makes an agent or an admin; an owner can make a "
-                       "member an owner once they have joined.", field="role")
+        raise ApiError(
+            403,
+            "role_not_invitable",
+            "An invitation makes an agent or an admin; an owner can make a member an owner once they have joined.",
+            field="role",
+        )
     if role not in INVITABLE_ROLES:
         raise ApiError(422, "invalid_role", "role must be 'agent' or 'admin'.", field="role")
-    invitation = _call("select public.invite_to_workspace(%s, %s, %s::public.workspace_role) as r",
-                       (workspace_id, email, role))
+    invitation = _call(
+        "select public.invite_to_workspace(%s, %s, %s::public.workspace_role) as r", (workspace_id, email, role)
+    )
     # E-mailing the invitation is not built yet, so the token is handed to the inviting admin,
     # this once (only its hash is stored), to pass on; the invitee POSTs it to accept_url.
-    return jsonify({**_view(invitation), "token": invitation["token"],
-                    "accept_url": current_app.config["NUMERALOOP"].public_base_url + "/api/v1/invitations/accept"}), 201
+    return jsonify(
+        {
+            **_view(invitation),
+            "token": invitation["token"],
+            "accept_url": current_app.config["NUMERALOOP"].public_base_url + "/api/v1/invitations/accept",
+        }
+    ), 201
 
 
 @bp.get("/workspaces/<workspace_id>/invitations")
@@ -79,7 +103,8 @@ def list_invitations(workspace_id: str):
             "revoked_at, case when accepted_at is not null then 'accepted' when revoked_at is not null then 'revoked' "
             "when expires_at <= now() then 'expired' else 'pending' end as status "
             "from public.workspace_invitations where workspace_id = %s order by created_at desc, id limit 500",
-            (workspace_id,)).fetchall()
+            (workspace_id,),
+        ).fetchall()
     return jsonify(invitations=[_view(r) for r in rows])
 
 
@@ -91,8 +116,9 @@ def revoke_invitation(workspace_id: str, invitation_id: str):
         invitation_id = str(uuid.UUID(invitation_id))
     except ValueError:
         raise ApiError(404, "invitation_not_found", "No such invitation.") from None
-    return jsonify(_view(_call("select public.revoke_workspace_invitation(%s, %s) as r",
-                               (workspace_id, invitation_id))))
+    return jsonify(
+        _view(_call("select public.revoke_workspace_invitation(%s, %s) as r", (workspace_id, invitation_id)))
+    )
 
 
 @bp.post("/invitations/accept")
@@ -101,5 +127,6 @@ def accept_invitation():
     if len(token) > MAX_TOKEN:
         raise ApiError(404, "invitation_not_found", "No such invitation.")
     accepted = _call("select public.accept_workspace_invitation(%s) as r", (token,))
-    return jsonify({**_view(accepted), "already_member": accepted["already_member"],
-                    "member_role": accepted["member_role"]})
+    return jsonify(
+        {**_view(accepted), "already_member": accepted["already_member"], "member_role": accepted["member_role"]}
+    )

@@ -54,8 +54,9 @@ def parse_media(form) -> list[dict]:
             raise ApiError(400, "invalid_media", f"MediaUrl{i} is longer than {MAX_MEDIA_URL} characters.")
         content_type = form.get(f"MediaContentType{i}") or "application/octet-stream"
         if len(content_type) > MAX_MEDIA_CONTENT_TYPE:
-            raise ApiError(400, "invalid_media",
-                           f"MediaContentType{i} is longer than {MAX_MEDIA_CONTENT_TYPE} characters.")
+            raise ApiError(
+                400, "invalid_media", f"MediaContentType{i} is longer than {MAX_MEDIA_CONTENT_TYPE} characters."
+            )
         media.append({"url": url, "content_type": content_type})
     return media
 
@@ -82,8 +83,10 @@ def _verified(form) -> WebhookContext:
             raise
     ctx = verify("account", form.get("AccountSid", ""), form.get("AccountSid"))
     with as_service(current_pool()) as conn:
-        number_id = conn.execute("select private.messaging_service_inbound_number(%s, %s, %s) as id",
-                                 (ctx.workspace_id, service_sid, form.get("To"))).fetchone()["id"]
+        number_id = conn.execute(
+            "select private.messaging_service_inbound_number(%s, %s, %s) as id",
+            (ctx.workspace_id, service_sid, form.get("To")),
+        ).fetchone()["id"]
     if number_id is None:
         raise ApiError(403, "invalid_signature", "Missing or invalid X-Twilio-Signature.")
     return WebhookContext(ctx.workspace_id, ctx.account_sid, str(number_id))
@@ -120,8 +123,13 @@ def inbound_message():
         base = current_app.config["NUMERALOOP"].public_base_url
         for reply in result.get("replies") or []:
             # The reply's own status callbacks find its row through message_id.
-            twiml.message(reply["body"], action=webhook_urls.message_status(base, message_id=reply["message_id"]),
-                          method="POST")
-    log.info("inbound %s for workspace %s: %s", sid, ctx.workspace_id,
-             "duplicate" if result.get("duplicate") else f"{len(result.get('replies') or [])} replies")
+            twiml.message(
+                reply["body"], action=webhook_urls.message_status(base, message_id=reply["message_id"]), method="POST"
+            )
+    log.info(
+        "inbound %s for workspace %s: %s",
+        sid,
+        ctx.workspace_id,
+        "duplicate" if result.get("duplicate") else f"{len(result.get('replies') or [])} replies",
+    )
     return Response(str(twiml), mimetype="text/xml")

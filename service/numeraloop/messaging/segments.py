@@ -21,7 +21,7 @@ GSM7_EXTENSION = set("^{}\\[~]|€\f")
 @dataclass(frozen=True)
 class SegmentInfo:
     encoding: str  # "gsm7" or "ucs2"
-    units: int     # septets (GSM-7) or UTF-16 code units (UCS-2)
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
     segments: int
 
 
@@ -49,13 +49,50 @@ def count(body: str) -> SegmentInfo:
 # Characters people type (or word processors insert) that force UCS-2, and the GSM-7 text
 # that reads the same; sending the replacement keeps a message at 160 characters a segment.
 GSM7_REPLACEMENTS = {
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
-    "\u2013": "-", "\u2014": "-", "\u2012": "-", "\u2212": "-", "\u2010": "-", "\u2011": "-",
-    "\u2026": "...", "\u00a0": " ", "\u2009": " ", "\u200a": " ", "\u202f": " ", "\u2022": "-",
-    "\u00e1": "a", "\u00ed": "i", "\u00f3": "o", "\u00fa": "u", "\u00e2": "a", "\u00ea": "e", "\u00ee": "i",
-    "\u00f4": "o", "\u00fb": "u", "\u00e7": "c", "\u00e3": "a", "\u00f5": "o", "\u00eb": "e", "\u00ef": "i",
-    "\u00c1": "A", "\u00cd": "I", "\u00d3": "O", "\u00da": "U", "\u00c2": "A", "\u00ca": "E", "\u00c8": "E",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": "'",
+    "\u201b": "'",
+    "\u2032": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u2033": '"',
+    "\u00ab": '"',
+    "\u00bb": '"',
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2012": "-",
+    "\u2212": "-",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2026": "...",
+    "\u00a0": " ",
+    "\u2009": " ",
+    "\u200a": " ",
+    "\u202f": " ",
+    "\u2022": "-",
+    "\u00e1": "a",
+    "\u00ed": "i",
+    "\u00f3": "o",
+    "\u00fa": "u",
+    "\u00e2": "a",
+    "\u00ea": "e",
+    "\u00ee": "i",
+    "\u00f4": "o",
+    "\u00fb": "u",
+    "\u00e7": "c",
+    "\u00e3": "a",
+    "\u00f5": "o",
+    "\u00eb": "e",
+    "\u00ef": "i",
+    "\u00c1": "A",
+    "\u00cd": "I",
+    "\u00d3": "O",
+    "\u00da": "U",
+    "\u00c2": "A",
+    "\u00ca": "E",
+    "\u00c8": "E",
 }
 
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify
 
 from .. import phones, workspaces
-from ..twilio import credentials
 from ..api.inputs import field, header, json_body, workspace_param
 from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
-from ..twilio import webhook_urls
+from ..twilio import credentials, webhook_urls
 from ..twilio.access import client_for, twilio_call
 from .segments import count
 
@@ -52,8 +51,12 @@ def _media_urls(body: dict) -> list[str]:
         if not url.startswith(("https://", "http://")):
             raise ApiError(422, "invalid_media_url", "media_urls must be http(s) URLs.", field="media_urls")
         if len(url) > MAX_MEDIA_URL:
-            raise ApiError(422, "media_url_too_long", f"Each of media_urls is limited to {MAX_MEDIA_URL} characters.",
-                           field="media_urls")
+            raise ApiError(
+                422,
+                "media_url_too_long",
+                f"Each of media_urls is limited to {MAX_MEDIA_URL} characters.",
+                field="media_urls",
+            )
     return media
 
 
@@ -65,11 +68,16 @@ def _from_number(conn, workspace_id: str, body: dict) -> dict:
             number_id = str(uuid.UUID(number_id))
         except ValueError:
             raise ApiError(422, "invalid_field", "from_number_id must be a UUID.", field="from_number_id") from None
-        row = conn.execute("select id::text, e164 from public.phone_numbers where id = %s and workspace_id = %s "
-                           "and status = 'active'", (number_id, workspace_id)).fetchone()
+        row = conn.execute(
+            "select id::text, e164 from public.phone_numbers where id = %s and workspace_id = %s and status = 'active'",
+            (number_id, workspace_id),
+        ).fetchone()
     elif sender:
-        row = conn.execute("select id::text, e164 from public.phone_numbers where e164 = %s and workspace_id = %s "
-                           "and status = 'active'", (sender, workspace_id)).fetchone()
+        row = conn.execute(
+            "select id::text, e164 from public.phone_numbers where e164 = %s and workspace_id = %s "
+            "and status = 'active'",
+            (sender, workspace_id),
+        ).fetchone()
     else:
         raise ApiError(422, "missing_field", "Say which number to send from: 'from_number_id' or 'from'.", field="from")
     if row is None:
@@ -78,12 +86,20 @@ def _from_number(conn, workspace_id: str, body: dict) -> dict:
 
 
 def _view(prepared: dict, status_code: int):
-    return jsonify({
-        "id": prepared["message_id"], "conversation_id": prepared["conversation_id"],
-        "contact_id": prepared["contact_id"], "status": prepared["status"], "twilio_sid": prepared.get("twilio_sid"),
-        "from": prepared.get("from"), "to": prepared.get("to"), "replayed": bool(prepared.get("replayed")),
-        "num_segments": prepared.get("num_segments"), "encoding": prepared.get("encoding"),
-    }), status_code
+    return jsonify(
+        {
+            "id": prepared["message_id"],
+            "conversation_id": prepared["conversation_id"],
+            "contact_id": prepared["contact_id"],
+            "status": prepared["status"],
+            "twilio_sid": prepared.get("twilio_sid"),
+            "from": prepared.get("from"),
+            "to": prepared.get("to"),
+            "replayed": bool(prepared.get("replayed")),
+            "num_segments": prepared.get("num_segments"),
+            "encoding": prepared.get("encoding"),
+        }
+    ), status_code
 
 
 @bp.post("/messages")
@@ -102,7 +118,9 @@ def send_message():
     raw_to = field(body, "to", required=True, max_length=32)
     key = header("Idempotency-Key")
     if key is not None and not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY):
-        raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters.")
+        raise ApiError(
+            400, "invalid_idempotency_key", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
+        )
     info = count(text)
 
     with as_user(pool, g.claims) as conn:
@@ -126,8 +144,11 @@ def send_message():
         _fail(pool, prepared["message_id"], None, exc.message)
         raise
 
-    options = {"to": to, "from_": sender["e164"],
-               "status_callback": webhook_urls.message_status(config.public_base_url)}
+    options = {
+        "to": to,
+        "from_": sender["e164"],
+        "status_callback": webhook_urls.message_status(config.public_base_url),
+    }
     if text:
         options["body"] = text
     if media:
@@ -139,15 +160,21 @@ def send_message():
         twilio_code = exc.extra.get("twilio_code")
         _fail(pool, prepared["message_id"], twilio_code, exc.message)
         if twilio_code == 21610:
-            raise ApiError(409, "recipient_opted_out",
-                           "Twilio reports this recipient has unsubscribed (21610); recorded as an opt-out.",
-                           twilio_code=21610) from None
+            raise ApiError(
+                409,
+                "recipient_opted_out",
+                "Twilio reports this recipient has unsubscribed (21610); recorded as an opt-out.",
+                twilio_code=21610,
+            ) from None
         raise
     with as_service(pool) as conn:
-        conn.execute("select private.mark_message_submitted(%s, %s, %s)",
-                     (prepared["message_id"], sent.sid, str(sent.status or "queued")))
-        row = conn.execute("select status, twilio_sid from public.messages where id = %s",
-                           (prepared["message_id"],)).fetchone()
+        conn.execute(
+            "select private.mark_message_submitted(%s, %s, %s)",
+            (prepared["message_id"], sent.sid, str(sent.status or "queued")),
+        )
+        row = conn.execute(
+            "select status, twilio_sid from public.messages where id = %s", (prepared["message_id"],)
+        ).fetchone()
     prepared.update(status=row["status"], twilio_sid=row["twilio_sid"])
     log.info("sent %s for workspace %s (%d segment(s), %s)", sent.sid, workspace_id, info.segments, info.encoding)
     return _view(prepared, 201)

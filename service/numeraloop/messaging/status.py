@@ -22,8 +22,21 @@ bp = Blueprint("messaging_status", __name__)
 
 log = logging.getLogger(__name__)
 MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}\Z")
-KNOWN_STATUSES = {"accepted", "scheduled", "queued", "sending", "sent", "delivered", "undelivered",
-                  "failed", "read", "canceled", "receiving", "received", "partially_delivered"}
+KNOWN_STATUSES = {
+    "accepted",
+    "scheduled",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "read",
+    "canceled",
+    "receiving",
+    "received",
+    "partially_delivered",
+}
 
 
 @bp.post("/messaging/status")
@@ -51,7 +64,9 @@ def message_status():
                 raise ApiError(400, "invalid_callback", "message_id must be a UUID.") from None
             owned = conn.execute(
                 "select 1 from public.messages m join public.twilio_accounts a on a.workspace_id = m.workspace_id "
-                "where m.id = %s and a.account_sid = %s and m.twilio_sid is null", (reply_id, account_sid)).fetchone()
+                "where m.id = %s and a.account_sid = %s and m.twilio_sid is null",
+                (reply_id, account_sid),
+            ).fetchone()
             if owned:
                 conn.execute("select private.mark_message_submitted(%s, %s, %s)", (reply_id, sid, status))
         result = conn.execute(

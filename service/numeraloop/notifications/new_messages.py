@@ -54,8 +54,11 @@ def compose(row: dict, recipient: dict, public_base_url: str) -> tuple[str, str]
     link = f"{public_base_url}/inbox/{row['conversation_id']}"
     unread = row["unread_count"] or 1
     name = _one_line(recipient.get("name"))
-    why = ("you are assigned to this conversation" if row["assigned"]
-           else f"this conversation is unassigned and you are a member of {workspace}")
+    why = (
+        "you are assigned to this conversation"
+        if row["assigned"]
+        else f"this conversation is unassigned and you are a member of {workspace}"
+    )
     lines = [
         f"Hello {name}," if name else "Hello,",
         "",
@@ -75,14 +78,16 @@ def compose(row: dict, recipient: dict, public_base_url: str) -> tuple[str, str]
 
 
 class NewMessageNotifier:
-    def __init__(self, pool, config: Config, batch: int = 20, lease_seconds: int = LEASE_SECONDS,
-                 mailer: Mailer | None = None):
+    def __init__(
+        self, pool, config: Config, batch: int = 20, lease_seconds: int = LEASE_SECONDS, mailer: Mailer | None = None
+    ):
         self.pool = pool
         self.public_base_url = config.public_base_url.rstrip("/")
         self.batch = batch
         self.lease_seconds = lease_seconds
-        self.mailer = mailer or (Mailer(config.smtp_url, default_sender(config.public_base_url))
-                                 if config.smtp_url else None)
+        self.mailer = mailer or (
+            Mailer(config.smtp_url, default_sender(config.public_base_url)) if config.smtp_url else None
+        )
 
     def close(self) -> None:
         pass
@@ -91,17 +96,21 @@ class NewMessageNotifier:
         """Claims due conversations and e-mails about each; returns how many were claimed. `now`
         stands in for the database's clock (tests move it past the 10 minutes)."""
         with as_service(self.pool) as conn:
-            rows = conn.execute("select * from private.claim_new_message_emails(%s, %s, coalesce(%s, now()))",
-                                (self.batch, self.lease_seconds, now)).fetchall()
+            rows = conn.execute(
+                "select * from private.claim_new_message_emails(%s, %s, coalesce(%s, now()))",
+                (self.batch, self.lease_seconds, now),
+            ).fetchall()
         for row in rows:
             sent = self._send(row)
             with as_service(self.pool) as conn:
                 outcome = conn.execute(
                     "select private.complete_new_message_email(%s, %s, %s, coalesce(%s, now())) as r",
-                    (row["conversation_id"], row["claim_token"], sent, now)).fetchone()["r"]
+                    (row["conversation_id"], row["claim_token"], sent, now),
+                ).fetchone()["r"]
             if outcome.get("gave_up"):
-                log.error("new-message e-mail about conversation %s: gave up after repeated failures",
-                          row["conversation_id"])
+                log.error(
+                    "new-message e-mail about conversation %s: gave up after repeated failures", row["conversation_id"]
+                )
         return len(rows)
 
     def _send(self, row: dict) -> bool:
@@ -111,15 +120,26 @@ class NewMessageNotifier:
         try:
             outcomes = self.mailer.send_all(messages)
         except (OSError, ValueError) as exc:  # smtplib's errors are OSErrors
-            log.warning("new-message e-mail about conversation %s not sent (%s: %s); retried shortly",
-                        row["conversation_id"], type(exc).__name__, exc)
+            log.warning(
+                "new-message e-mail about conversation %s not sent (%s: %s); retried shortly",
+                row["conversation_id"],
+                type(exc).__name__,
+                exc,
+            )
             return False
         refused = [r["user_id"] for r, outcome in zip(recipients, outcomes, strict=True) if outcome is not None]
         if refused:
-            log.warning("new-message e-mail about conversation %s refused for %d of %d recipients",
-                        row["conversation_id"], len(refused), len(recipients))
-        log.info("new-message e-mail about conversation %s to %d member(s)", row["conversation_id"],
-                 len(recipients) - len(refused))
+            log.warning(
+                "new-message e-mail about conversation %s refused for %d of %d recipients",
+                row["conversation_id"],
+                len(refused),
+                len(recipients),
+            )
+        log.info(
+            "new-message e-mail about conversation %s to %d member(s)",
+            row["conversation_id"],
+            len(recipients) - len(refused),
+        )
         return len(refused) < len(recipients)
 
     def run_forever(self, stop: threading.Event, idle_seconds: float = 2.0) -> None:

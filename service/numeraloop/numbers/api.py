@@ -26,12 +26,11 @@ import psycopg
 from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import audit, workspaces
-from ..twilio import credentials
+from ..api.inputs import field, json_body
 from ..db import as_service, as_user, current_pool
 from ..errors import ApiError
-from ..twilio import webhook_urls
+from ..twilio import credentials, webhook_urls
 from ..twilio.access import client_for, twilio_call
-from ..api.inputs import field, json_body
 
 bp = Blueprint("numbers", __name__)
 
@@ -100,10 +99,19 @@ def available_numbers():
         options["contains"] = contains
     with twilio_call("search for numbers"):
         found = search.list(**options)
-    return jsonify(numbers=[{
-        "phone_number": n.phone_number, "friendly_name": n.friendly_name, "locality": n.locality,
-        "region": n.region, "iso_country": n.iso_country, "capabilities": dict(n.capabilities or {}),
-    } for n in found])
+    return jsonify(
+        numbers=[
+            {
+                "phone_number": n.phone_number,
+                "friendly_name": n.friendly_name,
+                "locality": n.locality,
+                "region": n.region,
+                "iso_country": n.iso_country,
+                "capabilities": dict(n.capabilities or {}),
+            }
+            for n in found
+        ]
+    )
 
 
 def _require_number_room(workspace_id: str, adding: int = 1) -> None:
@@ -140,11 +148,25 @@ def buy_number():
             row = conn.execute(
                 "insert into public.phone_numbers (workspace_id, twilio_account_id, twilio_sid, e164, friendly_name, "
                 "capabilities, number_type) values (%s, %s, %s, %s, %s, %s, %s) returning *",
-                (workspace_id, creds.twilio_account_id, bought.sid, bought.phone_number, friendly or bought.friendly_name,
-                 json.dumps(_capabilities(bought)), _number_type(bought)),
+                (
+                    workspace_id,
+                    creds.twilio_account_id,
+                    bought.sid,
+                    bought.phone_number,
+                    friendly or bought.friendly_name,
+                    json.dumps(_capabilities(bought)),
+                    _number_type(bought),
+                ),
             ).fetchone()
-            audit.record(conn, workspace_id=workspace_id, actor=g.user_id, action="number.buy",
-                         target_type="phone_number", target_id=bought.sid, details={"e164": bought.phone_number})
+            audit.record(
+                conn,
+                workspace_id=workspace_id,
+                actor=g.user_id,
+                action="number.buy",
+                target_type="phone_number",
+                target_id=bought.sid,
+                details={"e164": bought.phone_number},
+            )
     except Exception as exc:
         # Undo at Twilio so the account is not billed for a number NumeraLoop does not know about.
         over_the_limit = isinstance(exc, psycopg.Error) and exc.sqlstate == PLAN_LIMIT
@@ -158,7 +180,9 @@ def buy_number():
             log.exception("could not release %s after a failed store; it needs an operator", bought.sid)
         if over_the_limit:
             raise
-        raise ApiError(500, "number_not_stored", "The number could not be recorded, so the purchase was undone.")
+        raise ApiError(
+            500, "number_not_stored", "The number could not be recorded, so the purchase was undone."
+        ) from None
     return jsonify(_number_view(row)), 201
 
 
@@ -178,9 +202,13 @@ def import_numbers():
         owned = [n for n in owned if n.phone_number in set(wanted)]
 
     with as_service(current_pool()) as conn:
-        active = {r["e164"]: r["workspace_id"] for r in conn.execute(
-            "select e164, workspace_id::text from public.phone_numbers where e164 = any(%s) and status = 'active'",
-            ([n.phone_number for n in owned],)).fetchall()}
+        active = {
+            r["e164"]: r["workspace_id"]
+            for r in conn.execute(
+                "select e164, workspace_id::text from public.phone_numbers where e164 = any(%s) and status = 'active'",
+                ([n.phone_number for n in owned],),
+            ).fetchall()
+        }
     adding = sum(1 for n in owned if n.phone_number not in active)
     if adding:
         _require_number_room(workspace_id, adding)  # before any webhook is changed at Twilio
@@ -193,7 +221,9 @@ def import_numbers():
             continue
         try:
             with twilio_call("point the number's webhooks at NumeraLoop"):
-                account.incoming_phone_numbers(number.sid).update(**webhook_urls.number_webhooks(_config().public_base_url))
+                account.incoming_phone_numbers(number.sid).update(
+                    **webhook_urls.number_webhooks(_config().public_base_url)
+                )
         except ApiError as exc:
             skipped.append({"phone_number": number.phone_number, "reason": exc.message})
             continue
@@ -204,11 +234,25 @@ def import_numbers():
                     "friendly_name, capabilities, number_type) values (%s, %s, %s, %s, %s, %s, %s) "
                     "on conflict (workspace_id, twilio_sid) do update set status = 'active', released_at = null, "
                     "twilio_account_id = excluded.twilio_account_id returning *",
-                    (workspace_id, creds.twilio_account_id, number.sid, number.phone_number, number.friendly_name,
-                     json.dumps(_capabilities(number)), _number_type(number)),
+                    (
+                        workspace_id,
+                        creds.twilio_account_id,
+                        number.sid,
+                        number.phone_number,
+                        number.friendly_name,
+                        json.dumps(_capabilities(number)),
+                        _number_type(number),
+                    ),
                 ).fetchone()
-                audit.record(conn, workspace_id=workspace_id, actor=g.user_id, action="number.import",
-                             target_type="phone_number", target_id=number.sid, details={"e164": number.phone_number})
+                audit.record(
+                    conn,
+                    workspace_id=workspace_id,
+                    actor=g.user_id,
+                    action="number.import",
+                    target_type="phone_number",
+                    target_id=number.sid,
+                    details={"e164": number.phone_number},
+                )
         except psycopg.Error as exc:
             if exc.sqlstate != PLAN_LIMIT:  # numbers added meanwhile took the plan's room
                 raise
@@ -225,15 +269,18 @@ def import_numbers():
 def release_number(number_id: str):
     mode = request.args.get("mode", "release")
     if mode not in ("release", "detach"):
-        raise ApiError(422, "invalid_mode", "mode must be 'release' (give it back to Twilio) or 'detach' (keep it at Twilio).")
+        raise ApiError(
+            422, "invalid_mode", "mode must be 'release' (give it back to Twilio) or 'detach' (keep it at Twilio)."
+        )
     try:
         number_id = str(uuid.UUID(number_id))
     except ValueError:
         raise ApiError(404, "number_not_found", "No such number.") from None
 
     with as_user(current_pool(), g.claims) as conn:
-        row = conn.execute("select * from public.phone_numbers where id = %s and status = 'active'",
-                           (number_id,)).fetchone()
+        row = conn.execute(
+            "select * from public.phone_numbers where id = %s and status = 'active'", (number_id,)
+        ).fetchone()
         if row is None:
             raise ApiError(404, "number_not_found", "No such number.")
         _, role = workspaces.resolve(conn, str(row["workspace_id"]))
@@ -262,7 +309,15 @@ def release_number(number_id: str):
     with as_service(current_pool()) as conn:
         updated = conn.execute(
             "update public.phone_numbers set status = %s, released_at = now() where id = %s returning *",
-            (final, number_id)).fetchone()
-        audit.record(conn, workspace_id=workspace_id, actor=g.user_id, action=f"number.{mode}",
-                     target_type="phone_number", target_id=row["twilio_sid"], details={"e164": row["e164"]})
+            (final, number_id),
+        ).fetchone()
+        audit.record(
+            conn,
+            workspace_id=workspace_id,
+            actor=g.user_id,
+            action=f"number.{mode}",
+            target_type="phone_number",
+            target_id=row["twilio_sid"],
+            details={"e164": row["e164"]},
+        )
     return jsonify(_number_view(updated))

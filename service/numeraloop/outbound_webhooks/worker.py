@@ -42,13 +42,16 @@ RESPONSE_EXCERPT_BYTES = 1024
 # Not caught by ipaddress's is_global, yet they reach IPv4 space that is: NAT64 and 6to4 hand
 # the packet to whatever IPv4 address is embedded (127.0.0.1 or 10.x included), and mapped or
 # compatible forms of IPv4 address are never a public IPv6 endpoint.
-REFUSED_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
-    "64:ff9b::/96",    # NAT64, well-known prefix (RFC 6052)
-    "64:ff9b:1::/48",  # NAT64, local-use prefix (RFC 8215)
-    "2002::/16",       # 6to4 (RFC 3056)
-    "::ffff:0:0/96",   # IPv4-mapped
-    "::/96",           # IPv4-compatible (deprecated)
-))
+REFUSED_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "64:ff9b::/96",  # NAT64, well-known prefix (RFC 6052)
+        "64:ff9b:1::/48",  # NAT64, local-use prefix (RFC 8215)
+        "2002::/16",  # 6to4 (RFC 3056)
+        "::ffff:0:0/96",  # IPv4-mapped
+        "::/96",  # IPv4-compatible (deprecated)
+    )
+)
 
 
 class BlockedTarget(Exception):
@@ -184,8 +187,14 @@ def _connect(addresses: list[tuple], deadline: _Deadline) -> socket.socket:
     raise error or OSError("no address to connect to")
 
 
-def post(url: str, body: bytes, headers: dict, deadline_seconds: float = DEADLINE_SECONDS,
-         allow_private: bool = False, tls: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+def post(
+    url: str,
+    body: bytes,
+    headers: dict,
+    deadline_seconds: float = DEADLINE_SECONDS,
+    allow_private: bool = False,
+    tls: ssl.SSLContext | None = None,
+) -> tuple[int, bytes]:
     """POST `body` to `url` within `deadline_seconds` in all; returns the status and the start of
     the response body. Redirects are not followed: one could send the signed payload somewhere
     the admin never chose."""
@@ -240,9 +249,18 @@ def excerpt_text(excerpt: bytes) -> str:
 
 
 class WebhookWorker:
-    def __init__(self, pool, batch: int = 50, lease_seconds: int = 60, concurrency: int = 8, per_endpoint: int = 2,
-                 per_workspace: int = 4, deadline_seconds: float = DEADLINE_SECONDS,
-                 user_agent: str = "NumeraLoop-Webhooks/1", allow_private_targets: bool = False):
+    def __init__(
+        self,
+        pool,
+        batch: int = 50,
+        lease_seconds: int = 60,
+        concurrency: int = 8,
+        per_endpoint: int = 2,
+        per_workspace: int = 4,
+        deadline_seconds: float = DEADLINE_SECONDS,
+        user_agent: str = "NumeraLoop-Webhooks/1",
+        allow_private_targets: bool = False,
+    ):
         if lease_seconds <= deadline_seconds:
             raise ValueError("the lease must outlast a delivery's deadline")
         self.pool = pool
@@ -265,9 +283,16 @@ class WebhookWorker:
 
     def claim(self, limit: int | None = None, in_flight: list | None = None) -> list[dict]:
         with as_service(self.pool) as conn:
-            return conn.execute("select * from private.claim_webhook_deliveries(%s, %s, %s, %s, %s::uuid[])",
-                                (self.batch if limit is None else limit, self.lease_seconds, self.per_endpoint,
-                                 self.per_workspace, in_flight or [])).fetchall()
+            return conn.execute(
+                "select * from private.claim_webhook_deliveries(%s, %s, %s, %s, %s::uuid[])",
+                (
+                    self.batch if limit is None else limit,
+                    self.lease_seconds,
+                    self.per_endpoint,
+                    self.per_workspace,
+                    in_flight or [],
+                ),
+            ).fetchall()
 
     def deliver(self, row: dict) -> dict:
         body = json.dumps(row["payload"], separators=(",", ":"), sort_keys=True).encode()
@@ -295,16 +320,25 @@ class WebhookWorker:
         except (OSError, http.client.HTTPException, ValueError) as exc:
             ok, error = False, f"{type(exc).__name__}"
         with as_service(self.pool) as conn:
-            outcome = conn.execute("select private.complete_webhook_delivery(%s, %s, %s, %s, %s) as r",
-                                   (row["delivery_id"], ok, status, error, excerpt)).fetchone()["r"]
+            outcome = conn.execute(
+                "select private.complete_webhook_delivery(%s, %s, %s, %s, %s) as r",
+                (row["delivery_id"], ok, status, error, excerpt),
+            ).fetchone()["r"]
         if ok:
             log.info("webhook %s %s delivered (attempt %s)", row["delivery_id"], row["event"], row["attempts"])
         elif outcome.get("dead"):
-            log.error("webhook %s %s gave up after %s attempts: %s", row["delivery_id"], row["event"],
-                      row["attempts"], error)
+            log.error(
+                "webhook %s %s gave up after %s attempts: %s", row["delivery_id"], row["event"], row["attempts"], error
+            )
         else:
-            log.warning("webhook %s %s failed (attempt %s: %s); next try at %s", row["delivery_id"], row["event"],
-                        row["attempts"], error, outcome.get("next_attempt_at"))
+            log.warning(
+                "webhook %s %s failed (attempt %s: %s); next try at %s",
+                row["delivery_id"],
+                row["event"],
+                row["attempts"],
+                error,
+                outcome.get("next_attempt_at"),
+            )
         return outcome
 
     def run_once(self) -> int:

@@ -37,14 +37,17 @@ def require_adult() -> None:
     rule = request.url_rule
     if rule is None:  # no such route or method: the router's 404 or 405 answers
         return
-    if is_account_level(rule.rule[len(PREFIX):]):
+    if is_account_level(rule.rule[len(PREFIX) :]):
         return
     with as_user(current_pool(), g.claims) as conn:
         row = conn.execute("select age_confirmed_at from public.profiles where id = auth.uid()").fetchone()
     # No profile: an account deleted since its token was issued; the route answers that itself.
     if row is not None and row["age_confirmed_at"] is None:
-        raise ApiError(403, "age_confirmation_required",
-                       "Confirm that you are 18 or older first: POST /api/v1/me/age-confirmation.")
+        raise ApiError(
+            403,
+            "age_confirmation_required",
+            "Confirm that you are 18 or older first: POST /api/v1/me/age-confirmation.",
+        )
 
 
 @bp.post("/me/age-confirmation")

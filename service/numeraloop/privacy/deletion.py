@@ -34,17 +34,22 @@ def _request(row) -> dict | None:
 
 
 def _state(conn, deletion_row) -> dict:
-    grace_days = conn.execute(
-        "select extract(day from private.account_deletion_grace_period())::int as d").fetchone()["d"]
+    grace_days = conn.execute("select extract(day from private.account_deletion_grace_period())::int as d").fetchone()[
+        "d"
+    ]
     # Read under RLS as the caller: the member rows of their own workspaces.
     sole_owned = conn.execute(
         "select w.id, w.name from public.workspaces w "
         "join public.workspace_members m on m.workspace_id = w.id and m.user_id = auth.uid() and m.role = 'owner' "
         "where not exists (select 1 from public.workspace_members o where o.workspace_id = w.id "
         "                  and o.role = 'owner' and o.user_id <> auth.uid()) "
-        "order by w.created_at").fetchall()
-    return {"deletion": _request(deletion_row), "grace_period_days": grace_days,
-            "workspaces_deleted_with_account": sole_owned}
+        "order by w.created_at"
+    ).fetchall()
+    return {
+        "deletion": _request(deletion_row),
+        "grace_period_days": grace_days,
+        "workspaces_deleted_with_account": sole_owned,
+    }
 
 
 def schedule() -> dict:
@@ -69,7 +74,8 @@ def status() -> dict:
     with as_user(current_pool(), g.claims) as conn:
         row = conn.execute(
             "select * from public.data_requests where user_id = auth.uid() and kind = 'deletion' and status = any(%s)",
-            (list(OPEN_STATUSES),)).fetchone()
+            (list(OPEN_STATUSES),),
+        ).fetchone()
         return _state(conn, row)
 
 

@@ -52,8 +52,9 @@ class ProviderCleanup:
     def run_once(self) -> int:
         """Claims due tasks and does each; returns how many were claimed."""
         with as_service(self.pool) as conn:
-            tasks = conn.execute("select * from private.claim_provider_cleanup(%s, %s)",
-                                 (self.batch, self.lease_seconds)).fetchall()
+            tasks = conn.execute(
+                "select * from private.claim_provider_cleanup(%s, %s)", (self.batch, self.lease_seconds)
+            ).fetchall()
         for task in tasks:
             try:
                 self._perform(task)
@@ -61,8 +62,14 @@ class ProviderCleanup:
                 log.info("provider cleanup %s: %s %s done", task["id"], task["action"], task["resource_id"])
             except CleanupFailed as exc:
                 error = str(exc)
-                log.warning("provider cleanup %s: %s %s failed (attempt %s): %s", task["id"], task["action"],
-                            task["resource_id"], task["attempts"], error)
+                log.warning(
+                    "provider cleanup %s: %s %s failed (attempt %s): %s",
+                    task["id"],
+                    task["action"],
+                    task["resource_id"],
+                    task["attempts"],
+                    error,
+                )
             with as_service(self.pool) as conn:
                 conn.execute("select private.finish_provider_cleanup(%s, %s)", (task["id"], error))
         return len(tasks)
@@ -103,8 +110,7 @@ class ProviderCleanup:
             if task["action"] == "delete_recording":
                 account.recordings(task["resource_id"]).delete()
             else:
-                account.incoming_phone_numbers(task["resource_id"]).update(sms_url="", voice_url="",
-                                                                           status_callback="")
+                account.incoming_phone_numbers(task["resource_id"]).update(sms_url="", voice_url="", status_callback="")
         except TwilioRestException as exc:
             if exc.status == 404:
                 return  # deleted already, or the number was released: nothing of ours is left there
@@ -118,8 +124,10 @@ class ProviderCleanup:
             raise CleanupFailed("NUMERALOOP_ENCRYPTION_KEY is not set")
         try:
             with as_service(self.pool) as conn:
-                row = conn.execute("select auth_token from private.provider_cleanup_twilio_credentials(%s, %s::jsonb)",
-                                   (account_sid, json.dumps(keyring))).fetchone()
+                row = conn.execute(
+                    "select auth_token from private.provider_cleanup_twilio_credentials(%s, %s::jsonb)",
+                    (account_sid, json.dumps(keyring)),
+                ).fetchone()
         except psycopg.errors.InvalidAuthorizationSpecification:
             raise CleanupFailed("the stored Twilio credentials cannot be decrypted with this key") from None
         if row is None:

@@ -56,7 +56,9 @@ def stripe_call(what: str):
         yield
     except stripe.AuthenticationError:
         log.error("Stripe refused our API key while trying to %s", what)
-        raise ApiError(502, "stripe_misconfigured", f"Could not {what}: billing is misconfigured on our side.") from None
+        raise ApiError(
+            502, "stripe_misconfigured", f"Could not {what}: billing is misconfigured on our side."
+        ) from None
     except stripe.RateLimitError:
         raise ApiError(503, "stripe_busy", f"Could not {what}: Stripe is busy, try again shortly.") from None
     except stripe.APIConnectionError as exc:
@@ -65,5 +67,6 @@ def stripe_call(what: str):
     except stripe.StripeError as exc:
         log.warning("Stripe error while trying to %s: %s %s", what, exc.http_status, exc.code)
         extra = {"stripe_code": exc.code} if exc.code else {}
-        raise ApiError(502, "stripe_error", f"Could not {what}: {exc.user_message or 'Stripe refused the request.'}",
-                       **extra) from None
+        raise ApiError(
+            502, "stripe_error", f"Could not {what}: {exc.user_message or 'Stripe refused the request.'}", **extra
+        ) from None

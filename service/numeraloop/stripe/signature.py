@@ -27,16 +27,22 @@ def verified_event() -> dict:
         log.error("STRIPE_WEBHOOK_SECRET is not set: refusing the Stripe request to %s", request.path)
         raise ApiError(400, "invalid_signature", "Missing or invalid Stripe-Signature.")
     try:
-        stripe.Webhook.construct_event(payload=payload, sig_header=request.headers.get("Stripe-Signature"),
-                                       secret=secret)
+        stripe.Webhook.construct_event(
+            payload=payload, sig_header=request.headers.get("Stripe-Signature"), secret=secret
+        )
     except stripe.SignatureVerificationError:
         log.warning("rejected Stripe request to %s: missing or invalid signature", request.path)
         raise ApiError(400, "invalid_signature", "Missing or invalid Stripe-Signature.") from None
     except (ValueError, TypeError, AttributeError, KeyError):  # signed, but not JSON / not an event
         raise ApiError(400, "invalid_event", "The body is not a Stripe event.") from None
     event = json.loads(payload)
-    if not (isinstance(event, dict) and event.get("object") == "event" and isinstance(event.get("id"), str)
-            and isinstance(event.get("type"), str) and isinstance(event.get("created"), int)
-            and isinstance((event.get("data") or {}).get("object"), dict)):
+    if not (
+        isinstance(event, dict)
+        and event.get("object") == "event"
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("created"), int)
+        and isinstance((event.get("data") or {}).get("object"), dict)
+    ):
         raise ApiError(400, "invalid_event", "The body is not a Stripe event (object, id, type, created, data.object).")
     return event

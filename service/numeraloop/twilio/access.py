@@ -9,9 +9,9 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 
 from ..config import Config
-from .credentials import TwilioCredentials
 from ..errors import ApiError
 from .client import make_twilio_client, twilio_error
+from .credentials import TwilioCredentials
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 def client_for(creds: TwilioCredentials, config: Config):
     """Prefer the API key made at connect time; fall back to the auth token (older connections)."""
     if creds.api_key_sid and creds.api_key_secret:
-        return make_twilio_client(creds.account_sid, creds.api_key_sid, creds.api_key_secret, config.twilio_api_base_url)
+        return make_twilio_client(
+            creds.account_sid, creds.api_key_sid, creds.api_key_secret, config.twilio_api_base_url
+        )
     return make_twilio_client(creds.account_sid, creds.account_sid, creds.auth_token, config.twilio_api_base_url)
 
 

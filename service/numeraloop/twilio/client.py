@@ -35,7 +35,6 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -62,9 +61,15 @@ MAX_RETRY_AFTER = 10.0
 class RewritingHttpClient(TwilioHttpClient):
     """twilio-python's HTTP client with a base-URL rewrite, two timeouts and safe retries."""
 
-    def __init__(self, api_base_url: str, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                 read_timeout: float = DEFAULT_READ_TIMEOUT, max_retries: int = DEFAULT_MAX_RETRIES,
-                 backoff: float = 0.25, max_backoff: float = 4.0):
+    def __init__(
+        self,
+        api_base_url: str,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff: float = 0.25,
+        max_backoff: float = 4.0,
+    ):
         # The parent keeps a single float timeout; ours is a (connect, read) pair passed per request.
         super().__init__(pool_connections=True, timeout=None, logger=wire_log)
         base = urlsplit(api_base_url.rstrip("/"))
@@ -87,13 +92,26 @@ class RewritingHttpClient(TwilioHttpClient):
         path = self.base.path.rstrip("/") + parts.path
         return urlunsplit((self.base.scheme, self.base.netloc, path, parts.query, parts.fragment))
 
-    def request(self, method: str, url: str, params: Optional[Dict[str, object]] = None,
-                data: Optional[Dict[str, object]] = None, headers: Optional[Dict[str, str]] = None,
-                auth: Optional[Tuple[str, str]] = None, timeout: Optional[float] = None,
-                allow_redirects: bool = False) -> Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
         method = method.upper()
-        kwargs = {"method": method, "url": self.rewrite(url), "params": params, "headers": headers,
-                  "auth": auth, "hooks": self.request_hooks}
+        kwargs = {
+            "method": method,
+            "url": self.rewrite(url),
+            "params": params,
+            "headers": headers,
+            "auth": auth,
+            "hooks": self.request_hooks,
+        }
         if headers and headers.get("Content-Type") in {"application/json", "application/scim+json"}:
             kwargs["json"] = data
         else:
@@ -158,9 +176,14 @@ def _pause(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def make_twilio_client(account_sid: str, username: str, password: str, api_base_url: str,
-                       timeout: float | tuple[float, float] = (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT),
-                       max_retries: int = DEFAULT_MAX_RETRIES) -> Client:
+def make_twilio_client(
+    account_sid: str,
+    username: str,
+    password: str,
+    api_base_url: str,
+    timeout: float | tuple[float, float] = (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT),
+    max_retries: int = DEFAULT_MAX_RETRIES,
+) -> Client:
     """A twilio-python Client for one workspace's account.
 
     `username`/`password` are the account SID and auth token, or an API key SID (SK...)
@@ -215,8 +238,9 @@ def twilio_error(exc: Exception) -> TwilioError:
                 body = json.loads(response.text)
             except ValueError:
                 body = {}
-            exc = TwilioRestException(response.status_code, "", body.get("message", ""),
-                                      body.get("code", response.status_code))
+            exc = TwilioRestException(
+                response.status_code, "", body.get("message", ""), body.get("code", response.status_code)
+            )
     if isinstance(exc, TwilioRestException):
         number = exc.code if isinstance(exc.code, int) and exc.code != exc.status else None
         # twilio-python prefixes Twilio's message with "Unable to create record: " and the like.
@@ -224,11 +248,16 @@ def twilio_error(exc: Exception) -> TwilioError:
         if exc.status >= 500:
             return TwilioError("twilio_unavailable", "Twilio is unavailable; try again shortly", 502, number)
         if exc.status == 401 or number == 20003:
-            return TwilioError("twilio_auth_failed",
-                               "Twilio rejected this workspace's credentials; reconnect the Twilio account", 400, 20003)
+            return TwilioError(
+                "twilio_auth_failed",
+                "Twilio rejected this workspace's credentials; reconnect the Twilio account",
+                400,
+                20003,
+            )
         if exc.status == 429 or number == 20429:
-            return TwilioError("twilio_rate_limited", "Twilio is rate limiting this account; try again shortly",
-                               429, number or 20429)
+            return TwilioError(
+                "twilio_rate_limited", "Twilio is rate limiting this account; try again shortly", 429, number or 20429
+            )
         status = _STATUS_BY_CODE.get(number, 404 if exc.status == 404 else 400)
         return TwilioError(f"twilio_{number}" if number else "twilio_error", message, status, number)
     if isinstance(exc, requests.exceptions.Timeout):

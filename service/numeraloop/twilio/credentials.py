@@ -52,7 +52,9 @@ def load_for_workspace(conn: psycopg.Connection, config: Config, workspace_id: s
     except psycopg.errors.InvalidAuthorizationSpecification as exc:
         # The SQL function's message says which key version failed and nothing about the data.
         log.error("cannot decrypt Twilio credentials of workspace %s: %s", workspace_id, exc.diag.message_primary)
-        raise CredentialsUnavailable("The stored Twilio credentials cannot be decrypted with this server's key.") from None
+        raise CredentialsUnavailable(
+            "The stored Twilio credentials cannot be decrypted with this server's key."
+        ) from None
     if row is None:
         return None
     return TwilioCredentials(
@@ -76,19 +78,42 @@ def require_for_workspace(pool, config: Config, workspace_id: str) -> TwilioCred
     return creds
 
 
-def store(conn: psycopg.Connection, config: Config, *, workspace_id: str, account_sid: str, auth_token: str,
-          api_key_sid: str | None, api_key_secret: str | None, twiml_app_sid: str | None,
-          friendly_name: str | None, account_status: str | None, actor: str | None) -> dict:
+def store(
+    conn: psycopg.Connection,
+    config: Config,
+    *,
+    workspace_id: str,
+    account_sid: str,
+    auth_token: str,
+    api_key_sid: str | None,
+    api_key_secret: str | None,
+    twiml_app_sid: str | None,
+    friendly_name: str | None,
+    account_status: str | None,
+    actor: str | None,
+) -> dict:
     require_key(config)
     return conn.execute(
         "select * from private.store_twilio_account(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (workspace_id, account_sid, auth_token, api_key_sid, api_key_secret, twiml_app_sid,
-         friendly_name, account_status, actor, config.encryption_key, config.encryption_key_version),
+        (
+            workspace_id,
+            account_sid,
+            auth_token,
+            api_key_sid,
+            api_key_secret,
+            twiml_app_sid,
+            friendly_name,
+            account_status,
+            actor,
+            config.encryption_key,
+            config.encryption_key_version,
+        ),
     ).fetchone()
 
 
-def rotate(database_url: str, old_keyring: dict[str, str], new_key: str, new_version: int,
-           batch: int = 100, progress=None) -> int:
+def rotate(
+    database_url: str, old_keyring: dict[str, str], new_key: str, new_version: int, batch: int = 100, progress=None
+) -> int:
     """Re-encrypt every secret under `new_key`, a batch per transaction.
 
     Each batch commits on its own, and rows already under `new_version` are skipped, so a

@@ -133,7 +133,8 @@ def _lookup(kind: str, value: str) -> list[dict]:
         # The SQL function's message names the key version that failed and nothing about the data.
         log.error("cannot decrypt the Twilio auth token for a webhook: %s", exc.diag.message_primary)
         raise CredentialsUnavailable(
-            "The stored Twilio credentials cannot be decrypted with this server's key.") from None
+            "The stored Twilio credentials cannot be decrypted with this server's key."
+        ) from None
 
 
 def _match(rows: list[dict], account_sid: str | None, url: str, params: dict, signature: str) -> WebhookContext | None:
@@ -141,8 +142,11 @@ def _match(rows: list[dict], account_sid: str | None, url: str, params: dict, si
         if account_sid and row["account_sid"] != account_sid:
             continue
         if RequestValidator(row["auth_token"]).validate(url, params, signature):
-            return WebhookContext(workspace_id=str(row["workspace_id"]), account_sid=row["account_sid"],
-                                  phone_number_id=str(row["phone_number_id"]) if row.get("phone_number_id") else None)
+            return WebhookContext(
+                workspace_id=str(row["workspace_id"]),
+                account_sid=row["account_sid"],
+                phone_number_id=str(row["phone_number_id"]) if row.get("phone_number_id") else None,
+            )
     return None
 
 

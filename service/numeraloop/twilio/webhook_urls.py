@@ -21,9 +21,12 @@ def url(public_base_url: str, path: str, **query) -> str:
 def number_webhooks(public_base_url: str) -> dict[str, str]:
     """What an owned number is configured with, in twilio-python's parameter names."""
     return {
-        "sms_url": url(public_base_url, MESSAGING_INBOUND), "sms_method": "POST",
-        "voice_url": url(public_base_url, VOICE_INBOUND), "voice_method": "POST",
-        "status_callback": url(public_base_url, VOICE_STATUS), "status_callback_method": "POST",
+        "sms_url": url(public_base_url, MESSAGING_INBOUND),
+        "sms_method": "POST",
+        "voice_url": url(public_base_url, VOICE_INBOUND),
+        "voice_method": "POST",
+        "status_callback": url(public_base_url, VOICE_STATUS),
+        "status_callback_method": "POST",
     }
 
 

@@ -19,8 +19,10 @@ from ..twilio import webhook_urls
 CALL_SID = re.compile(r"^CA[0-9a-f]{32}\Z")
 VOICEMAIL_MAX_SECONDS = 120
 # Said before anything is recorded: what is recorded, by whom, and how not to be.
-RECORDING_NOTICE = ("If you leave a message after the tone, it will be recorded and kept for this business. "
-                    "To not be recorded, hang up now.")
+RECORDING_NOTICE = (
+    "If you leave a message after the tone, it will be recorded and kept for this business. "
+    "To not be recorded, hang up now."
+)
 
 
 def client_identity(user_id: str) -> str:
@@ -49,8 +51,12 @@ def add_voicemail(twiml: VoiceResponse, routing: dict) -> VoiceResponse:
     if routing.get("greeting"):
         twiml.say(routing["greeting"])
     twiml.say(RECORDING_NOTICE)
-    twiml.record(max_length=VOICEMAIL_MAX_SECONDS, play_beep=True, method="POST",
-                 action=status_url(routing["call_id"], "voicemail"))
+    twiml.record(
+        max_length=VOICEMAIL_MAX_SECONDS,
+        play_beep=True,
+        method="POST",
+        action=status_url(routing["call_id"], "voicemail"),
+    )
     twiml.hangup()
     return twiml
 

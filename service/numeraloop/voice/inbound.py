@@ -34,8 +34,9 @@ def routing_twiml(routing: dict) -> VoiceResponse:
     twiml = VoiceResponse()
     action = routing["action"]
     if action in ("forward", "browser"):
-        dial = Dial(timeout=routing.get("timeout_seconds") or 20, action=status_url(routing["call_id"], "dial"),
-                    method="POST")
+        dial = Dial(
+            timeout=routing.get("timeout_seconds") or 20, action=status_url(routing["call_id"], "dial"), method="POST"
+        )
         if action == "forward":
             whisper = webhook_urls.whisper(public_base_url(), call_id=routing["call_id"])
             for target in routing["forward_to"]:
@@ -63,6 +64,11 @@ def inbound_call():
             "select private.route_inbound_call(%s, %s, %s, %s, %s) as r",
             (ctx.workspace_id, ctx.phone_number_id, sid, form.get("From", ""), form.get("To")),
         ).fetchone()["r"]
-    log.info("inbound call %s for workspace %s: %s%s", sid, ctx.workspace_id, routing["action"],
-             " (retry)" if routing.get("duplicate") else "")
+    log.info(
+        "inbound call %s for workspace %s: %s%s",
+        sid,
+        ctx.workspace_id,
+        routing["action"],
+        " (retry)" if routing.get("duplicate") else "",
+    )
     return twiml_response(routing_twiml(routing))

@@ -25,8 +25,17 @@ from . import CALL_SID, add_voicemail, twiml_response
 bp = Blueprint("voice_status", __name__)
 
 log = logging.getLogger(__name__)
-KNOWN_STATUSES = {"queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed", "no-answer",
-                  "canceled"}
+KNOWN_STATUSES = {
+    "queued",
+    "initiated",
+    "ringing",
+    "in-progress",
+    "completed",
+    "busy",
+    "failed",
+    "no-answer",
+    "canceled",
+}
 
 
 def _seconds(value: str | None, name: str) -> int | None:
@@ -64,8 +73,13 @@ def call_status():
         with as_service(pool) as conn:
             result = conn.execute(
                 "select private.apply_dial_result(%s, %s, %s, %s, %s) as r",
-                (account_sid, call_id, sid, form.get("DialCallStatus"),
-                 _seconds(form.get("DialCallDuration"), "DialCallDuration")),
+                (
+                    account_sid,
+                    call_id,
+                    sid,
+                    form.get("DialCallStatus"),
+                    _seconds(form.get("DialCallDuration"), "DialCallDuration"),
+                ),
             ).fetchone()["r"]
         twiml = VoiceResponse()
         if result.get("next") == "voicemail":
@@ -80,8 +94,13 @@ def call_status():
         with as_service(pool) as conn:
             result = conn.execute(
                 "select private.record_voicemail(%s, %s, %s, %s, %s) as r",
-                (account_sid, call_id, sid, form.get("RecordingSid"),
-                 _seconds(form.get("RecordingDuration"), "RecordingDuration")),
+                (
+                    account_sid,
+                    call_id,
+                    sid,
+                    form.get("RecordingSid"),
+                    _seconds(form.get("RecordingDuration"), "RecordingDuration"),
+                ),
             ).fetchone()["r"]
         log.info("call %s voicemail %s", sid, "recorded" if result.get("recorded") else "not recorded")
         twiml = VoiceResponse()
@@ -99,6 +118,10 @@ def call_status():
             "select private.apply_call_status(%s, %s, %s, %s, now()) as r",
             (account_sid, sid, status, duration),
         ).fetchone()["r"]
-    log.info("call status %s -> %s (%s)", sid, status,
-             "applied" if result.get("applied") else "parked" if result.get("pending") else "no change")
+    log.info(
+        "call status %s -> %s (%s)",
+        sid,
+        status,
+        "applied" if result.get("applied") else "parked" if result.get("pending") else "no change",
+    )
     return "", 204

@@ -18,19 +18,21 @@ from werkzeug.exceptions import HTTPException
 
 from . import csrf, session
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    # MMS media is shown from where Twilio (or the sender) hosts it.
-    "img-src 'self' data: https:",
-    "connect-src 'self'",
-    "font-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        # MMS media is shown from where Twilio (or the sender) hosts it.
+        "img-src 'self' data: https:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 
 def _secure() -> bool:
@@ -40,13 +42,17 @@ def _secure() -> bool:
 def _before():
     if not current_app.config["NUMERALOOP"].session_secret:
         current_app.logger.error("NUMERALOOP_SESSION_SECRET is not set: the web application cannot sign anyone in")
-        return render_template("error.html", title="Not available yet",
-                               message="This NumeraLoop server is not fully configured. Try again later."), 503
+        return render_template(
+            "error.html",
+            title="Not available yet",
+            message="This NumeraLoop server is not fully configured. Try again later.",
+        ), 503
     session.load()
     g.csrf = csrf.token()
     if not csrf.is_valid():
-        return render_template("error.html", title="This form has expired",
-                               message="Reload the page and try again; nothing was changed."), 403
+        return render_template(
+            "error.html", title="This form has expired", message="Reload the page and try again; nothing was changed."
+        ), 403
     return None
 
 
@@ -78,13 +84,15 @@ def _http_error(exc: HTTPException):
 def _unexpected(exc: Exception):
     # The detail goes to the log with the request id; the person sees a sentence, never a trace.
     current_app.logger.exception("unhandled error on a page")
-    return render_template("error.html", title="Something went wrong on our side",
-                           message="It has been logged. Nothing you typed was sent; go back and try again."), 500
+    return render_template(
+        "error.html",
+        title="Something went wrong on our side",
+        message="It has been logged. Nothing you typed was sent; go back and try again.",
+    ), 500
 
 
 def surface(routes: Iterable[Blueprint]) -> Blueprint:
-    bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-                   static_url_path="/static")
+    bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
     bp.before_request(_before)
     bp.after_request(_after)
     bp.register_error_handler(HTTPException, _http_error)

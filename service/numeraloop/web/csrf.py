@@ -57,6 +57,7 @@ def is_valid() -> bool:
 
 def persist(response, secure: bool):
     if g.get("csrf_new"):
-        response.set_cookie(COOKIE, _serializer().dumps(g.csrf_token), httponly=True, secure=secure,
-                            samesite="Lax", path="/")
+        response.set_cookie(
+            COOKIE, _serializer().dumps(g.csrf_token), httponly=True, secure=secure, samesite="Lax", path="/"
+        )
     return response

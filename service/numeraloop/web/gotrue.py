@@ -47,9 +47,12 @@ class AuthFailure(Exception):
 def _client() -> SyncGoTrueClient:
     config = current_app.config["NUMERALOOP"]
     key = config.supabase_anon_key
-    return SyncGoTrueClient(url=f"{config.supabase_url}/auth/v1",
-                            headers={"apikey": key, "Authorization": f"Bearer {key}"},
-                            auto_refresh_token=False, persist_session=False)
+    return SyncGoTrueClient(
+        url=f"{config.supabase_url}/auth/v1",
+        headers={"apikey": key, "Authorization": f"Bearer {key}"},
+        auto_refresh_token=False,
+        persist_session=False,
+    )
 
 
 def _call(what: str, action):
@@ -71,8 +74,10 @@ def _call(what: str, action):
 
 
 def sign_up(email: str, password: str, full_name: str):
-    return _call("sign-up", lambda c: c.sign_up({"email": email, "password": password,
-                                                 "options": {"data": {"full_name": full_name}}}))
+    return _call(
+        "sign-up",
+        lambda c: c.sign_up({"email": email, "password": password, "options": {"data": {"full_name": full_name}}}),
+    )
 
 
 def sign_in(email: str, password: str):

@@ -21,11 +21,14 @@ bp = Blueprint("onboarding", __name__)
 
 def _state(workspace_id: str) -> dict:
     with as_user(current_pool(), g.claims) as conn:
-        account = conn.execute("select account_sid, friendly_name from public.twilio_accounts where workspace_id = %s",
-                               (workspace_id,)).fetchone()
-        numbers = conn.execute("select id, e164, friendly_name from public.phone_numbers "
-                               "where workspace_id = %s and status = 'active' order by created_at",
-                               (workspace_id,)).fetchall()
+        account = conn.execute(
+            "select account_sid, friendly_name from public.twilio_accounts where workspace_id = %s", (workspace_id,)
+        ).fetchone()
+        numbers = conn.execute(
+            "select id, e164, friendly_name from public.phone_numbers "
+            "where workspace_id = %s and status = 'active' order by created_at",
+            (workspace_id,),
+        ).fetchall()
     return {"account": account, "numbers": numbers}
 
 
@@ -55,11 +58,14 @@ def connect():
     account_sid = (request.form.get("account_sid") or "").strip()[:64]
     auth_token = (request.form.get("auth_token") or "").strip()[:128]
     try:
-        call(connection_api.connect_twilio,
-             {"workspace_id": ws["id"], "account_sid": account_sid, "auth_token": auth_token})
+        call(
+            connection_api.connect_twilio,
+            {"workspace_id": ws["id"], "account_sid": account_sid, "auth_token": auth_token},
+        )
     except ApiError as exc:
-        return render_template("onboarding/twilio.html", workspace=ws, state=_state(ws["id"]), error=exc.message,
-                               account_sid=account_sid), 400 if exc.status < 500 else 502
+        return render_template(
+            "onboarding/twilio.html", workspace=ws, state=_state(ws["id"]), error=exc.message, account_sid=account_sid
+        ), 400 if exc.status < 500 else 502
     return redirect(url_for("web.onboarding.number_page"), 303)
 
 
@@ -73,13 +79,13 @@ def number_page():
     found, error = None, None
     if request.args.get("search"):
         try:
-            answer, _ = call(numbers_api.available_numbers, {"workspace_id": ws["id"]},
-                             {"X-Workspace-Id": ws["id"]})
+            answer, _ = call(numbers_api.available_numbers, {"workspace_id": ws["id"]}, {"X-Workspace-Id": ws["id"]})
             found = answer["numbers"]
         except ApiError as exc:
             error = exc.message
-    return render_template("onboarding/number.html", workspace=ws, state=state, found=found, error=error,
-                           search=request.args), 400 if error else 200
+    return render_template(
+        "onboarding/number.html", workspace=ws, state=state, found=found, error=error, search=request.args
+    ), 400 if error else 200
 
 
 @bp.post("/welcome/number/buy")
@@ -90,8 +96,9 @@ def buy():
     try:
         answer, _ = call(numbers_api.buy_number, {"workspace_id": ws["id"], "phone_number": phone})
     except ApiError as exc:
-        return render_template("onboarding/number.html", workspace=ws, state=_state(ws["id"]), found=None,
-                               error=exc.message, search={}), 400 if exc.status < 500 else 502
+        return render_template(
+            "onboarding/number.html", workspace=ws, state=_state(ws["id"]), found=None, error=exc.message, search={}
+        ), 400 if exc.status < 500 else 502
     return redirect(url_for("web.inbox.inbox_page", bought=answer["e164"]), 303)
 
 
@@ -102,7 +109,15 @@ def import_numbers():
     try:
         answer, _ = call(numbers_api.import_numbers, {"workspace_id": ws["id"]})
     except ApiError as exc:
-        return render_template("onboarding/number.html", workspace=ws, state=_state(ws["id"]), found=None,
-                               error=exc.message, search={}), 400 if exc.status < 500 else 502
-    return render_template("onboarding/number.html", workspace=ws, state=_state(ws["id"]), found=None,
-                           imported=answer["imported"], skipped=answer["skipped"], search={})
+        return render_template(
+            "onboarding/number.html", workspace=ws, state=_state(ws["id"]), found=None, error=exc.message, search={}
+        ), 400 if exc.status < 500 else 502
+    return render_template(
+        "onboarding/number.html",
+        workspace=ws,
+        state=_state(ws["id"]),
+        found=None,
+        imported=answer["imported"],
+        skipped=answer["skipped"],
+        search={},
+    )

@@ -18,9 +18,17 @@ from ..errors import ApiError, error_response, sql_error
 
 log = logging.getLogger(__name__)
 
-TITLES = {400: "That did not work", 402: "Your plan's limit is reached", 403: "Not allowed",
-          404: "Not found", 405: "Not found", 409: "That did not work", 410: "No longer available",
-          413: "Too large", 422: "That did not work"}
+TITLES = {
+    400: "That did not work",
+    402: "Your plan's limit is reached",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not found",
+    409: "That did not work",
+    410: "No longer available",
+    413: "Too large",
+    422: "That did not work",
+}
 NOT_FOUND = "There is nothing here, or it belongs to a workspace you are not a member of."
 
 
@@ -48,8 +56,12 @@ def install(bp: Blueprint) -> None:
     @bp.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error on a page")
-        return refusal(500, "internal_error", "Something went wrong on our side. It has been logged; "
-                                              "nothing you entered was saved, so try again in a moment.")
+        return refusal(
+            500,
+            "internal_error",
+            "Something went wrong on our side. It has been logged; "
+            "nothing you entered was saved, so try again in a moment.",
+        )
 
     @bp.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -62,8 +74,11 @@ def install(bp: Blueprint) -> None:
             return refusal(404, "not_found", NOT_FOUND)
         if status == 413:
             return refusal(413, "too_large", "That is more than this page accepts at once.")
-        return refusal(status, (exc.name or "error").lower().replace(" ", "_"),
-                       "That did not work. Nothing was changed: go back and try again.")
+        return refusal(
+            status,
+            (exc.name or "error").lower().replace(" ", "_"),
+            "That did not work. Nothing was changed: go back and try again.",
+        )
 
     @bp.errorhandler(psycopg.Error)
     def _database_error(exc: psycopg.Error):

@@ -104,8 +104,15 @@ def end() -> None:
 
 def persist(response, secure: bool):
     if g.get("session_changed") and g.get("session") is not None:
-        response.set_cookie(COOKIE, _serializer().dumps(g.session.as_cookie()), max_age=COOKIE_MAX_AGE,
-                            httponly=True, secure=secure, samesite="Lax", path="/")
+        response.set_cookie(
+            COOKIE,
+            _serializer().dumps(g.session.as_cookie()),
+            max_age=COOKIE_MAX_AGE,
+            httponly=True,
+            secure=secure,
+            samesite="Lax",
+            path="/",
+        )
     elif g.get("session_ended"):
         response.delete_cookie(COOKIE, path="/", httponly=True, secure=secure, samesite="Lax")
     return response

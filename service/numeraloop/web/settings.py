@@ -33,8 +33,10 @@ MAX_NAME = 200
 MAX_TOKEN = 200
 ROLES = (("agent", "Agent"), ("admin", "Admin"), ("owner", "Owner"))
 INVITABLE = ("agent", "admin")
-LAST_OWNER = ("A workspace always keeps at least one owner, and {who} the only one here. Make another member an "
-              "owner first, then {what}.")
+LAST_OWNER = (
+    "A workspace always keeps at least one owner, and {who} the only one here. Make another member an "
+    "owner first, then {what}."
+)
 DONE = {
     "profile": "Your name is saved.",
     "role": "The role is changed.",
@@ -73,7 +75,8 @@ def _profile() -> dict:
         return conn.execute(
             "select email, full_name, created_at, "
             "       coalesce((preferences ->> 'email_on_new_message')::boolean, true) as email_on_new_message "
-            "  from public.profiles where id = auth.uid()").fetchone()
+            "  from public.profiles where id = auth.uid()"
+        ).fetchone()
 
 
 @bp.get("/settings/profile")
@@ -87,14 +90,19 @@ def profile_page():
 def save_profile():
     full_name = (request.form.get("full_name") or "").strip()
     if len(full_name) > MAX_NAME:
-        return render_template("settings/profile.html", profile={**_profile(), "full_name": full_name[:MAX_NAME + 50]},
-                               error=f"Your name can be at most {MAX_NAME} characters."), 400
+        return render_template(
+            "settings/profile.html",
+            profile={**_profile(), "full_name": full_name[: MAX_NAME + 50]},
+            error=f"Your name can be at most {MAX_NAME} characters.",
+        ), 400
     # Unticked, a checkbox sends nothing: its absence is the choice "no e-mails".
     email_on_new_message = request.form.get("email_on_new_message") == "yes"
     with as_user(current_pool(), g.claims) as conn:
-        conn.execute("update public.profiles set full_name = %s, preferences = coalesce(preferences, '{}'::jsonb) "
-                     "|| jsonb_build_object('email_on_new_message', %s::boolean) where id = auth.uid()",
-                     (full_name, email_on_new_message))
+        conn.execute(
+            "update public.profiles set full_name = %s, preferences = coalesce(preferences, '{}'::jsonb) "
+            "|| jsonb_build_object('email_on_new_message', %s::boolean) where id = auth.uid()",
+            (full_name, email_on_new_message),
+        )
     return redirect(url_for("web.settings.profile_page", done="profile"), 303)
 
 
@@ -107,16 +115,34 @@ def _members_page(status: int = 200, error: str | None = None, invited: dict | N
     with as_user(current_pool(), g.claims) as conn:
         memberships = conn.execute(
             "select w.id::text, w.name from public.workspaces w join public.workspace_members m "
-            "on m.workspace_id = w.id and m.user_id = auth.uid() order by w.is_personal desc, m.created_at").fetchall()
+            "on m.workspace_id = w.id and m.user_id = auth.uid() order by w.is_personal desc, m.created_at"
+        ).fetchall()
         members = conn.execute("select * from public.workspace_member_directory(%s)", (ws["id"],)).fetchall()
-        invitations = conn.execute(
-            "select id, email, role::text, created_at, expires_at from public.workspace_invitations "
-            " where workspace_id = %s and accepted_at is null and revoked_at is null and expires_at > now() "
-            " order by created_at desc limit 200", (ws["id"],)).fetchall() if ws["role"] in ("admin", "owner") else []
+        invitations = (
+            conn.execute(
+                "select id, email, role::text, created_at, expires_at from public.workspace_invitations "
+                " where workspace_id = %s and accepted_at is null and revoked_at is null and expires_at > now() "
+                " order by created_at desc limit 200",
+                (ws["id"],),
+            ).fetchall()
+            if ws["role"] in ("admin", "owner")
+            else []
+        )
     owners = sum(1 for m in members if m["role"] == "owner")
-    return render_template("settings/members.html", workspace=ws, memberships=memberships, members=members,
-                           invitations=invitations, owners=owners, roles=ROLES, me=g.user_id, error=error,
-                           invited=invited, invite=invite or {}, notice=_notice()), status
+    return render_template(
+        "settings/members.html",
+        workspace=ws,
+        memberships=memberships,
+        members=members,
+        invitations=invitations,
+        owners=owners,
+        roles=ROLES,
+        me=g.user_id,
+        error=error,
+        invited=invited,
+        invite=invite or {},
+        notice=_notice(),
+    ), status
 
 
 @bp.get("/settings/members")
@@ -146,15 +172,20 @@ def invite():
     role = request.form.get("role") or "agent"
     kept = {"email": email, "role": role}
     if not EMAIL.match(email):
-        return _members_page(400, "Enter the e-mail address of the person to invite, like name@example.com.",
-                             invite=kept)
+        return _members_page(
+            400, "Enter the e-mail address of the person to invite, like name@example.com.", invite=kept
+        )
     if role not in INVITABLE:
-        return _members_page(400, "An invitation makes an agent or an admin; once they have joined, an owner can "
-                                  "make them an owner.", invite=kept)
+        return _members_page(
+            400,
+            "An invitation makes an agent or an admin; once they have joined, an owner can make them an owner.",
+            invite=kept,
+        )
     try:
         with as_user(current_pool(), g.claims) as conn:
-            invitation = conn.execute("select public.invite_to_workspace(%s, %s, %s::public.workspace_role) as r",
-                                      (ws["id"], email, role)).fetchone()["r"]
+            invitation = conn.execute(
+                "select public.invite_to_workspace(%s, %s, %s::public.workspace_role) as r", (ws["id"], email, role)
+            ).fetchone()["r"]
     except psycopg.Error as exc:
         error = sql_error(exc)
         if error is None:
@@ -162,9 +193,12 @@ def invite():
         return _members_page(error.status, error.message, invite=kept)
     # Sending invitations by e-mail is not built: the admin passes the link on, and sees it this once
     # (only the token's hash is stored), so this answer is the page itself, not a redirect.
-    invited = {"email": invitation["email"], "role": invitation["role"],
-               "expires_at": datetime.fromisoformat(invitation["expires_at"]),
-               "link": _accept_link(invitation["token"])}
+    invited = {
+        "email": invitation["email"],
+        "role": invitation["role"],
+        "expires_at": datetime.fromisoformat(invitation["expires_at"]),
+        "link": _accept_link(invitation["token"]),
+    }
     return _members_page(201, invited=invited)
 
 
@@ -188,8 +222,9 @@ def _refusal(exc: psycopg.Error, who: str, what: str) -> ApiError:
 
 
 def _member(conn, workspace_id: str, user_id: str) -> dict:
-    row = conn.execute("select * from public.workspace_member_directory(%s) where user_id = %s",
-                       (workspace_id, user_id)).fetchone()
+    row = conn.execute(
+        "select * from public.workspace_member_directory(%s) where user_id = %s", (workspace_id, user_id)
+    ).fetchone()
     if row is None:
         abort(404)
     return row
@@ -209,8 +244,11 @@ def change_role(user_id: str):
     try:
         with as_user(current_pool(), g.claims) as conn:
             _member(conn, ws["id"], user_id)
-            conn.execute("update public.workspace_members set role = %s::public.workspace_role "
-                         " where workspace_id = %s and user_id = %s", (role, ws["id"], user_id))
+            conn.execute(
+                "update public.workspace_members set role = %s::public.workspace_role "
+                " where workspace_id = %s and user_id = %s",
+                (role, ws["id"], user_id),
+            )
     except psycopg.Error as exc:
         refusal = _refusal(exc, "you are" if me else "they are", "change " + ("your" if me else "their") + " role")
         return _members_page(refusal.status, refusal.message)
@@ -228,8 +266,9 @@ def remove_member(user_id: str):
     try:
         with as_user(current_pool(), g.claims) as conn:
             _member(conn, ws["id"], user_id)
-            conn.execute("delete from public.workspace_members where workspace_id = %s and user_id = %s",
-                         (ws["id"], user_id))
+            conn.execute(
+                "delete from public.workspace_members where workspace_id = %s and user_id = %s", (ws["id"], user_id)
+            )
     except psycopg.Error as exc:
         refusal = _refusal(exc, "you are" if me else "they are", "leave" if me else "remove them")
         return _members_page(refusal.status, refusal.message)
@@ -243,8 +282,13 @@ def remove_member(user_id: str):
 
 
 def _data_page(status: int = 200, error: str | None = None):
-    return render_template("settings/data.html", state=deletion.status(), error=error, notice=_notice(),
-                           scheduled=request.args.get("done") == "deletion_scheduled"), status
+    return render_template(
+        "settings/data.html",
+        state=deletion.status(),
+        error=error,
+        notice=_notice(),
+        scheduled=request.args.get("done") == "deletion_scheduled",
+    ), status
 
 
 @bp.get("/settings/data")
@@ -264,8 +308,9 @@ def export():
 @signed_in
 def schedule_deletion():
     if request.form.get("understood") != "yes":
-        return _data_page(400, "Tick the box to confirm you understand what will be deleted, then press the button "
-                               "again.")
+        return _data_page(
+            400, "Tick the box to confirm you understand what will be deleted, then press the button again."
+        )
     deletion.schedule()
     return redirect(url_for("web.settings.data_page", done="deletion_scheduled"), 303)
 
@@ -314,8 +359,9 @@ def accept_page():
     token = (request.args.get("token") or "").strip()[:MAX_TOKEN]
     if g.get("session") is None:
         here = url_for("web.settings.accept_page", token=token)
-        return render_template("settings/accept.html", token=token, signed_out=True,
-                               signin=url_for("web.signin.signin_page", next=here))
+        return render_template(
+            "settings/accept.html", token=token, signed_out=True, signin=url_for("web.signin.signin_page", next=here)
+        )
     return _accept_form_for_adults(token)
 
 

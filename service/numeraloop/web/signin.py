@@ -59,8 +59,9 @@ def home():
 def signin_page():
     if g.get("session"):
         return redirect(safe_next(request.args.get("next")))
-    return render_template("signin/signin.html", next=safe_next(request.args.get("next")),
-                           notice=request.args.get("notice"))
+    return render_template(
+        "signin/signin.html", next=safe_next(request.args.get("next")), notice=request.args.get("notice")
+    )
 
 
 @bp.post("/signin")
@@ -68,13 +69,15 @@ def signin():
     email, password = _form("email").lower(), request.form.get("password") or ""
     target = safe_next(request.form.get("next"))
     if not email or not password:
-        return render_template("signin/signin.html", error="Enter your e-mail and password.", email=email,
-                               next=target), 400
+        return render_template(
+            "signin/signin.html", error="Enter your e-mail and password.", email=email, next=target
+        ), 400
     try:
         auth = gotrue.sign_in(email, password)
     except gotrue.AuthFailure as exc:
-        return render_template("signin/signin.html", error=exc.message, email=email, next=target), \
-            401 if exc.code == "invalid_credentials" else 400
+        return render_template(
+            "signin/signin.html", error=exc.message, email=email, next=target
+        ), 401 if exc.code == "invalid_credentials" else 400
     session.start(None, session.from_auth_session(auth))
     log.info("web sign-in")
     # Through settings first: an account scheduled for deletion is told so, with a way to cancel.
@@ -101,8 +104,12 @@ def signup():
             error = exc.message
         else:
             if result.session is None:
-                return render_template("signin/signin.html", email=email, next="/inbox",
-                                       notice="Check your e-mail to confirm your address, then sign in.")
+                return render_template(
+                    "signin/signin.html",
+                    email=email,
+                    next="/inbox",
+                    notice="Check your e-mail to confirm your address, then sign in.",
+                )
             session.start(None, session.from_auth_session(result.session))
             return redirect(url_for("web.signin.age_page"), 303)
     return render_template("signin/signup.html", error=error, email=email, full_name=name), 400
@@ -131,8 +138,11 @@ def age_page():
 def confirm_age():
     target = safe_next(request.form.get("next"), "/welcome")
     if request.form.get("adult") != "yes":
-        return render_template("signin/age.html", next=target,
-                               error="NumeraLoop is for adults only: tick the box to confirm you are 18 or older."), 400
+        return render_template(
+            "signin/age.html",
+            next=target,
+            error="NumeraLoop is for adults only: tick the box to confirm you are 18 or older.",
+        ), 400
     with as_user(current_pool(), g.claims) as conn:
         conn.execute("select public.confirm_adult_age()")
     session.remember_adult()
@@ -148,8 +158,9 @@ def forgot_page():
 def forgot():
     email = _form("email").lower()
     if not EMAIL.match(email):
-        return render_template("signin/forgot.html", error="Enter the e-mail address of your account.",
-                               email=email), 400
+        return render_template(
+            "signin/forgot.html", error="Enter the e-mail address of your account.", email=email
+        ), 400
     try:
         gotrue.send_recovery(email, url_for("web.signin.reset_page", _external=False))
     except gotrue.AuthFailure as exc:
@@ -161,16 +172,21 @@ def forgot():
 
 @bp.get("/reset")
 def reset_page():
-    return render_template("signin/reset.html", email=request.args.get("email", "")[:320],
-                           code=request.args.get("code", "")[:64])
+    return render_template(
+        "signin/reset.html", email=request.args.get("email", "")[:320], code=request.args.get("code", "")[:64]
+    )
 
 
 @bp.post("/reset")
 def reset():
     email, code, password = _form("email").lower(), _form("code", 64), request.form.get("password") or ""
     if len(password) < MIN_PASSWORD:
-        return render_template("signin/reset.html", email=email, code=code,
-                               error=f"Choose a password of at least {MIN_PASSWORD} characters."), 400
+        return render_template(
+            "signin/reset.html",
+            email=email,
+            code=code,
+            error=f"Choose a password of at least {MIN_PASSWORD} characters.",
+        ), 400
     try:
         auth = gotrue.verify_recovery(email, code)
         gotrue.set_password(auth.access_token, auth.refresh_token, password)

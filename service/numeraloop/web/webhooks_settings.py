@@ -25,7 +25,8 @@ def _endpoints(workspace_id: str) -> list[dict]:
             "         and d.delivered_at is not null) as delivered, "
             "       (select count(*) from public.webhook_deliveries d where d.endpoint_id = e.id and d.dead) as dead "
             "  from public.webhook_endpoints e where e.workspace_id = %s order by e.created_at",
-            (workspace_id,)).fetchall()
+            (workspace_id,),
+        ).fetchall()
 
 
 def _page(status: int = 200, **extra):
@@ -56,14 +57,20 @@ def add_endpoint():
     description = (request.form.get("description") or "").strip()[:200] or None
     try:
         with as_user(current_pool(), g.claims) as conn:
-            row = conn.execute("insert into public.webhook_endpoints (workspace_id, url, description) "
-                               "values (%s, %s, %s) returning id, secret", (ws["id"], url, description)).fetchone()
+            row = conn.execute(
+                "insert into public.webhook_endpoints (workspace_id, url, description) "
+                "values (%s, %s, %s) returning id, secret",
+                (ws["id"], url, description),
+            ).fetchone()
     except psycopg.Error as exc:
         error = sql_error(exc)
         if error is None:
             raise
-        message = ("Use an https:// address (plain http only to 127.0.0.1 or localhost, for local development)."
-                   if exc.sqlstate == "23514" else error.message)
+        message = (
+            "Use an https:// address (plain http only to 127.0.0.1 or localhost, for local development)."
+            if exc.sqlstate == "23514"
+            else error.message
+        )
         return _page(400 if error.status < 500 else 500, error=message, url=url, description=description)
     return _page(201, new_secret={"endpoint_id": str(row["id"]), "secret": row["secret"]})
 
@@ -87,8 +94,10 @@ def rotate(endpoint_id: str):
 def set_active(endpoint_id: str):
     endpoint_id = _endpoint_id(endpoint_id)
     with as_user(current_pool(), g.claims) as conn:
-        done = conn.execute("update public.webhook_endpoints set is_active = %s where id = %s returning id",
-                            (request.form.get("active") == "yes", endpoint_id)).fetchone()
+        done = conn.execute(
+            "update public.webhook_endpoints set is_active = %s where id = %s returning id",
+            (request.form.get("active") == "yes", endpoint_id),
+        ).fetchone()
     if done is None:
         abort(404)
     return _page()
@@ -99,7 +108,9 @@ def set_active(endpoint_id: str):
 def delete(endpoint_id: str):
     endpoint_id = _endpoint_id(endpoint_id)
     with as_user(current_pool(), g.claims) as conn:
-        done = conn.execute("delete from public.webhook_endpoints where id = %s returning id", (endpoint_id,)).fetchone()
+        done = conn.execute(
+            "delete from public.webhook_endpoints where id = %s returning id", (endpoint_id,)
+        ).fetchone()
     if done is None:
         abort(404)
     return _page()

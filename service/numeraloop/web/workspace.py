@@ -25,7 +25,8 @@ def current() -> dict:
         rows = conn.execute(
             "select w.id::text as id, w.name, m.role::text as role, w.is_personal "
             "  from public.workspace_members m join public.workspaces w on w.id = m.workspace_id "
-            " where m.user_id = auth.uid() order by w.is_personal desc, m.created_at").fetchall()
+            " where m.user_id = auth.uid() order by w.is_personal desc, m.created_at"
+        ).fetchall()
     if requested:
         rows = [r for r in rows if r["id"] == requested]
     if not rows:

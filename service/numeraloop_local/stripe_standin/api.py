@@ -37,14 +37,20 @@ def _authenticate():
 
 def _params(allowed: set[str]) -> dict:
     try:
-        params = forms.decode(request.form.items(multi=True) if request.method == "POST"
-                              else request.args.items(multi=True))
+        params = forms.decode(
+            request.form.items(multi=True) if request.method == "POST" else request.args.items(multi=True)
+        )
     except ValueError as exc:
         raise StripeApiError(400, "invalid_request_error", str(exc)) from None
     for name in params:
         if name not in allowed:
-            raise StripeApiError(400, "invalid_request_error", f"Received unknown parameter: {name}",
-                                 code="parameter_unknown", param=name)
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                f"Received unknown parameter: {name}",
+                code="parameter_unknown",
+                param=name,
+            )
     return params
 
 
@@ -67,17 +73,23 @@ def _idempotent(create):
         seen = st.idempotency.get((st.api_key, key))
         if seen is not None:
             if seen["fingerprint"] != fingerprint:
-                raise StripeApiError(400, "idempotency_error",
-                                     "Keys for idempotent requests can only be used with the same parameters they were "
-                                     f"first used with. Try using a key other than '{key}' if you meant to execute a "
-                                     "different request.")
+                raise StripeApiError(
+                    400,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used with the same parameters they were "
+                    f"first used with. Try using a key other than '{key}' if you meant to execute a "
+                    "different request.",
+                )
             response = jsonify(copy.deepcopy(seen["body"]))
             response.headers["Idempotent-Replayed"] = "true"
             response.headers["Original-Request"] = seen["request_id"]
             return response
         body = create()
-        st.idempotency[(st.api_key, key)] = {"fingerprint": fingerprint, "body": copy.deepcopy(body),
-                                            "request_id": new_id("req_", 14)}
+        st.idempotency[(st.api_key, key)] = {
+            "fingerprint": fingerprint,
+            "body": copy.deepcopy(body),
+            "request_id": new_id("req_", 14),
+        }
         while len(st.idempotency) > 10_000:
             st.idempotency.popitem(last=False)
     return jsonify(body)
@@ -99,6 +111,7 @@ def create_customer():
 
     def create():
         return copy.deepcopy(state().create_customer(params))
+
     return _idempotent(create)
 
 
@@ -117,9 +130,21 @@ def delete_customer(customer_id):
 
 
 # -- checkout sessions ----------------------------------------------------------------------
-CHECKOUT_PARAMS = {"mode", "customer", "customer_email", "line_items", "success_url", "cancel_url",
-                   "client_reference_id", "metadata", "subscription_data", "allow_promotion_codes",
-                   "billing_address_collection", "locale", "expand"}
+CHECKOUT_PARAMS = {
+    "mode",
+    "customer",
+    "customer_email",
+    "line_items",
+    "success_url",
+    "cancel_url",
+    "client_reference_id",
+    "metadata",
+    "subscription_data",
+    "allow_promotion_codes",
+    "billing_address_collection",
+    "locale",
+    "expand",
+}
 
 
 @bp.post("/checkout/sessions")
@@ -162,20 +187,36 @@ def create_checkout_session():
                 _customer(params["customer"], "customer")
             session_id = new_id("cs_test_", 58)
             created = now()
-            session = {"id": session_id, "object": "checkout.session", "allow_promotion_codes": None,
-                       "amount_subtotal": price["unit_amount"] * quantity, "amount_total": price["unit_amount"] * quantity,
-                       "cancel_url": params.get("cancel_url"), "client_reference_id": params.get("client_reference_id"),
-                       "created": created, "currency": price["currency"], "customer": params.get("customer"),
-                       "customer_email": params.get("customer_email"), "expires_at": created + 24 * 3600,
-                       "invoice": None, "livemode": False, "metadata": metadata, "mode": "subscription",
-                       "payment_status": "unpaid", "status": "open", "subscription": None,
-                       "success_url": params.get("success_url"), "ui_mode": "hosted",
-                       "url": f"{st.public_url}/checkout/{session_id}",
-                       # Kept for completion; Stripe keeps them too (line_items is expandable there).
-                       "line_items": [{"price": price_id, "quantity": quantity}],
-                       "subscription_data": subscription_data}
+            session = {
+                "id": session_id,
+                "object": "checkout.session",
+                "allow_promotion_codes": None,
+                "amount_subtotal": price["unit_amount"] * quantity,
+                "amount_total": price["unit_amount"] * quantity,
+                "cancel_url": params.get("cancel_url"),
+                "client_reference_id": params.get("client_reference_id"),
+                "created": created,
+                "currency": price["currency"],
+                "customer": params.get("customer"),
+                "customer_email": params.get("customer_email"),
+                "expires_at": created + 24 * 3600,
+                "invoice": None,
+                "livemode": False,
+                "metadata": metadata,
+                "mode": "subscription",
+                "payment_status": "unpaid",
+                "status": "open",
+                "subscription": None,
+                "success_url": params.get("success_url"),
+                "ui_mode": "hosted",
+                "url": f"{st.public_url}/checkout/{session_id}",
+                # Kept for completion; Stripe keeps them too (line_items is expandable there).
+                "line_items": [{"price": price_id, "quantity": quantity}],
+                "subscription_data": subscription_data,
+            }
             st.checkout_sessions[session_id] = session
             return _public_session(session)
+
     return _idempotent(create)
 
 
@@ -204,12 +245,22 @@ def create_portal_session():
         with st.lock:
             _customer(params["customer"], "customer")
             session_id = new_id("bps_")
-            session = {"id": session_id, "object": "billing_portal.session", "configuration": new_id("bpc_"),
-                       "created": now(), "customer": params["customer"], "flow": None, "livemode": False,
-                       "locale": params.get("locale"), "on_behalf_of": None, "return_url": params.get("return_url"),
-                       "url": f"{st.public_url}/billing_portal/{session_id}"}
+            session = {
+                "id": session_id,
+                "object": "billing_portal.session",
+                "configuration": new_id("bpc_"),
+                "created": now(),
+                "customer": params["customer"],
+                "flow": None,
+                "livemode": False,
+                "locale": params.get("locale"),
+                "on_behalf_of": None,
+                "return_url": params.get("return_url"),
+                "url": f"{st.public_url}/billing_portal/{session_id}",
+            }
             st.portal_sessions[session_id] = session
             return copy.deepcopy(session)
+
     return _idempotent(create)
 
 
@@ -233,13 +284,19 @@ def cancel_subscription(sub_id):
             raise no_such("subscription", sub_id)
         if sub["status"] == "canceled":
             # Stripe refuses to cancel a subscription twice.
-            raise StripeApiError(400, "invalid_request_error",
-                                 "A canceled subscription can only update its cancellation_details and metadata.")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                "A canceled subscription can only update its cancellation_details and metadata.",
+            )
         details = params.get("cancellation_details") or {}
         st.undelivered.extend(e["id"] for e in lifecycle.cancel_subscription(st, sub_id))
         if isinstance(details, dict):
-            sub["cancellation_details"] = {"comment": details.get("comment"), "feedback": details.get("feedback"),
-                                           "reason": "cancellation_requested"}
+            sub["cancellation_details"] = {
+                "comment": details.get("comment"),
+                "feedback": details.get("feedback"),
+                "reason": "cancellation_requested",
+            }
         return jsonify(copy.deepcopy(sub))
 
 
@@ -253,4 +310,6 @@ def retrieve_price(price_id):
 
 
 def not_found_response() -> Response:
-    return StripeApiError(404, "invalid_request_error", f"Unrecognized request URL ({request.method}: {request.path}).").response()
+    return StripeApiError(
+        404, "invalid_request_error", f"Unrecognized request URL ({request.method}: {request.path})."
+    ).response()

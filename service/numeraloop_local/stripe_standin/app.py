@@ -20,8 +20,12 @@ log = logging.getLogger("numeraloop_local.stripe_standin")
 DEFAULT_API_KEY = "sk_test_numeraloop_local_not_a_secret"
 
 
-def create_standin_app(api_key: str = DEFAULT_API_KEY, webhook_url: str | None = None,
-                       webhook_secret: str | None = None, public_url: str = "") -> Flask:
+def create_standin_app(
+    api_key: str = DEFAULT_API_KEY,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    public_url: str = "",
+) -> Flask:
     """A Flask app speaking Stripe's API under /v1 and the control API under /_standin.
 
     `public_url` is where the app is reachable (hosted page URLs are built on it); the

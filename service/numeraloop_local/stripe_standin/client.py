@@ -19,8 +19,9 @@ class StandinControl:
         self.http.trust_env = False
 
     def _call(self, method: str, path: str, json=None, params=None):
-        response = self.http.request(method, f"{self.url}/_standin{path}", json=json, params=params,
-                                     timeout=self.timeout)
+        response = self.http.request(
+            method, f"{self.url}/_standin{path}", json=json, params=params, timeout=self.timeout
+        )
         if response.status_code >= 400:
             try:
                 body = response.json()

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import copy
 
-from ..http_server import ControlError, install_control_errors
 from flask import Blueprint, current_app, jsonify, request
 
+from ..http_server import ControlError, install_control_errors
 from . import lifecycle, webhooks
 from .errors import StripeApiError
 from .state import StandinState
@@ -95,9 +95,13 @@ def complete_checkout(session_id):
     events = lifecycle.complete_checkout(state(), session_id, data.get("card"))
     with state().lock:
         session = state().checkout_sessions[session_id]
-        result = {"session": session_id, "customer": session["customer"], "subscription": session["subscription"],
-                  "invoice": session["invoice"],
-                  "payment_method": state().subscriptions[session["subscription"]]["default_payment_method"]}
+        result = {
+            "session": session_id,
+            "customer": session["customer"],
+            "subscription": session["subscription"],
+            "invoice": session["invoice"],
+            "payment_method": state().subscriptions[session["subscription"]]["default_payment_method"],
+        }
     return jsonify({**result, **_send(events, data)})
 
 

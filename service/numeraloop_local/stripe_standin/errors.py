@@ -29,9 +29,12 @@ class StripeApiError(Exception):
 
 
 def no_api_key() -> StripeApiError:
-    return StripeApiError(401, "invalid_request_error",
-                          "You did not provide an API key. You need to provide your API key in the Authorization "
-                          "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').")
+    return StripeApiError(
+        401,
+        "invalid_request_error",
+        "You did not provide an API key. You need to provide your API key in the Authorization "
+        "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+    )
 
 
 def invalid_api_key(key: str) -> StripeApiError:
@@ -40,8 +43,9 @@ def invalid_api_key(key: str) -> StripeApiError:
 
 
 def missing_param(param: str) -> StripeApiError:
-    return StripeApiError(400, "invalid_request_error", f"Missing required param: {param}.",
-                          code="parameter_missing", param=param)
+    return StripeApiError(
+        400, "invalid_request_error", f"Missing required param: {param}.", code="parameter_missing", param=param
+    )
 
 
 def invalid_param(param: str, message: str) -> StripeApiError:
@@ -49,5 +53,10 @@ def invalid_param(param: str, message: str) -> StripeApiError:
 
 
 def no_such(kind: str, object_id: str, param: str | None = None) -> StripeApiError:
-    return StripeApiError(404 if param is None else 400, "invalid_request_error",
-                          f"No such {kind}: '{object_id}'", code="resource_missing", param=param or "id")
+    return StripeApiError(
+        404 if param is None else 400,
+        "invalid_request_error",
+        f"No such {kind}: '{object_id}'",
+        code="resource_missing",
+        param=param or "id",
+    )

@@ -11,8 +11,16 @@ from .errors import StripeApiError, no_such
 from .state import PERIOD_SECONDS, StandinState, new_id, now
 
 DEFAULT_CARD = {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034}
-SUBSCRIPTION_STATUSES = {"incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid",
-                         "paused"}
+SUBSCRIPTION_STATUSES = {
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "paused",
+}
 
 
 def _card(card: dict | None) -> dict:
@@ -25,43 +33,105 @@ def _card(card: dict | None) -> dict:
 def _payment_method(state: StandinState, customer_id: str, card: dict) -> dict:
     # Stripe's card carries more than NumeraLoop may keep (fingerprint, checks, country...);
     # the stand-in sends it all, so a test can show the receiver keeps only brand/last4/expiry.
-    return {"id": new_id("pm_"), "object": "payment_method", "allow_redisplay": "always",
-            "billing_details": {"address": {"city": None, "country": "US", "line1": None, "line2": None,
-                                            "postal_code": "94107", "state": None},
-                                "email": "payer@example.com", "name": "Test Payer", "phone": None},
-            "card": {"brand": card["brand"], "checks": {"address_line1_check": None,
-                                                        "address_postal_code_check": "pass", "cvc_check": "pass"},
-                     "country": "US", "display_brand": card["brand"], "exp_month": int(card["exp_month"]),
-                     "exp_year": int(card["exp_year"]), "fingerprint": new_id("", 16), "funding": "credit",
-                     "last4": card["last4"], "networks": {"available": [card["brand"]], "preferred": None},
-                     "three_d_secure_usage": {"supported": True}, "wallet": None},
-            "created": now(), "customer": customer_id, "livemode": False, "metadata": {}, "type": "card"}
+    return {
+        "id": new_id("pm_"),
+        "object": "payment_method",
+        "allow_redisplay": "always",
+        "billing_details": {
+            "address": {
+                "city": None,
+                "country": "US",
+                "line1": None,
+                "line2": None,
+                "postal_code": "94107",
+                "state": None,
+            },
+            "email": "payer@example.com",
+            "name": "Test Payer",
+            "phone": None,
+        },
+        "card": {
+            "brand": card["brand"],
+            "checks": {"address_line1_check": None, "address_postal_code_check": "pass", "cvc_check": "pass"},
+            "country": "US",
+            "display_brand": card["brand"],
+            "exp_month": int(card["exp_month"]),
+            "exp_year": int(card["exp_year"]),
+            "fingerprint": new_id("", 16),
+            "funding": "credit",
+            "last4": card["last4"],
+            "networks": {"available": [card["brand"]], "preferred": None},
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        },
+        "created": now(),
+        "customer": customer_id,
+        "livemode": False,
+        "metadata": {},
+        "type": "card",
+    }
 
 
 def _invoice(state: StandinState, sub: dict, price: dict, start: int, end: int, created: int) -> dict:
     invoice_id = new_id("in_")
     amount = price["unit_amount"]
-    return {"id": invoice_id, "object": "invoice", "account_country": "US", "amount_due": amount, "amount_paid": 0,
-            "amount_remaining": amount, "attempt_count": 0, "attempted": False, "billing_reason": "subscription_create",
-            "collection_method": "charge_automatically", "created": created, "currency": price["currency"],
-            "customer": sub["customer"], "hosted_invoice_url": f"{state.public_url}/invoice/{invoice_id}",
-            "invoice_pdf": f"{state.public_url}/invoice/{invoice_id}/pdf", "livemode": False, "metadata": {},
-            "number": None,
-            "parent": {"quote_details": None, "type": "subscription_details",
-                       "subscription_details": {"metadata": dict(sub.get("metadata") or {}), "subscription": sub["id"]}},
-            "period_end": end, "period_start": start, "status": "draft", "subtotal": amount, "total": amount,
-            "lines": {"object": "list", "has_more": False, "data": [
-                {"id": new_id("il_"), "object": "line_item", "amount": amount, "currency": price["currency"],
-                 "description": f"1 × {price['nickname']}", "period": {"start": start, "end": end},
-                 "pricing": {"price_details": {"price": price["id"], "product": price["product"]},
-                             "type": "price_details"}, "quantity": 1}]}}
+    return {
+        "id": invoice_id,
+        "object": "invoice",
+        "account_country": "US",
+        "amount_due": amount,
+        "amount_paid": 0,
+        "amount_remaining": amount,
+        "attempt_count": 0,
+        "attempted": False,
+        "billing_reason": "subscription_create",
+        "collection_method": "charge_automatically",
+        "created": created,
+        "currency": price["currency"],
+        "customer": sub["customer"],
+        "hosted_invoice_url": f"{state.public_url}/invoice/{invoice_id}",
+        "invoice_pdf": f"{state.public_url}/invoice/{invoice_id}/pdf",
+        "livemode": False,
+        "metadata": {},
+        "number": None,
+        "parent": {
+            "quote_details": None,
+            "type": "subscription_details",
+            "subscription_details": {"metadata": dict(sub.get("metadata") or {}), "subscription": sub["id"]},
+        },
+        "period_end": end,
+        "period_start": start,
+        "status": "draft",
+        "subtotal": amount,
+        "total": amount,
+        "lines": {
+            "object": "list",
+            "has_more": False,
+            "data": [
+                {
+                    "id": new_id("il_"),
+                    "object": "line_item",
+                    "amount": amount,
+                    "currency": price["currency"],
+                    "description": f"1 × {price['nickname']}",
+                    "period": {"start": start, "end": end},
+                    "pricing": {
+                        "price_details": {"price": price["id"], "product": price["product"]},
+                        "type": "price_details",
+                    },
+                    "quantity": 1,
+                }
+            ],
+        },
+    }
 
 
 def _finalize_and_charge(state: StandinState, invoice: dict, paid: bool, created: int) -> list[dict]:
     events = [state.record_event("invoice.created", invoice, created=created)]
     invoice.update(status="open", number=state.next_invoice_number(invoice["customer"]))
-    events.append(state.record_event("invoice.finalized", invoice, previous={"status": "draft", "number": None},
-                                     created=created))
+    events.append(
+        state.record_event("invoice.finalized", invoice, previous={"status": "draft", "number": None}, created=created)
+    )
     invoice.update(attempted=True, attempt_count=invoice["attempt_count"] + 1)
     if paid:
         invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
@@ -80,8 +150,12 @@ def complete_checkout(state: StandinState, session_id: str, card: dict | None = 
         if session is None:
             raise no_such("checkout.session", session_id)
         if session["status"] != "open":
-            raise StripeApiError(400, "invalid_request_error", f"Checkout Session {session_id} is {session['status']}.",
-                                 code="checkout_session_not_open")
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                f"Checkout Session {session_id} is {session['status']}.",
+                code="checkout_session_not_open",
+            )
         events = state.take_undelivered()
         created = now()
         customer_id = session["customer"]
@@ -97,17 +171,44 @@ def complete_checkout(state: StandinState, session_id: str, card: dict | None = 
         price = state.prices[session["line_items"][0]["price"]]
         start, end = created, created + PERIOD_SECONDS
         sub_id = new_id("sub_")
-        sub = {"id": sub_id, "object": "subscription", "billing_cycle_anchor": start, "cancel_at": None,
-               "cancel_at_period_end": False, "canceled_at": None, "collection_method": "charge_automatically",
-               "created": created, "currency": price["currency"], "customer": customer_id,
-               "default_payment_method": pm["id"], "ended_at": None,
-               "items": {"object": "list", "has_more": False, "data": [
-                   {"id": new_id("si_"), "object": "subscription_item", "created": created,
-                    "current_period_end": end, "current_period_start": start, "metadata": {}, "price": price,
-                    "quantity": 1, "subscription": sub_id}]},
-               "latest_invoice": None, "livemode": False,
-               "metadata": dict((session.get("subscription_data") or {}).get("metadata") or {}),
-               "start_date": start, "status": "incomplete", "trial_end": None, "trial_start": None}
+        sub = {
+            "id": sub_id,
+            "object": "subscription",
+            "billing_cycle_anchor": start,
+            "cancel_at": None,
+            "cancel_at_period_end": False,
+            "canceled_at": None,
+            "collection_method": "charge_automatically",
+            "created": created,
+            "currency": price["currency"],
+            "customer": customer_id,
+            "default_payment_method": pm["id"],
+            "ended_at": None,
+            "items": {
+                "object": "list",
+                "has_more": False,
+                "data": [
+                    {
+                        "id": new_id("si_"),
+                        "object": "subscription_item",
+                        "created": created,
+                        "current_period_end": end,
+                        "current_period_start": start,
+                        "metadata": {},
+                        "price": price,
+                        "quantity": 1,
+                        "subscription": sub_id,
+                    }
+                ],
+            },
+            "latest_invoice": None,
+            "livemode": False,
+            "metadata": dict((session.get("subscription_data") or {}).get("metadata") or {}),
+            "start_date": start,
+            "status": "incomplete",
+            "trial_end": None,
+            "trial_start": None,
+        }
         invoice = _invoice(state, sub, price, start, end, created)
         sub["latest_invoice"] = invoice["id"]
         state.subscriptions[sub_id] = sub
@@ -115,10 +216,12 @@ def complete_checkout(state: StandinState, session_id: str, card: dict | None = 
         events.append(state.record_event("customer.subscription.created", sub, created=created))
         events += _finalize_and_charge(state, invoice, True, created)
         sub["status"] = "active"
-        events.append(state.record_event("customer.subscription.updated", sub, previous={"status": "incomplete"},
-                                         created=created))
-        session.update(status="complete", payment_status="paid", subscription=sub_id, customer=customer_id,
-                       invoice=invoice["id"])
+        events.append(
+            state.record_event("customer.subscription.updated", sub, previous={"status": "incomplete"}, created=created)
+        )
+        session.update(
+            status="complete", payment_status="paid", subscription=sub_id, customer=customer_id, invoice=invoice["id"]
+        )
         events.append(state.record_event("checkout.session.completed", session, created=created))
     return events
 

@@ -31,9 +31,11 @@ def checkout_page(session_id):
     if session["status"] != "open":
         body = "<p>This checkout is already complete.</p>"
     else:
-        body = (f"<p>{escape(price['nickname'])}: {price['unit_amount'] / 100:.2f} {price['currency'].upper()} "
-                f"per month.</p><form method=post action='/checkout/{escape(session_id)}/pay'>"
-                "<p>Card: visa •••• 4242</p><button>Pay</button></form>")
+        body = (
+            f"<p>{escape(price['nickname'])}: {price['unit_amount'] / 100:.2f} {price['currency'].upper()} "
+            f"per month.</p><form method=post action='/checkout/{escape(session_id)}/pay'>"
+            "<p>Card: visa •••• 4242</p><button>Pay</button></form>"
+        )
     return PAGE.format(title="Checkout", body=body)
 
 
@@ -44,8 +46,11 @@ def checkout_pay(session_id):
             abort(404)
     webhooks.deliver(state(), lifecycle.complete_checkout(state(), session_id))
     success = state().checkout_sessions[session_id].get("success_url")
-    return redirect(success.replace("{CHECKOUT_SESSION_ID}", session_id)) if success else PAGE.format(
-        title="Paid", body="<p>Thank you.</p>")
+    return (
+        redirect(success.replace("{CHECKOUT_SESSION_ID}", session_id))
+        if success
+        else PAGE.format(title="Paid", body="<p>Thank you.</p>")
+    )
 
 
 def _portal(session_id):
@@ -53,8 +58,11 @@ def _portal(session_id):
         session = state().portal_sessions.get(session_id)
         if session is None:
             abort(404)
-        subs = [s for s in state().subscriptions.values()
-                if s["customer"] == session["customer"] and s["status"] != "canceled"]
+        subs = [
+            s
+            for s in state().subscriptions.values()
+            if s["customer"] == session["customer"] and s["status"] != "canceled"
+        ]
     return session, subs
 
 
@@ -63,9 +71,15 @@ def portal_page(session_id):
     session, subs = _portal(session_id)
     rows = "".join(
         f"<li>{escape(s['items']['data'][0]['price']['nickname'])}: {escape(s['status'])}"
-        + (" (cancels at period end)" if s["cancel_at_period_end"] else
-           f" <form method=post action='/billing_portal/{escape(session_id)}/cancel/{escape(s['id'])}' "
-           "style='display:inline'><button>Cancel at period end</button></form>") + "</li>" for s in subs)
+        + (
+            " (cancels at period end)"
+            if s["cancel_at_period_end"]
+            else f" <form method=post action='/billing_portal/{escape(session_id)}/cancel/{escape(s['id'])}' "
+            "style='display:inline'><button>Cancel at period end</button></form>"
+        )
+        + "</li>"
+        for s in subs
+    )
     return PAGE.format(title="Billing", body=f"<ul>{rows or '<li>No subscription.</li>'}</ul>")
 
 

@@ -36,8 +36,9 @@ def now() -> int:
 
 
 class StandinState:
-    def __init__(self, api_key: str, webhook_url: str | None = None, webhook_secret: str | None = None,
-                 public_url: str = ""):
+    def __init__(
+        self, api_key: str, webhook_url: str | None = None, webhook_secret: str | None = None, public_url: str = ""
+    ):
         self.lock = threading.RLock()
         self.api_key = api_key
         self.webhook_url = webhook_url
@@ -64,22 +65,49 @@ class StandinState:
 
     # -- objects ---------------------------------------------------------------------------
     def add_price(self, price_id: str, product: str, name: str, unit_amount: int, currency: str = "usd") -> dict:
-        price = {"id": price_id, "object": "price", "active": True, "billing_scheme": "per_unit", "created": now(),
-                 "currency": currency, "livemode": False, "lookup_key": None, "metadata": {}, "nickname": name,
-                 "product": product, "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed"},
-                 "tax_behavior": "unspecified", "type": "recurring", "unit_amount": unit_amount,
-                 "unit_amount_decimal": str(unit_amount)}
+        price = {
+            "id": price_id,
+            "object": "price",
+            "active": True,
+            "billing_scheme": "per_unit",
+            "created": now(),
+            "currency": currency,
+            "livemode": False,
+            "lookup_key": None,
+            "metadata": {},
+            "nickname": name,
+            "product": product,
+            "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed"},
+            "tax_behavior": "unspecified",
+            "type": "recurring",
+            "unit_amount": unit_amount,
+            "unit_amount_decimal": str(unit_amount),
+        }
         with self.lock:
             self.prices[price_id] = price
         return price
 
     def create_customer(self, params: dict) -> dict:
-        customer = {"id": new_id("cus_", 14), "object": "customer", "address": None, "balance": 0, "created": now(),
-                    "currency": None, "default_source": None, "delinquent": False,
-                    "description": params.get("description"), "email": params.get("email"),
-                    "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None},
-                    "livemode": False, "metadata": dict(params.get("metadata") or {}), "name": params.get("name"),
-                    "phone": None, "preferred_locales": [], "shipping": None, "tax_exempt": "none"}
+        customer = {
+            "id": new_id("cus_", 14),
+            "object": "customer",
+            "address": None,
+            "balance": 0,
+            "created": now(),
+            "currency": None,
+            "default_source": None,
+            "delinquent": False,
+            "description": params.get("description"),
+            "email": params.get("email"),
+            "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None},
+            "livemode": False,
+            "metadata": dict(params.get("metadata") or {}),
+            "name": params.get("name"),
+            "phone": None,
+            "preferred_locales": [],
+            "shipping": None,
+            "tax_exempt": "none",
+        }
         with self.lock:
             self.customers[customer["id"]] = customer
             self.record_event("customer.created", customer, deliver_later=True)
@@ -91,15 +119,29 @@ class StandinState:
             return f"{customer_id[4:12].upper()}-{self.invoice_counter:04d}"
 
     # -- events ----------------------------------------------------------------------------
-    def record_event(self, type_: str, obj: dict, previous: dict | None = None, deliver_later: bool = False,
-                     created: int | None = None) -> dict:
+    def record_event(
+        self,
+        type_: str,
+        obj: dict,
+        previous: dict | None = None,
+        deliver_later: bool = False,
+        created: int | None = None,
+    ) -> dict:
         """A Stripe event carrying a snapshot of `obj` as it is now."""
         data = {"object": copy.deepcopy(obj)}
         if previous:
             data["previous_attributes"] = copy.deepcopy(previous)
-        event = {"id": new_id("evt_"), "object": "event", "api_version": API_VERSION,
-                 "created": created if created is not None else now(), "data": data, "livemode": False,
-                 "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None}, "type": type_}
+        event = {
+            "id": new_id("evt_"),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": created if created is not None else now(),
+            "data": data,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": type_,
+        }
         with self.lock:
             self.events[event["id"]] = event
             while len(self.events) > LOG_LIMIT:

@@ -47,8 +47,13 @@ def deliver_one(state: StandinState, event: dict, signature: str = "valid", time
     session = requests.Session()
     session.trust_env = False  # a local tool: never through an environment proxy
     try:
-        response = session.post(url, data=payload.encode("utf-8"), headers=signed_request(payload, secret, signature),
-                                timeout=timeout, allow_redirects=False)
+        response = session.post(
+            url,
+            data=payload.encode("utf-8"),
+            headers=signed_request(payload, secret, signature),
+            timeout=timeout,
+            allow_redirects=False,
+        )
         result.update(status=response.status_code, body=response.text[:2000])
     except requests.RequestException as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
@@ -61,8 +66,9 @@ def deliver_one(state: StandinState, event: dict, signature: str = "valid", time
     return result
 
 
-def deliver(state: StandinState, events: list[dict], order: str = "natural", duplicates: int = 0,
-            signature: str = "valid") -> list[dict]:
+def deliver(
+    state: StandinState, events: list[dict], order: str = "natural", duplicates: int = 0, signature: str = "valid"
+) -> list[dict]:
     """Send `events`; `duplicates` extra copies of each; `order` natural, reverse or shuffle."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {sorted(ORDERS)}")

@@ -14,10 +14,17 @@ it), messaging (send + delivery scenarios), inbound (injected SMS/calls), number
 """
 
 from .app import create_sandbox_app
-from .core import Sandbox, SandboxSettings
 from .client import SandboxControl, SandboxError
+from .core import Sandbox, SandboxSettings
 from .server import SandboxServer
 from .state import SandboxState
 
-__all__ = ["Sandbox", "SandboxControl", "SandboxError", "SandboxServer", "SandboxSettings", "SandboxState",
-           "create_sandbox_app"]
+__all__ = [
+    "Sandbox",
+    "SandboxControl",
+    "SandboxError",
+    "SandboxServer",
+    "SandboxSettings",
+    "SandboxState",
+    "create_sandbox_app",
+]

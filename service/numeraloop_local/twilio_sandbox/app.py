@@ -20,8 +20,9 @@ from .state import SandboxState
 log = logging.getLogger("numeraloop_local.twilio_sandbox")
 
 
-def create_sandbox_app(state: SandboxState | None = None, settings: SandboxSettings | None = None,
-                       **setting_overrides) -> Flask:
+def create_sandbox_app(
+    state: SandboxState | None = None, settings: SandboxSettings | None = None, **setting_overrides
+) -> Flask:
     """A Flask app speaking Twilio's REST API under /2010-04-01 and the control API under /_sandbox.
 
     `setting_overrides` are SandboxSettings fields, e.g. `create_sandbox_app(step_delay=0.01)`.

@@ -18,8 +18,13 @@ def add_commands(sub) -> None:
     serve = cmds.add_parser("serve", help="run the sandbox (Twilio API + /_sandbox control API)")
     serve.add_argument("--host", default=DEFAULT_HOST, help="bind address; keep it local (default %(default)s)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
-    serve.add_argument("--seed-account", action="append", default=[], metavar="SID:TOKEN",
-                       help="create this account at start (repeatable), e.g. the demo seed's")
+    serve.add_argument(
+        "--seed-account",
+        action="append",
+        default=[],
+        metavar="SID:TOKEN",
+        help="create this account at start (repeatable), e.g. the demo seed's",
+    )
     serve.set_defaults(func=_serve)
 
     sms = cmds.add_parser("sms", help="deliver an inbound SMS/MMS to an owned number's SmsUrl")
@@ -71,8 +76,10 @@ def _report(action, url: str) -> int:
         print(f"error: {json.dumps(exc.body)}", file=sys.stderr)
         return 1
     except requests.RequestException as exc:
-        print(f"error: no sandbox at {url} ({type(exc).__name__}); start it with `numeraloop sandbox serve`",
-              file=sys.stderr)
+        print(
+            f"error: no sandbox at {url} ({type(exc).__name__}); start it with `numeraloop sandbox serve`",
+            file=sys.stderr,
+        )
         return 1
     sid = result.get("message_sid") or result.get("call_sid")
     print(f"{sid} -> {result.get('url') or '(no webhook configured)'}")

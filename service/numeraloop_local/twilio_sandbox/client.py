@@ -44,11 +44,13 @@ class SandboxControl:
         return self._call("PUT" if changes else "GET", "/settings", json=changes or None)
 
     # -- arranging ---------------------------------------------------------------------
-    def create_account(self, sid: str | None = None, auth_token: str | None = None,
-                       friendly_name: str | None = None) -> dict:
+    def create_account(
+        self, sid: str | None = None, auth_token: str | None = None, friendly_name: str | None = None
+    ) -> dict:
         """{"sid", "auth_token", "friendly_name"}; a fixed sid/token makes a reproducible seed."""
-        return self._call("POST", "/accounts", json={"sid": sid, "auth_token": auth_token,
-                                                     "friendly_name": friendly_name})
+        return self._call(
+            "POST", "/accounts", json={"sid": sid, "auth_token": auth_token, "friendly_name": friendly_name}
+        )
 
     def add_number(self, account_sid: str, phone_number: str, **settings) -> dict:
         """Give an account a number without buying it; settings: sms_url, sms_method, voice_url,
@@ -74,39 +76,70 @@ class SandboxControl:
 
     def queue_scenario(self, account_sid: str, scenario: str, error_code: int | None = None, count: int = 1) -> None:
         """The next `count` messages the account creates play out `scenario` (per-message choice)."""
-        self._call("POST", f"/accounts/{account_sid}/next_scenarios",
-                   json={"scenario": scenario, "error_code": error_code, "count": count})
+        self._call(
+            "POST",
+            f"/accounts/{account_sid}/next_scenarios",
+            json={"scenario": scenario, "error_code": error_code, "count": count},
+        )
 
     def set_rate_limit(self, account_sid: str, per_second: float | None, burst: int | None = None) -> None:
         """Requests beyond the rate get 429/20429; `per_second=None` lifts the limit."""
         self._call("PUT", f"/accounts/{account_sid}/rate_limit", json={"per_second": per_second, "burst": burst})
 
-    def add_fault(self, account_sid: str, status: int = 429, code: int = 20429, message: str = "Too Many Requests",
-                  times: int | None = None, method: str | None = None, path_contains: str | None = None,
-                  delay: float = 0.0) -> dict:
+    def add_fault(
+        self,
+        account_sid: str,
+        status: int = 429,
+        code: int = 20429,
+        message: str = "Too Many Requests",
+        times: int | None = None,
+        method: str | None = None,
+        path_contains: str | None = None,
+        delay: float = 0.0,
+    ) -> dict:
         """Matching REST requests get this error (`times` of them, or until cleared), after `delay` seconds."""
-        return self._call("POST", f"/accounts/{account_sid}/faults", json={
-            "status": status, "code": code, "message": message, "times": times, "method": method,
-            "path_contains": path_contains, "delay": delay})
+        return self._call(
+            "POST",
+            f"/accounts/{account_sid}/faults",
+            json={
+                "status": status,
+                "code": code,
+                "message": message,
+                "times": times,
+                "method": method,
+                "path_contains": path_contains,
+                "delay": delay,
+            },
+        )
 
     def clear_faults(self, account_sid: str) -> None:
         self._call("DELETE", f"/accounts/{account_sid}/faults")
 
     # -- inbound traffic ---------------------------------------------------------------
-    def inject_sms(self, from_: str, to: str, body: str = "", media: list | None = None,
-                   messaging_service_sid: str | None = None) -> dict:
+    def inject_sms(
+        self, from_: str, to: str, body: str = "", media: list | None = None, messaging_service_sid: str | None = None
+    ) -> dict:
         """An SMS/MMS arrives at `to`; returns the webhook's status, headers and body (TwiML).
 
         `media` items are URLs or {"url", "content_type"} dicts.
         """
         items = [m if isinstance(m, dict) else {"url": m} for m in media or []]
-        return self._call("POST", "/inbound/sms", ok=(200, 502), json={
-            "from": from_, "to": to, "body": body, "media": items, "messaging_service_sid": messaging_service_sid})
+        return self._call(
+            "POST",
+            "/inbound/sms",
+            ok=(200, 502),
+            json={
+                "from": from_,
+                "to": to,
+                "body": body,
+                "media": items,
+                "messaging_service_sid": messaging_service_sid,
+            },
+        )
 
     def inject_call(self, from_: str, to: str, duration: int | None = None) -> dict:
         """A call rings `to`; returns the VoiceUrl's answer. With `duration` the call then completes."""
-        return self._call("POST", "/inbound/call", ok=(200, 502),
-                          json={"from": from_, "to": to, "duration": duration})
+        return self._call("POST", "/inbound/call", ok=(200, 502), json={"from": from_, "to": to, "duration": duration})
 
     def record(self, call_sid: str, action: str | None = None, duration: int = 5) -> dict:
         """The caller leaves a message on `call_sid`; with `action` (the <Record action> URL) the

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..http_server import ControlError, install_control_errors
 from flask import Blueprint, current_app, jsonify, request
 
+from ..http_server import ControlError, install_control_errors
 from . import ids, inbound, resources
 from .state import Fault, Recording, Scenario, TokenBucket
 from .webhooks import call_webhook
@@ -61,8 +61,7 @@ def health():
 def create_account():
     data = _body()
     account = sandbox().state.create_account(data.get("sid"), data.get("auth_token"), data.get("friendly_name"))
-    return jsonify({"sid": account.sid, "auth_token": account.auth_token,
-                    "friendly_name": account.friendly_name}), 201
+    return jsonify({"sid": account.sid, "auth_token": account.auth_token, "friendly_name": account.friendly_name}), 201
 
 
 @bp.get("/accounts")
@@ -77,8 +76,19 @@ def add_number(sid):
     data = _body()
     _require(data, "phone_number")
     _account(sid)
-    settings = {k: data[k] for k in ("sms_url", "sms_method", "voice_url", "voice_method", "status_callback",
-                                     "status_callback_method", "friendly_name") if data.get(k)}
+    settings = {
+        k: data[k]
+        for k in (
+            "sms_url",
+            "sms_method",
+            "voice_url",
+            "voice_method",
+            "status_callback",
+            "status_callback_method",
+            "friendly_name",
+        )
+        if data.get(k)
+    }
     try:
         number = sandbox().state.add_number(sid, _number(data["phone_number"]), data.get("type", "local"), **settings)
     except ValueError as exc:
@@ -181,8 +191,14 @@ def inject_sms():
     _require(data, "from", "to")
     media = list(data.get("media") or []) + [{"url": u} for u in data.get("media_urls") or []]
     try:
-        result = inbound.inject_sms(sandbox(), _number(data["from"]), _number(data["to"]), data.get("body", ""),
-                                    media, data.get("messaging_service_sid"))
+        result = inbound.inject_sms(
+            sandbox(),
+            _number(data["from"]),
+            _number(data["to"]),
+            data.get("body", ""),
+            media,
+            data.get("messaging_service_sid"),
+        )
     except inbound.UnknownNumber as exc:
         raise ControlError(404, "unknown_number", f"{exc} is not a number any sandbox account owns") from None
     return jsonify(result), 502 if result.get("error") and result.get("url") else 200
@@ -218,12 +234,22 @@ def record_call(call_sid):
         body = resources.recording(recording)
     answer = {"recording": body}
     if data.get("action"):
-        params = {"AccountSid": account.sid, "ApiVersion": ids.API_VERSION, "CallSid": call.sid,
-                  "CallStatus": "in-progress", "Direction": call.direction, "From": call.from_, "To": call.to,
-                  "RecordingSid": recording.sid, "RecordingUrl": body["media_url"],
-                  "RecordingDuration": str(duration), "Digits": "hangup"}
-        answer["webhook"] = call_webhook(data["action"], params, account.auth_token, "POST",
-                                         sandbox().settings.webhook_timeout)
+        params = {
+            "AccountSid": account.sid,
+            "ApiVersion": ids.API_VERSION,
+            "CallSid": call.sid,
+            "CallStatus": "in-progress",
+            "Direction": call.direction,
+            "From": call.from_,
+            "To": call.to,
+            "RecordingSid": recording.sid,
+            "RecordingUrl": body["media_url"],
+            "RecordingDuration": str(duration),
+            "Digits": "hangup",
+        }
+        answer["webhook"] = call_webhook(
+            data["action"], params, account.auth_token, "POST", sandbox().settings.webhook_timeout
+        )
     return jsonify(answer), 201
 
 
@@ -232,8 +258,9 @@ def list_recordings():
     """Every recording, deleted ones included (status `deleted`), optionally of one account (?account_sid=)."""
     wanted = request.args.get("account_sid")
     with sandbox().state.lock:
-        return jsonify([resources.recording(r) for r in sandbox().state.recordings.values()
-                        if wanted in (None, r.account_sid)])
+        return jsonify(
+            [resources.recording(r) for r in sandbox().state.recordings.values() if wanted in (None, r.account_sid)]
+        )
 
 
 # -- what happened ---------------------------------------------------------------------------
@@ -244,8 +271,13 @@ def list_messages():
     with sandbox().state.lock:
         out = []
         for m in sandbox().state.messages.values():
-            row = {**resources.message(m), "media_urls": m.media_urls, "scenario": m.scenario,
-                   "status_callback": m.status_callback, "params": m.params}
+            row = {
+                **resources.message(m),
+                "media_urls": m.media_urls,
+                "scenario": m.scenario,
+                "status_callback": m.status_callback,
+                "params": m.params,
+            }
             if all(str(row.get(k)) == v for k, v in filters.items()):
                 out.append(row)
     return jsonify(out)
@@ -259,15 +291,23 @@ def sent_summary(sid):
     _account(sid)
     sender = request.args.get("from")
     with sandbox().state.lock:
-        sent = [m for m in sandbox().state.messages.values()
-                if m.account_sid == sid and m.direction == "outbound-api" and (sender is None or m.from_ == sender)]
+        sent = [
+            m
+            for m in sandbox().state.messages.values()
+            if m.account_sid == sid and m.direction == "outbound-api" and (sender is None or m.from_ == sender)
+        ]
         per_second: dict[int, int] = {}
         for m in sent:
             second = int(m.received_at)
             per_second[second] = per_second.get(second, 0) + resources.num_segments(m.body)
-        return jsonify({"messages": len(sent), "recipients": len({m.to for m in sent}),
-                        "segments": sum(per_second.values()),
-                        "segments_per_second": [[s, n] for s, n in sorted(per_second.items())]})
+        return jsonify(
+            {
+                "messages": len(sent),
+                "recipients": len({m.to for m in sent}),
+                "segments": sum(per_second.values()),
+                "segments_per_second": [[s, n] for s, n in sorted(per_second.items())],
+            }
+        )
 
 
 def _log(which: str, key: str | None = None):

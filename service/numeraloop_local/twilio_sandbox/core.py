@@ -14,11 +14,11 @@ from .webhooks import Dispatcher
 class SandboxSettings:
     """Timings of the things the sandbox does on its own; tests shorten them, never lengthen."""
 
-    step_delay: float = 0.05        # between the status steps of one message
-    callback_attempts: int = 3      # tries per status callback (connection errors and 5xx retried)
-    retry_backoff: float = 0.1      # first retry wait; doubles per attempt
-    callback_timeout: float = 5.0   # seconds for the application to answer a callback
-    webhook_timeout: float = 10.0   # seconds for an inbound webhook (TwiML) to answer
+    step_delay: float = 0.05  # between the status steps of one message
+    callback_attempts: int = 3  # tries per status callback (connection errors and 5xx retried)
+    retry_backoff: float = 0.1  # first retry wait; doubles per attempt
+    callback_timeout: float = 5.0  # seconds for the application to answer a callback
+    webhook_timeout: float = 10.0  # seconds for an inbound webhook (TwiML) to answer
     dispatcher_workers: int = 8
     # How a message with no scenario of its own plays out; "none" sends no status callbacks (benchmarks).
     default_scenario: str = "delivered"

@@ -29,14 +29,14 @@ def new_secret() -> str:
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def rfc2822(value: dt.datetime | None) -> str | None:
     """Twilio's REST dates: 'Thu, 30 Jul 2015 20:00:00 +0000'."""
     if value is None:
         return None
-    return format_datetime(value.astimezone(dt.timezone.utc))
+    return format_datetime(value.astimezone(dt.UTC))
 
 
 def is_e164(number: str | None) -> bool:

@@ -32,12 +32,22 @@ def _geo(prefix: str, number: str) -> dict[str, str]:
     from .numbers import PLACES
 
     place = PLACES.get(number[2:5], {}) if number.startswith("+1") else {}
-    return {f"{prefix}Country": ids.country_of(number) or "", f"{prefix}State": place.get("region") or "",
-            f"{prefix}City": (place.get("locality") or "").upper(), f"{prefix}Zip": place.get("postal_code") or ""}
+    return {
+        f"{prefix}Country": ids.country_of(number) or "",
+        f"{prefix}State": place.get("region") or "",
+        f"{prefix}City": (place.get("locality") or "").upper(),
+        f"{prefix}Zip": place.get("postal_code") or "",
+    }
 
 
-def inject_sms(sandbox: "Sandbox", from_: str, to: str, body: str = "",
-               media: list[dict] | None = None, messaging_service_sid: str | None = None) -> dict:
+def inject_sms(
+    sandbox: Sandbox,
+    from_: str,
+    to: str,
+    body: str = "",
+    media: list[dict] | None = None,
+    messaging_service_sid: str | None = None,
+) -> dict:
     """Deliver an inbound SMS/MMS; `media` is a list of {"url", "content_type"?}."""
     state = sandbox.state
     media = [{"url": m["url"], "content_type": m.get("content_type") or _guess_type(m["url"])} for m in media or []]
@@ -47,10 +57,20 @@ def inject_sms(sandbox: "Sandbox", from_: str, to: str, body: str = "",
             raise UnknownNumber(to)
         account = state.accounts[number.account_sid]
         stamp = ids.now()
-        message = Message(sid=ids.new_sid("MM" if media else "SM"), account_sid=account.sid, to=to, from_=from_,
-                          body=body, media_urls=[m["url"] for m in media], direction="inbound", status="received",
-                          date_created=stamp, date_updated=stamp, date_sent=stamp,
-                          messaging_service_sid=messaging_service_sid)
+        message = Message(
+            sid=ids.new_sid("MM" if media else "SM"),
+            account_sid=account.sid,
+            to=to,
+            from_=from_,
+            body=body,
+            media_urls=[m["url"] for m in media],
+            direction="inbound",
+            status="received",
+            date_created=stamp,
+            date_updated=stamp,
+            date_sent=stamp,
+            messaging_service_sid=messaging_service_sid,
+        )
         state.messages[message.sid] = message
         keyword = body.strip().upper()
         opt_out = None
@@ -71,10 +91,21 @@ def inject_sms(sandbox: "Sandbox", from_: str, to: str, body: str = "",
             messaging_service_sid = messaging_service_sid or service.sid
         message.messaging_service_sid = messaging_service_sid
 
-    params = {"MessageSid": message.sid, "SmsSid": message.sid, "SmsMessageSid": message.sid,
-              "AccountSid": account.sid, "From": from_, "To": to, "Body": body, "NumMedia": str(len(media)),
-              "NumSegments": str(num_segments(body)), "SmsStatus": "received", "ApiVersion": ids.API_VERSION,
-              **_geo("From", from_), **_geo("To", to)}
+    params = {
+        "MessageSid": message.sid,
+        "SmsSid": message.sid,
+        "SmsMessageSid": message.sid,
+        "AccountSid": account.sid,
+        "From": from_,
+        "To": to,
+        "Body": body,
+        "NumMedia": str(len(media)),
+        "NumSegments": str(num_segments(body)),
+        "SmsStatus": "received",
+        "ApiVersion": ids.API_VERSION,
+        **_geo("From", from_),
+        **_geo("To", to),
+    }
     if messaging_service_sid:
         params["MessagingServiceSid"] = messaging_service_sid
     if opt_out:
@@ -85,7 +116,7 @@ def inject_sms(sandbox: "Sandbox", from_: str, to: str, body: str = "",
     return _deliver(sandbox, "sms", message.sid, url, method, params, account.auth_token)
 
 
-def inject_call(sandbox: "Sandbox", from_: str, to: str, duration: int | None = None) -> dict:
+def inject_call(sandbox: Sandbox, from_: str, to: str, duration: int | None = None) -> dict:
     """Ring an owned number: its VoiceUrl gets the inbound-call request and answers TwiML.
 
     With `duration`, the call then completes and, if the number has a StatusCallback,
@@ -98,17 +129,34 @@ def inject_call(sandbox: "Sandbox", from_: str, to: str, duration: int | None = 
             raise UnknownNumber(to)
         account = state.accounts[number.account_sid]
         stamp = ids.now()
-        call = Call(sid=ids.new_sid("CA"), account_sid=account.sid, to=to, from_=from_, direction="inbound",
-                    status="ringing", date_created=stamp, date_updated=stamp, phone_number_sid=number.sid)
+        call = Call(
+            sid=ids.new_sid("CA"),
+            account_sid=account.sid,
+            to=to,
+            from_=from_,
+            direction="inbound",
+            status="ringing",
+            date_created=stamp,
+            date_updated=stamp,
+            phone_number_sid=number.sid,
+        )
         state.calls[call.sid] = call
         url = number.settings.get("voice_url")
         method = number.settings.get("voice_method", "POST")
         status_url = number.settings.get("status_callback")
         status_method = number.settings.get("status_callback_method", "POST")
 
-    params = {"AccountSid": account.sid, "ApiVersion": ids.API_VERSION, "CallSid": call.sid,
-              "CallStatus": "ringing", "Called": to, "Caller": from_, "Direction": "inbound",
-              "From": from_, "To": to}
+    params = {
+        "AccountSid": account.sid,
+        "ApiVersion": ids.API_VERSION,
+        "CallSid": call.sid,
+        "CallStatus": "ringing",
+        "Called": to,
+        "Caller": from_,
+        "Direction": "inbound",
+        "From": from_,
+        "To": to,
+    }
     for prefix, number_ in (("From", from_), ("To", to), ("Caller", from_), ("Called", to)):
         params.update(_geo(prefix, number_))
     result = _deliver(sandbox, "call", call.sid, url, method, params, account.auth_token)
@@ -120,23 +168,44 @@ def inject_call(sandbox: "Sandbox", from_: str, to: str, duration: int | None = 
         if answered and duration is not None:
             call.status, call.end_time, call.duration = "completed", ids.now(), str(duration)
     if answered and duration is not None and status_url:
-        done = {**params, "CallStatus": "completed", "CallDuration": str(duration),
-                "Duration": str(max(1, -(-duration // 60))), "Timestamp": ids.rfc2822(call.end_time)}
-        sandbox.dispatcher.schedule(sandbox.settings.step_delay, lambda: deliver_callback(
-            sandbox, status_url, done, account.auth_token, kind="call_status", sid=call.sid, method=status_method))
+        done = {
+            **params,
+            "CallStatus": "completed",
+            "CallDuration": str(duration),
+            "Duration": str(max(1, -(-duration // 60))),
+            "Timestamp": ids.rfc2822(call.end_time),
+        }
+        sandbox.dispatcher.schedule(
+            sandbox.settings.step_delay,
+            lambda: deliver_callback(
+                sandbox, status_url, done, account.auth_token, kind="call_status", sid=call.sid, method=status_method
+            ),
+        )
     return result
 
 
-def _deliver(sandbox: "Sandbox", kind: str, sid: str, url: str | None, method: str,
-             params: dict[str, str], auth_token: str) -> dict:
+def _deliver(
+    sandbox: Sandbox, kind: str, sid: str, url: str | None, method: str, params: dict[str, str], auth_token: str
+) -> dict:
     key = "message_sid" if kind == "sms" else "call_sid"
     if not url:
         # Twilio stores the message/call and has nowhere to send it; say so plainly.
-        record = {"kind": kind, key: sid, "url": None, "params": params, "status": None,
-                  "headers": {}, "body": None, "error": "the number has no webhook URL configured"}
+        record = {
+            "kind": kind,
+            key: sid,
+            "url": None,
+            "params": params,
+            "status": None,
+            "headers": {},
+            "body": None,
+            "error": "the number has no webhook URL configured",
+        }
     else:
-        record = {"kind": kind, key: sid, **call_webhook(url, params, auth_token, method,
-                                                       sandbox.settings.webhook_timeout)}
+        record = {
+            "kind": kind,
+            key: sid,
+            **call_webhook(url, params, auth_token, method, sandbox.settings.webhook_timeout),
+        }
     record["at"] = ids.now().isoformat()
     sandbox.state.log("webhooks_log", record)
     return record

@@ -47,7 +47,7 @@ MAX_BODY = 1600
 MAX_MEDIA = 10
 
 
-def create(sandbox: "Sandbox", account: Account, params: dict, raw: dict[str, list[str]]) -> Message:
+def create(sandbox: Sandbox, account: Account, params: dict, raw: dict[str, list[str]]) -> Message:
     """Messages create: the same refusals, with the same codes, as Twilio."""
     state = sandbox.state
     to = params["To"]
@@ -73,7 +73,9 @@ def create(sandbox: "Sandbox", account: Account, params: dict, raw: dict[str, li
             if owned is None or owned.account_sid != account.sid:
                 raise invalid_parameter(
                     f"The From phone number {sender} is not a valid, SMS-capable inbound phone number "
-                    "or short code for your account.", 21606)
+                    "or short code for your account.",
+                    21606,
+                )
         elif service_sid:
             # Twilio picks the sender from the service's pool (services.sender_for: sticky per recipient).
             sender = services.sender_for(state, account, service_sid, to)
@@ -85,12 +87,21 @@ def create(sandbox: "Sandbox", account: Account, params: dict, raw: dict[str, li
         scenario = state.scenario_for(account.sid, to, sandbox.settings.default_scenario)
         stamp = ids.now()
         message = Message(
-            sid=ids.new_sid("MM" if media else "SM"), account_sid=account.sid, to=to, from_=sender,
-            body=body, media_urls=list(media), direction="outbound-api",
+            sid=ids.new_sid("MM" if media else "SM"),
+            account_sid=account.sid,
+            to=to,
+            from_=sender,
+            body=body,
+            media_urls=list(media),
+            direction="outbound-api",
             # With a Messaging Service, Twilio first answers "accepted", then queues.
-            status="accepted" if service_sid else "queued", date_created=stamp, date_updated=stamp,
-            messaging_service_sid=service_sid, status_callback=params.get("StatusCallback"),
-            scenario=scenario.name, params=raw,
+            status="accepted" if service_sid else "queued",
+            date_created=stamp,
+            date_updated=stamp,
+            messaging_service_sid=service_sid,
+            status_callback=params.get("StatusCallback"),
+            scenario=scenario.name,
+            params=raw,
         )
         state.messages[message.sid] = message
     _schedule(sandbox, message.sid, plan(scenario), 0)
@@ -117,11 +128,11 @@ def plan(scenario: Scenario) -> list[tuple[str, int | None, list[str]]]:
     return ticks
 
 
-def _schedule(sandbox: "Sandbox", sid: str, ticks: list, index: int) -> None:
+def _schedule(sandbox: Sandbox, sid: str, ticks: list, index: int) -> None:
     sandbox.dispatcher.schedule(sandbox.settings.step_delay, lambda: _tick(sandbox, sid, ticks, index))
 
 
-def _tick(sandbox: "Sandbox", sid: str, ticks: list, index: int) -> None:
+def _tick(sandbox: Sandbox, sid: str, ticks: list, index: int) -> None:
     status, error_code, posted = ticks[index]
     state = sandbox.state
     with state.lock:
@@ -137,8 +148,14 @@ def _tick(sandbox: "Sandbox", sid: str, ticks: list, index: int) -> None:
             message.error_code = error_code
             message.error_message = ERROR_MESSAGES.get(error_code, "Unknown error")
         url, token = message.status_callback, account.auth_token
-        base = {"MessageSid": message.sid, "SmsSid": message.sid, "AccountSid": message.account_sid,
-                "From": message.from_, "To": message.to, "ApiVersion": ids.API_VERSION}
+        base = {
+            "MessageSid": message.sid,
+            "SmsSid": message.sid,
+            "AccountSid": message.account_sid,
+            "From": message.from_,
+            "To": message.to,
+            "ApiVersion": ids.API_VERSION,
+        }
         if message.messaging_service_sid:
             base["MessagingServiceSid"] = message.messaging_service_sid
     if url:
@@ -148,9 +165,10 @@ def _tick(sandbox: "Sandbox", sid: str, ticks: list, index: int) -> None:
             if code:
                 params["ErrorCode"] = str(code)
             if callback_status[0] in {"delivered", "undelivered"}:
-                params["RawDlrDoneDate"] = dt.datetime.now(dt.timezone.utc).strftime("%y%m%d%H%M")
-            deliver_callback(sandbox, url, params, token, kind="message_status", sid=sid,
-                             idempotency_token=callback_status[1])
+                params["RawDlrDoneDate"] = dt.datetime.now(dt.UTC).strftime("%y%m%d%H%M")
+            deliver_callback(
+                sandbox, url, params, token, kind="message_status", sid=sid, idempotency_token=callback_status[1]
+            )
     if index + 1 < len(ticks):
         _schedule(sandbox, sid, ticks, index + 1)
 
@@ -165,16 +183,33 @@ def _error_for(ticks: list, status: str) -> int | None:
     return next((e for s, e, _ in ticks if s == status), None)
 
 
-def deliver_callback(sandbox: "Sandbox", url: str, params: dict[str, str], auth_token: str, *,
-                     kind: str, sid: str, idempotency_token: str | None = None, method: str = "POST") -> dict:
+def deliver_callback(
+    sandbox: Sandbox,
+    url: str,
+    params: dict[str, str],
+    auth_token: str,
+    *,
+    kind: str,
+    sid: str,
+    idempotency_token: str | None = None,
+    method: str = "POST",
+) -> dict:
     """Post one signed callback, retrying connection failures and 5xx a few times; record it.
 
     Like Twilio, a 4xx answer is final (the application looked and said no) and a
     receiver that is down is logged, never fatal.
     """
     settings = sandbox.settings
-    record = {"kind": kind, "sid": sid, "url": url, "method": method, "params": params,
-              "attempts": [], "delivered": False, "at": ids.now().isoformat()}
+    record = {
+        "kind": kind,
+        "sid": sid,
+        "url": url,
+        "method": method,
+        "params": params,
+        "attempts": [],
+        "delivered": False,
+        "at": ids.now().isoformat(),
+    }
     token = idempotency_token or str(uuid.uuid4())
     for attempt in range(settings.callback_attempts):
         result = call_webhook(url, params, auth_token, method, settings.callback_timeout, token)
@@ -184,10 +219,15 @@ def deliver_callback(sandbox: "Sandbox", url: str, params: dict[str, str], auth_
             record["delivered"] = 200 <= result["status"] < 300
             record["status"] = result["status"]
             break
-        log.warning("sandbox: %s callback to %s failed (attempt %d): %s", kind, url, attempt + 1,
-                    result["error"] or f"HTTP {result['status']}")
+        log.warning(
+            "sandbox: %s callback to %s failed (attempt %d): %s",
+            kind,
+            url,
+            attempt + 1,
+            result["error"] or f"HTTP {result['status']}",
+        )
         if attempt + 1 < settings.callback_attempts:
-            time.sleep(settings.retry_backoff * (2 ** attempt))
+            time.sleep(settings.retry_backoff * (2**attempt))
     else:
         record["status"] = record["attempts"][-1]["status"]
     sandbox.state.log("callbacks_log", record)

@@ -8,32 +8,100 @@ deterministic (same query, same answer) and skip numbers already owned by any ac
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import ids
 from .errors import TwilioApiError, invalid_parameter
 from .state import PhoneNumber, SandboxState
 
 PLACES: dict[str, dict] = {
-    "415": {"iso_country": "US", "locality": "San Francisco", "region": "CA", "postal_code": "94105",
-            "lata": "722", "rate_center": "SNFC CNTL", "latitude": 37.7749, "longitude": -122.4194},
-    "212": {"iso_country": "US", "locality": "New York", "region": "NY", "postal_code": "10001",
-            "lata": "132", "rate_center": "NWYRCYZN01", "latitude": 40.7128, "longitude": -74.006},
-    "312": {"iso_country": "US", "locality": "Chicago", "region": "IL", "postal_code": "60601",
-            "lata": "358", "rate_center": "CHICAGO", "latitude": 41.8781, "longitude": -87.6298},
-    "512": {"iso_country": "US", "locality": "Austin", "region": "TX", "postal_code": "78701",
-            "lata": "558", "rate_center": "AUSTIN", "latitude": 30.2672, "longitude": -97.7431},
-    "206": {"iso_country": "US", "locality": "Seattle", "region": "WA", "postal_code": "98101",
-            "lata": "674", "rate_center": "SEATTLE", "latitude": 47.6062, "longitude": -122.3321},
-    "416": {"iso_country": "CA", "locality": "Toronto", "region": "ON", "postal_code": "M5H",
-            "lata": None, "rate_center": "TORONTO", "latitude": 43.6532, "longitude": -79.3832},
-    "604": {"iso_country": "CA", "locality": "Vancouver", "region": "BC", "postal_code": "V6B",
-            "lata": None, "rate_center": "VANCOUVER", "latitude": 49.2827, "longitude": -123.1207},
+    "415": {
+        "iso_country": "US",
+        "locality": "San Francisco",
+        "region": "CA",
+        "postal_code": "94105",
+        "lata": "722",
+        "rate_center": "SNFC CNTL",
+        "latitude": 37.7749,
+        "longitude": -122.4194,
+    },
+    "212": {
+        "iso_country": "US",
+        "locality": "New York",
+        "region": "NY",
+        "postal_code": "10001",
+        "lata": "132",
+        "rate_center": "NWYRCYZN01",
+        "latitude": 40.7128,
+        "longitude": -74.006,
+    },
+    "312": {
+        "iso_country": "US",
+        "locality": "Chicago",
+        "region": "IL",
+        "postal_code": "60601",
+        "lata": "358",
+        "rate_center": "CHICAGO",
+        "latitude": 41.8781,
+        "longitude": -87.6298,
+    },
+    "512": {
+        "iso_country": "US",
+        "locality": "Austin",
+        "region": "TX",
+        "postal_code": "78701",
+        "lata": "558",
+        "rate_center": "AUSTIN",
+        "latitude": 30.2672,
+        "longitude": -97.7431,
+    },
+    "206": {
+        "iso_country": "US",
+        "locality": "Seattle",
+        "region": "WA",
+        "postal_code": "98101",
+        "lata": "674",
+        "rate_center": "SEATTLE",
+        "latitude": 47.6062,
+        "longitude": -122.3321,
+    },
+    "416": {
+        "iso_country": "CA",
+        "locality": "Toronto",
+        "region": "ON",
+        "postal_code": "M5H",
+        "lata": None,
+        "rate_center": "TORONTO",
+        "latitude": 43.6532,
+        "longitude": -79.3832,
+    },
+    "604": {
+        "iso_country": "CA",
+        "locality": "Vancouver",
+        "region": "BC",
+        "postal_code": "V6B",
+        "lata": None,
+        "rate_center": "VANCOUVER",
+        "latitude": 49.2827,
+        "longitude": -123.1207,
+    },
 }
 TOLL_FREE_PREFIXES = ("800", "833", "844", "855", "866", "877", "888")
 SUPPORTED_COUNTRIES = {"US", "CA"}
-_KEYPAD = {c: d for d, letters in {"2": "ABC", "3": "DEF", "4": "GHI", "5": "JKL", "6": "MNO",
-                                   "7": "PQRS", "8": "TUV", "9": "WXYZ"}.items() for c in letters}
+_KEYPAD = {
+    c: d
+    for d, letters in {
+        "2": "ABC",
+        "3": "DEF",
+        "4": "GHI",
+        "5": "JKL",
+        "6": "MNO",
+        "7": "PQRS",
+        "8": "TUV",
+        "9": "WXYZ",
+    }.items()
+    for c in letters
+}
 
 
 def _fictional(prefix: str) -> Iterator[str]:
@@ -79,8 +147,9 @@ def contains_pattern(raw: str) -> re.Pattern:
     return re.compile("".join(out))
 
 
-def search(state: SandboxState, country: str, kind: str, area_code: str | None,
-           contains: str | None, limit: int) -> list[tuple[str, dict]]:
+def search(
+    state: SandboxState, country: str, kind: str, area_code: str | None, contains: str | None, limit: int
+) -> list[tuple[str, dict]]:
     pattern = contains_pattern(contains) if contains else None
     found = []
     with state.lock:
@@ -94,8 +163,9 @@ def search(state: SandboxState, country: str, kind: str, area_code: str | None,
     return found
 
 
-def buy(state: SandboxState, account_sid: str, phone_number: str | None, area_code: str | None,
-        settings: dict) -> PhoneNumber:
+def buy(
+    state: SandboxState, account_sid: str, phone_number: str | None, area_code: str | None, settings: dict
+) -> PhoneNumber:
     """IncomingPhoneNumbers create: a given number if free, else the first free one in AreaCode."""
     with state.lock:
         if phone_number:

@@ -60,14 +60,19 @@ def _authenticate():
 def _record(response):
     if request.path.startswith(PREFIX + "/"):
         account = g.get("twilio_account")
-        sandbox().state.log("requests_log", {
-            "method": request.method, "path": request.path,
-            "query": {k: request.args.getlist(k) for k in request.args},
-            "form": {k: request.form.getlist(k) for k in request.form},
-            "status": response.status_code, "account_sid": account.sid if account else None,
-            "auth_username": request.authorization.username if request.authorization else None,
-            "at": ids.now().isoformat(),
-        })
+        sandbox().state.log(
+            "requests_log",
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": {k: request.args.getlist(k) for k in request.args},
+                "form": {k: request.form.getlist(k) for k in request.form},
+                "status": response.status_code,
+                "account_sid": account.sid if account else None,
+                "auth_username": request.authorization.username if request.authorization else None,
+                "at": ids.now().isoformat(),
+            },
+        )
     return response
 
 
@@ -117,13 +122,16 @@ def list_numbers(account: Account, params, AccountSid):
     state = sandbox().state
     wanted = params.get("PhoneNumber")
     with state.lock:
-        found = [n for n in state.numbers_of(account.sid)
-                 if (not wanted or wanted in n.phone_number)
-                 and params.get("FriendlyName") in (None, n.friendly_name)
-                 and params.get("Origin") in (None, "twilio")]
+        found = [
+            n
+            for n in state.numbers_of(account.sid)
+            if (not wanted or wanted in n.phone_number)
+            and params.get("FriendlyName") in (None, n.friendly_name)
+            and params.get("Origin") in (None, "twilio")
+        ]
         found.sort(key=lambda n: n.date_created)
         page_no, size = params.get("Page", 0), params.get("PageSize", 50)
-        chunk = [resources.incoming_phone_number(n) for n in found[page_no * size:(page_no + 1) * size]]
+        chunk = [resources.incoming_phone_number(n) for n in found[page_no * size : (page_no + 1) * size]]
     query = {k: v for k, v in request.args.items() if k not in {"Page", "PageSize", "PageToken"}}
     return _json(resources.page(chunk, "incoming_phone_numbers", request.path, query, page_no, size, len(found)))
 
@@ -175,8 +183,9 @@ def _available(account: Account, params, country: str, kind: str, resource: str)
         raise not_found(request.path)  # Twilio: a country it does not sell numbers in is a 404
     area = params.get("AreaCode")
     size = params.get("PageSize", 50)
-    found = numbers.search(sandbox().state, country, kind, str(area) if area is not None else None,
-                           params.get("Contains"), size)
+    found = numbers.search(
+        sandbox().state, country, kind, str(area) if area is not None else None, params.get("Contains"), size
+    )
     items = [resources.available_number(resource, n, place) for n, place in found]
     query = {k: v for k, v in request.args.items() if k not in {"Page", "PageSize", "PageToken"}}
     # Search results are one page: Twilio returns "up to PageSize" matches, never a next page.
@@ -225,7 +234,7 @@ def list_messages(account: Account, params, AccountSid):
             found.append(m)
         found.sort(key=lambda m: m.date_created, reverse=True)
         page_no, size = params.get("Page", 0), params.get("PageSize", 50)
-        chunk = [resources.message(m) for m in found[page_no * size:(page_no + 1) * size]]
+        chunk = [resources.message(m) for m in found[page_no * size : (page_no + 1) * size]]
     query = {k: v for k, v in request.args.items() if k not in {"Page", "PageSize", "PageToken"}}
     return _json(resources.page(chunk, "messages", request.path, query, page_no, size, len(found)))
 
@@ -236,13 +245,13 @@ def _date_filter(value: str | None):
         return None
     moment = dt.datetime.fromisoformat(value)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return moment, "T" not in value and " " not in value
 
 
 def _on(sent: dt.datetime, when) -> bool:
     moment, whole_day = when
-    return sent.date() == moment.astimezone(dt.timezone.utc).date() if whole_day else sent == moment
+    return sent.date() == moment.astimezone(dt.UTC).date() if whole_day else sent == moment
 
 
 @bp.get("/Accounts/<AccountSid>/Messages/<Sid>.json")
@@ -274,8 +283,11 @@ _RECORDING = "/2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}.json"
 
 def _owned_recording(account: Account, sid: str, include_deleted: bool = False):
     recording = sandbox().state.recordings.get(sid)
-    if recording is None or recording.account_sid != account.sid or (
-            recording.status == "deleted" and not include_deleted):
+    if (
+        recording is None
+        or recording.account_sid != account.sid
+        or (recording.status == "deleted" and not include_deleted)
+    ):
         raise not_found(request.path)
     return recording
 
@@ -301,8 +313,13 @@ def delete_recording(account: Account, params, AccountSid, Sid):
 @bp.post("/Accounts/<AccountSid>/Applications.json")
 @operation("/2010-04-01/Accounts/{AccountSid}/Applications.json")
 def create_application(account: Account, params, AccountSid):
-    app = Application(ids.new_sid("AP"), account.sid, params.pop("FriendlyName", None), ids.now(),
-                      {snake(k): v for k, v in params.items()})
+    app = Application(
+        ids.new_sid("AP"),
+        account.sid,
+        params.pop("FriendlyName", None),
+        ids.now(),
+        {snake(k): v for k, v in params.items()},
+    )
     with sandbox().state.lock:
         sandbox().state.applications[app.sid] = app
     return _json(resources.application(app), 201)

@@ -19,13 +19,14 @@ DEFAULT_PORT = 8010
 class SandboxServer(BackgroundServer):
     """The sandbox app in a threaded server; port 0 picks a free port.
 
-        with SandboxServer(step_delay=0.01) as server:
-            server.url            # http://127.0.0.1:54321
-            server.sandbox.state  # the in-memory state, for white-box checks
+    with SandboxServer(step_delay=0.01) as server:
+        server.url            # http://127.0.0.1:54321
+        server.sandbox.state  # the in-memory state, for white-box checks
     """
 
-    def __init__(self, app: Flask | None = None, host: str = DEFAULT_HOST, port: int = 0,
-                 poll_interval: float = 0.05, **settings):
+    def __init__(
+        self, app: Flask | None = None, host: str = DEFAULT_HOST, port: int = 0, poll_interval: float = 0.05, **settings
+    ):
         app = app or create_sandbox_app(**settings)
         self.sandbox: Sandbox = app.extensions["numeraloop_local.twilio_sandbox"]
         super().__init__(app, host, port, name="twilio-sandbox", poll_interval=poll_interval)

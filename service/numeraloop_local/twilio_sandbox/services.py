@@ -44,41 +44,67 @@ class MessagingService:
 
 
 SERVICE_DEFAULTS = {
-    "inbound_method": "POST", "fallback_method": "POST", "sticky_sender": True, "mms_converter": True,
-    "smart_encoding": True, "scan_message_content": "inherit", "fallback_to_long_code": False,
-    "area_code_geomatch": True, "synchronous_validation": False, "validity_period": 36000,
-    "usecase": "undeclared", "us_app_to_person_registered": False, "use_inbound_webhook_on_number": False,
+    "inbound_method": "POST",
+    "fallback_method": "POST",
+    "sticky_sender": True,
+    "mms_converter": True,
+    "smart_encoding": True,
+    "scan_message_content": "inherit",
+    "fallback_to_long_code": False,
+    "area_code_geomatch": True,
+    "synchronous_validation": False,
+    "validity_period": 36000,
+    "usecase": "undeclared",
+    "us_app_to_person_registered": False,
+    "use_inbound_webhook_on_number": False,
 }
 
 
 def iso(value: dt.datetime) -> str:
     """The v1 APIs' dates: ISO 8601 in UTC."""
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def service_resource(s: MessagingService) -> dict:
     url = f"https://messaging.twilio.com{V1}/Services/{s.sid}"
     values = {**SERVICE_DEFAULTS, **s.settings}
-    values.update({
-        "sid": s.sid, "account_sid": s.account_sid, "friendly_name": s.friendly_name,
-        "date_created": iso(s.date_created), "date_updated": iso(s.date_updated), "url": url,
-        "links": {"phone_numbers": f"{url}/PhoneNumbers", "short_codes": f"{url}/ShortCodes",
-                  "alpha_senders": f"{url}/AlphaSenders", "messages": f"{url}/Messages",
-                  "us_app_to_person": f"{url}/Compliance/Usa2p",
-                  "us_app_to_person_usecases": f"{url}/Compliance/Usa2p/Usecases",
-                  "channel_senders": f"{url}/ChannelSenders"},
-    })
+    values.update(
+        {
+            "sid": s.sid,
+            "account_sid": s.account_sid,
+            "friendly_name": s.friendly_name,
+            "date_created": iso(s.date_created),
+            "date_updated": iso(s.date_updated),
+            "url": url,
+            "links": {
+                "phone_numbers": f"{url}/PhoneNumbers",
+                "short_codes": f"{url}/ShortCodes",
+                "alpha_senders": f"{url}/AlphaSenders",
+                "messages": f"{url}/Messages",
+                "us_app_to_person": f"{url}/Compliance/Usa2p",
+                "us_app_to_person_usecases": f"{url}/Compliance/Usa2p/Usecases",
+                "channel_senders": f"{url}/ChannelSenders",
+            },
+        }
+    )
     return shape("messaging_service", values)
 
 
 def pool_number_resource(s: MessagingService, number, added: dt.datetime) -> dict:
-    return shape("messaging_service_phone_number", {
-        "sid": number.sid, "account_sid": s.account_sid, "service_sid": s.sid, "date_created": iso(added),
-        "date_updated": iso(added), "phone_number": number.phone_number,
-        "country_code": ids.country_of(number.phone_number) or "US",
-        "capabilities": ["SMS", "MMS", "Voice"],
-        "url": f"https://messaging.twilio.com{V1}/Services/{s.sid}/PhoneNumbers/{number.sid}",
-    })
+    return shape(
+        "messaging_service_phone_number",
+        {
+            "sid": number.sid,
+            "account_sid": s.account_sid,
+            "service_sid": s.sid,
+            "date_created": iso(added),
+            "date_updated": iso(added),
+            "phone_number": number.phone_number,
+            "country_code": ids.country_of(number.phone_number) or "US",
+            "capabilities": ["SMS", "MMS", "Voice"],
+            "url": f"https://messaging.twilio.com{V1}/Services/{s.sid}/PhoneNumbers/{number.sid}",
+        },
+    )
 
 
 def v1_page(items: list[dict], key: str, page_no: int, size: int, total: int) -> dict:
@@ -88,21 +114,28 @@ def v1_page(items: list[dict], key: str, page_no: int, size: int, total: int) ->
     def url(p: int) -> str:
         return f"{base}?PageSize={size}&Page={p}"
 
-    return {key: items, "meta": {
-        "first_page_url": url(0), "key": key,
-        "next_page_url": url(page_no + 1) if (page_no + 1) * size < total else None,
-        "page": page_no, "page_size": size, "previous_page_url": url(page_no - 1) if page_no > 0 else None,
-        "url": url(page_no)}}
+    return {
+        key: items,
+        "meta": {
+            "first_page_url": url(0),
+            "key": key,
+            "next_page_url": url(page_no + 1) if (page_no + 1) * size < total else None,
+            "page": page_no,
+            "page_size": size,
+            "previous_page_url": url(page_no - 1) if page_no > 0 else None,
+            "url": url(page_no),
+        },
+    }
 
 
-def owned(state: "SandboxState", account: "Account", sid: str) -> MessagingService:
+def owned(state: SandboxState, account: Account, sid: str) -> MessagingService:
     service = state.services.get(sid)
     if service is None or service.account_sid != account.sid:
         raise not_found(request.path)
     return service
 
 
-def sender_for(state: "SandboxState", account: "Account", service_sid: str, to: str) -> str:
+def sender_for(state: SandboxState, account: Account, service_sid: str, to: str) -> str:
     """The pool number a message to `to` goes from (call with state.lock held)."""
     service = state.services.get(service_sid)
     if service is None or service.account_sid != account.sid:
@@ -119,7 +152,7 @@ def sender_for(state: "SandboxState", account: "Account", service_sid: str, to: 
     return chosen
 
 
-def service_of_number(state: "SandboxState", number) -> MessagingService | None:
+def service_of_number(state: SandboxState, number) -> MessagingService | None:
     """The Messaging Service whose pool holds this number, if any (call with state.lock held)."""
     return next((s for s in state.services.values() if number.sid in s.number_sids), None)
 
@@ -172,8 +205,14 @@ def create_service():
     params = _params(f"{V1}/Services", {})
     state = _sandbox().state
     stamp = ids.now()
-    service = MessagingService(ids.new_sid("MG"), g.twilio_account.sid, params.pop("FriendlyName"), stamp, stamp,
-                               {_snake(k): v for k, v in params.items()})
+    service = MessagingService(
+        ids.new_sid("MG"),
+        g.twilio_account.sid,
+        params.pop("FriendlyName"),
+        stamp,
+        stamp,
+        {_snake(k): v for k, v in params.items()},
+    )
     with state.lock:
         state.services[service.sid] = service
         body = service_resource(service)
@@ -209,8 +248,7 @@ def add_pool_number(ServiceSid):
         service = owned(state, g.twilio_account, ServiceSid)
         number = state.numbers.get(params["PhoneNumberSid"])
         if number is None or number.account_sid != g.twilio_account.sid:
-            raise invalid_parameter(f"PhoneNumberSid {params['PhoneNumberSid']} is not a number of this account",
-                                    21710)
+            raise invalid_parameter(f"PhoneNumberSid {params['PhoneNumberSid']} is not a number of this account", 21710)
         if any(number.sid in s.number_sids for s in state.services.values()):
             raise invalid_parameter("Phone Number or Short Code is already in the Messaging Service.", 21710)
         service.number_sids.append(number.sid)
@@ -226,8 +264,10 @@ def list_pool_numbers(ServiceSid):
         service = owned(state, g.twilio_account, ServiceSid)
         numbers = [state.numbers[s] for s in service.number_sids if s in state.numbers]
         page_no, size = params.get("Page", 0), params.get("PageSize", 50)
-        items = [pool_number_resource(service, n, state.pool_added.get(n.sid, service.date_created))
-                 for n in numbers[page_no * size:(page_no + 1) * size]]
+        items = [
+            pool_number_resource(service, n, state.pool_added.get(n.sid, service.date_created))
+            for n in numbers[page_no * size : (page_no + 1) * size]
+        ]
         return _answer(v1_page(items, "phone_numbers", page_no, size, len(numbers)))
 
 

@@ -198,8 +198,9 @@ class SandboxState:
             self.webhooks_log: collections.deque[dict] = collections.deque(maxlen=LOG_LIMIT)
 
     # -- accounts and credentials ------------------------------------------------------
-    def create_account(self, sid: str | None = None, auth_token: str | None = None,
-                       friendly_name: str | None = None) -> Account:
+    def create_account(
+        self, sid: str | None = None, auth_token: str | None = None, friendly_name: str | None = None
+    ) -> Account:
         sid = sid or ids.new_sid("AC")
         if not ids.SID_PATTERN["AC"].match(sid):
             raise ValueError("account sid must be AC followed by 32 hex digits")
@@ -236,9 +237,15 @@ class SandboxState:
             if self.number_by_e164(phone_number) is not None:
                 raise ValueError(f"{phone_number} is already owned")
             stamp = ids.now()
-            number = PhoneNumber(ids.new_sid("PN"), account_sid, phone_number,
-                                 settings.pop("friendly_name", None) or ids.national_format(phone_number),
-                                 kind, stamp, stamp)
+            number = PhoneNumber(
+                ids.new_sid("PN"),
+                account_sid,
+                phone_number,
+                settings.pop("friendly_name", None) or ids.national_format(phone_number),
+                kind,
+                stamp,
+                stamp,
+            )
             number.settings.update(settings)
             self.numbers[number.sid] = number
             return number

@@ -14,8 +14,8 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 from urllib.parse import urlencode
 
 import requests
@@ -26,8 +26,14 @@ log = logging.getLogger("numeraloop_local.twilio_sandbox.webhooks")
 USER_AGENT = "TwilioProxy/1.1"
 
 
-def call_webhook(url: str, params: dict[str, str], auth_token: str, method: str = "POST",
-                 timeout: float = 10.0, idempotency_token: str | None = None) -> dict:
+def call_webhook(
+    url: str,
+    params: dict[str, str],
+    auth_token: str,
+    method: str = "POST",
+    timeout: float = 10.0,
+    idempotency_token: str | None = None,
+) -> dict:
     """One signed request to the application; the result as a JSON-ready dict.
 
     Signing is twilio-python's own `RequestValidator.compute_signature`, i.e. exactly what
@@ -48,8 +54,16 @@ def call_webhook(url: str, params: dict[str, str], auth_token: str, method: str 
         # Twilio repeats this token when it re-sends the same event; receivers may dedupe on it.
         "I-Twilio-Idempotency-Token": idempotency_token or str(uuid.uuid4()),
     }
-    result = {"url": target, "method": method, "params": dict(params), "signature": signature,
-              "status": None, "headers": {}, "body": None, "error": None}
+    result = {
+        "url": target,
+        "method": method,
+        "params": dict(params),
+        "signature": signature,
+        "status": None,
+        "headers": {},
+        "body": None,
+        "error": None,
+    }
     session = requests.Session()
     # Local tool: never route a webhook for 127.0.0.1 through an environment proxy.
     session.trust_env = False
