@@ -17,6 +17,7 @@ from .billing import api as billing_api
 from .billing import webhook as billing_webhook
 from .campaigns import api as campaigns_api
 from .campaigns import estimate as campaigns_estimate
+from .campaigns import scheduled as campaigns_scheduled
 from .contacts import api as contacts_api
 from .invitations import api as invitations_api
 from .messaging import inbound as messaging_inbound
@@ -53,6 +54,7 @@ API_ROUTES = (
     voice_token.bp,
     campaigns_api.bp,
     campaigns_estimate.bp,
+    campaigns_scheduled.bp,
     billing_api.bp,
     privacy_export.bp,
     privacy_deletion.bp,

@@ -36,6 +36,9 @@ create table public.campaigns (
   send_window_end time,
   -- Swap characters that force UCS-2 for their GSM-7 look-alikes when the message is made.
   transliterate boolean not null default false,
+  -- bulk: an audience; single: one message a member scheduled from the inbox ("send later"), sent by the
+  -- same claims, leases and quiet hours (public.schedule_message).
+  kind text not null default 'bulk' check (kind in ('bulk', 'single')),
   -- Sent through this Twilio Messaging Service (its pool of numbers, Twilio choosing the sender, sticky
   -- per recipient) instead of from phone_number_id alone, which stays its conversations' number.
   messaging_service_sid text check (messaging_service_sid ~ '^MG[0-9a-f]{32}$'),
@@ -716,7 +719,10 @@ declare
   r record;
   n integer := 0;
 begin
-  k := private.campaign_for_caller(p_campaign_id, 'admin');
+  k := private.campaign_for_caller(p_campaign_id, 'agent');
+  if k.kind = 'bulk' then
+    perform private.require_membership(k.workspace_id, 'admin');
+  end if;
   if k.status = 'completed' then
     raise exception 'a completed campaign cannot be canceled' using errcode = '55000';
   end if;
@@ -742,8 +748,58 @@ begin
 end
 $$;
 comment on function public.cancel_campaign(uuid) is
-  'Admins: stops a campaign for good; recipients not yet sent become canceled. Canceling again changes nothing; '
+  'Admins (any member for a scheduled single message): stops a campaign for good; recipients not yet sent become canceled. Canceling again changes nothing; '
   '55000 for a completed campaign.';
+
+create function public.schedule_message(p_workspace_id uuid, p_phone_number_id uuid, p_to text, p_body text,
+                                        p_send_at timestamptz)
+returns jsonb
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_number public.phone_numbers;
+  v_contact uuid;
+  v_id uuid;
+  v_at timestamptz := greatest(coalesce(p_send_at, now()), now());
+begin
+  perform private.require_membership(p_workspace_id, 'agent');
+  select * into v_number from public.phone_numbers where id = p_phone_number_id and workspace_id = p_workspace_id;
+  if not found or v_number.status <> 'active' then
+    raise exception 'the sender is not an active number of this workspace' using errcode = '22023';
+  end if;
+  if p_to is null or p_to !~ '^\+[1-9][0-9]{6,14}$' then
+    raise exception 'the recipient must be an E.164 number' using errcode = '22023';
+  end if;
+  if btrim(coalesce(p_body, '')) = '' or char_length(p_body) > 1600 then
+    raise exception 'a message body is 1 to 1600 characters' using errcode = '22023';
+  end if;
+  if exists (select 1 from public.opt_outs o where o.workspace_id = p_workspace_id and o.phone_e164 = p_to) then
+    raise exception 'recipient has opted out' using errcode = 'P0409', detail = 'recipient_opted_out';
+  end if;
+  v_contact := private.upsert_contact(p_workspace_id, p_to);
+  -- Its body is sent as written ({{...}} is no template here: the claim renders bulk bodies only).
+  insert into public.campaigns (workspace_id, name, phone_number_id, body, kind, status, scheduled_at,
+                                recipients_total, created_by, launched_by, launched_at, next_send_at)
+  values (p_workspace_id, 'Scheduled message', v_number.id, p_body, 'single',
+          case when v_at > now() then 'scheduled' else 'sending' end, v_at, 1, (select auth.uid()),
+          (select auth.uid()), now(), v_at)
+  returning id into v_id;
+  update public.campaigns set started_at = now() where id = v_id and status = 'sending';
+  insert into public.campaign_recipients (workspace_id, campaign_id, contact_id, phone_e164, status)
+  values (p_workspace_id, v_id, v_contact, p_to, 'pending');
+  perform private.write_audit_log(p_workspace_id, (select auth.uid()), 'message.scheduled', 'campaign', v_id::text,
+                                  jsonb_build_object('send_at', v_at));
+  return private.campaign_state(v_id) || jsonb_build_object('kind', 'single', 'to', p_to);
+end
+$$;
+comment on function public.schedule_message(uuid, uuid, text, text, timestamptz) is
+  'Members: "send later" from the inbox. One message to p_to from one of the workspace''s numbers at p_send_at (now '
+  'when past), a campaign of kind single: the same claims, leases, reconciliation and quiet hours (the '
+  'workspace''s window, in the recipient''s local time) as campaigns; its message is a manual one sent by the '
+  'caller. Cancel it with cancel_campaign. 22023 bad input, P0409 recipient_opted_out, 42501 not a member.';
+revoke all on function public.schedule_message(uuid, uuid, text, text, timestamptz) from public, anon;
+grant execute on function public.schedule_message(uuid, uuid, text, text, timestamptz) to authenticated;
 
 -- ---------------------------------------------------------------------------------------
 -- The report (members)
@@ -871,7 +927,9 @@ begin
                         public.render_template(k.body, a.contact_id)
                    from private.campaign_audience(k) a;
   else
-    return query select r.phone_e164, r.status, coalesce(m.body, public.render_template(k.body, r.contact_id))
+    return query select r.phone_e164, r.status,
+                        coalesce(m.body, case when k.kind = 'single' then k.body
+                                              else public.render_template(k.body, r.contact_id) end)
                    from public.campaign_recipients r left join public.messages m on m.id = r.message_id
                   where r.campaign_id = k.id
                   order by r.id;
@@ -918,7 +976,8 @@ begin
     insert into public.messages (workspace_id, conversation_id, direction, from_e164, to_e164, body, status,
                                  num_segments, encoding, num_media, sent_by, source)
     values (r.workspace_id, v_conversation, 'outbound', v_number.e164, r.phone_e164, v_body, 'queued',
-            (e ->> 'segments')::integer, e ->> 'encoding', cardinality(k.media_urls), k.launched_by, 'campaign')
+            (e ->> 'segments')::integer, e ->> 'encoding', cardinality(k.media_urls), k.launched_by,
+            case when k.kind = 'single' then 'manual' else 'campaign' end)
     returning id into v_message;
     insert into public.message_media (workspace_id, message_id, url, position)
     select r.workspace_id, v_message, u.url, (u.n - 1)::integer
@@ -1112,7 +1171,8 @@ begin
       end if;
       v_slot := greatest(v_tat_campaign, v_tat_sender, coalesce(v_tat_mms, v_now));
       exit when v_slot >= v_horizon;
-      v_body := coalesce(c.message_body, public.render_template(k.body, c.contact_id));
+      v_body := coalesce(c.message_body, case when k.kind = 'single' then k.body
+                                              else public.render_template(k.body, c.contact_id) end);
       if k.transliterate and c.message_body is null then
         v_body := private.gsm7_transliterate(v_body);
       end if;
@@ -1498,7 +1558,7 @@ $$;
 comment on function private.tg_messages__settle_campaign_recipient() is
   'Settles an uncertain campaign recipient as sent once its message''s Twilio SID is known.';
 create trigger tg_messages__settle_campaign_recipient after update of twilio_sid on public.messages
-  for each row when (old.twilio_sid is null and new.twilio_sid is not null and new.source = 'campaign')
+  for each row when (old.twilio_sid is null and new.twilio_sid is not null and new.source in ('campaign', 'manual'))
   execute function private.tg_messages__settle_campaign_recipient();
 
 create function private.halt_campaign(p_campaign_id uuid, p_reason text, p_release uuid[] default '{}')

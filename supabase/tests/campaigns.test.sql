@@ -6,7 +6,7 @@
 -- once another holds the recipient; pause/resume/cancel; the report counts outcomes, delivery
 -- statuses and error codes.
 begin;
-select plan(104);
+select plan(116);
 
 select tests.create_user('alice');
 select tests.create_user('bob');
@@ -441,6 +441,74 @@ select is((select count(*)::int from private.claim_campaign_recipients(50, 6, '2
             where campaign_id = :'seg_lc'), 0, 'the long code has no room one second later');
 select is((select count(*)::int from private.claim_campaign_recipients(50, 6, '2030-01-01 00:00:01.5Z')
             where campaign_id = :'seg_lc'), 1, '... and its next message half a second after that');
+
+
+-- ---------------------------------------------------------------------------------------
+-- A worker's batch: its messages made by their claims' holder, its sends recorded in one call.
+select tests.clear_authentication();
+update public.campaigns set status = 'canceled' where status in ('sending', 'scheduled');
+update private.send_pace set tat = '-infinity';
+update public.phone_numbers set segments_per_second = 1000 where id = :'num';
+insert into public.contacts (workspace_id, phone_e164, tags) values
+  (:'ws', '+447700905001', '{batch}'), (:'ws', '+447700905002', '{batch}');
+select tests.authenticate_as('alice');
+insert into public.campaigns (workspace_id, name, phone_number_id, body, include_tags, send_rate)
+values (:'ws', 'Batch', :'num', 'Hello', '{batch}', 50) returning id as batch \gset
+select public.launch_campaign(:'batch');
+select tests.authenticate_as_service_role();
+create temporary table batch_claims as
+select recipient_id, claim_token from private.claim_campaign_recipients(50, 6) where campaign_id = :'batch';
+select is((select count(*)::int from private.make_campaign_messages((
+            select jsonb_agg(jsonb_build_object('recipient_id', recipient_id, 'claim_token',
+                                                case when recipient_id = (select min(recipient_id) from batch_claims)
+                                                     then claim_token else gen_random_uuid() end,
+                                                'body', 'Hello', 'segments', 1, 'encoding', 'gsm7'))
+              from batch_claims))), 1,
+  'only the holder of a claim (its token) makes its message');
+select is((select count(*)::int from private.make_campaign_messages((
+            select jsonb_agg(jsonb_build_object('recipient_id', recipient_id, 'claim_token', claim_token,
+                                                'body', 'Hello', 'segments', 1, 'encoding', 'gsm7'))
+              from batch_claims))), 1, '... once: a recipient that has its message is skipped');
+select is((select count(*)::int from public.campaign_recipients r join public.messages m on m.id = r.message_id
+            where r.campaign_id = :'batch' and m.source = 'campaign' and m.status = 'queued'), 2,
+  'each claimed recipient has its queued campaign message');
+select is(private.record_campaign_sends((
+            select jsonb_agg(jsonb_build_object('recipient_id', recipient_id, 'claim_token', claim_token,
+                                                'twilio_sid', 'SM' || md5(recipient_id::text), 'status', 'queued'))
+              from batch_claims)) - 'claim_lost',
+  '{"sent": 2, "campaign_completed": true}'::jsonb, 'the batch''s sends are recorded in one call');
+select is(private.record_campaign_sends((
+            select jsonb_agg(jsonb_build_object('recipient_id', recipient_id, 'claim_token', claim_token,
+                                                'twilio_sid', 'SM' || md5(recipient_id::text), 'status', 'queued'))
+              from batch_claims)) ->> 'claim_lost', '2', 'recording them again is refused (claims ended)');
+
+-- ---------------------------------------------------------------------------------------
+-- Twilio's error codes, and a text to a Messaging Service number the workspace does not list.
+select tests.clear_authentication();
+select results_eq($$ select private.twilio_error_class(c) from unnest(array[21610, 30003, 30005, 30006, 30007, 30008,
+                                                                             21211]) c $$,
+  $$ values ('opted_out'), ('unreachable'), ('unreachable'), ('unreachable'), ('filtered'), ('transient'),
+            ('permanent') $$, 'error codes are classified permanent or transient');
+update public.campaigns set messaging_service_sid = 'MG' || repeat('a', 32) where id = :'batch';
+select tests.authenticate_as_service_role();
+select is(private.messaging_service_inbound_number(:'ws', 'MG' || repeat('a', 32), '+15005550001'), :'num'::uuid,
+  'a text to an unlisted number of a service the workspace''s campaigns used goes to that campaign''s number');
+select is(private.messaging_service_inbound_number(:'ws', 'MG' || repeat('b', 32), '+15005550001'), null,
+  '... and to a service it never used, nowhere');
+
+-- ---------------------------------------------------------------------------------------
+-- "Send later": any member schedules one message; the claim sends it as written.
+select tests.authenticate_as('bob');
+select is(public.schedule_message(:'ws', :'num', '+447700906001', 'See you {{first_name}}', now() + interval '1 hour')
+            ->> 'status', 'scheduled', 'an agent schedules a message');
+select throws_ok(format($$ select public.schedule_message(%L, %L, '+447700900005', 'Hi', now()) $$, :'ws', :'num'),
+  'P0409', null, 'not to a number that opted out');
+select tests.authenticate_as('mallory');
+select throws_ok(format($$ select public.schedule_message(%L, %L, '+447700906002', 'Hi', now()) $$, :'ws', :'num'),
+  '42501', null, 'not in another workspace');
+select tests.authenticate_as_service_role();
+select is((select body from private.claim_campaign_recipients(50, 6, now() + interval '2 hours')
+            where to_e164 = '+447700906001'), 'See you {{first_name}}', 'at its time it is claimed, body as written');
 
 select * from finish();
 rollback;

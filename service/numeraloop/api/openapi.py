@@ -569,6 +569,20 @@ SCHEMAS: dict[str, dict] = {
             },
         }
     ),
+    "ScheduledMessage": obj(
+        {
+            "campaign_id": {**UUID, "description": "Cancel it with POST /campaigns/{campaign_id}/cancel."},
+            "status": {"type": "string", "enum": CAMPAIGN_STATUSES},
+            "scheduled_at": nullable(TIME),
+            "send_rate": {"type": "number"},
+            "recipients_total": COUNT,
+            "pending": COUNT,
+            "skipped_opted_out": COUNT,
+            "last_error": nullable(STRING),
+            "kind": {"type": "string", "enum": ["single"]},
+            "to": E164,
+        }
+    ),
     "Limits": obj({"phone_numbers": LIMIT, "monthly_messages": LIMIT, "seats": LIMIT}, closed=False),
     "Plan": obj(
         {
@@ -1276,6 +1290,37 @@ def _paths() -> dict:
                 },
                 merge(auth, {404: ["campaign_not_found"]}),
                 parameters=campaign_path,
+            )
+        },
+        "/scheduled-messages": {
+            "post": operation(
+                "scheduleMessage",
+                "Send a message later",
+                "Members. One message from one of the workspace's numbers at `send_at`, sent by the campaign "
+                "workers with the same claims, reconciliation and quiet hours (the workspace's window, in the "
+                "recipient's local time). Cancel it with POST /campaigns/{campaign_id}/cancel.",
+                "campaigns",
+                {201: json_response("Scheduled.", ref("ScheduledMessage"))},
+                merge(
+                    body_workspace,
+                    {
+                        409: ["recipient_opted_out"],
+                        422: ["missing_field", "invalid_field", "invalid_to"],
+                    },
+                ),
+                request_body=json_body(
+                    obj(
+                        {
+                            "workspace_id": WORKSPACE_ID_FIELD,
+                            "from_number_id": UUID,
+                            "to": STRING,
+                            "body": {"type": "string", "maxLength": 1600},
+                            "send_at": {**TIME, "description": "With a timezone; now or past: as soon as allowed."},
+                        },
+                        ["from_number_id", "to", "body", "send_at"],
+                        closed=False,
+                    )
+                ),
             )
         },
         "/billing": {
