@@ -38,8 +38,12 @@ def _send_at(body: dict) -> datetime:
     except ValueError:
         when = None
     if when is None or when.tzinfo is None:
-        raise ApiError(422, "invalid_field", "send_at must be an ISO 8601 time with a timezone, "
-                       "e.g. 2026-12-01T09:00:00Z.", field="send_at")
+        raise ApiError(
+            422,
+            "invalid_field",
+            "send_at must be an ISO 8601 time with a timezone, e.g. 2026-12-01T09:00:00Z.",
+            field="send_at",
+        )
     return when
 
 
@@ -51,22 +55,27 @@ def schedule_message():
     text = field(body, "body", required=True, max_length=1600)
     when = _send_at(body)
     with as_user(current_pool(), g.claims) as conn:
-        sender = conn.execute("select e164 from public.phone_numbers where id = %s and workspace_id = %s",
-                              (number_id, workspace_id)).fetchone()
+        sender = conn.execute(
+            "select e164 from public.phone_numbers where id = %s and workspace_id = %s", (number_id, workspace_id)
+        ).fetchone()
     if sender is None:
-        raise ApiError(422, "invalid_field", "from_number_id is not a number of this workspace.", field="from_number_id")
+        raise ApiError(
+            422, "invalid_field", "from_number_id is not a number of this workspace.", field="from_number_id"
+        )
     to = phones.to_e164(field(body, "to", required=True, max_length=32), phones.region_of(sender["e164"]))
     if to is None:
         raise ApiError(422, "invalid_to", "'to' is not a valid phone number; use E.164, e.g. +14155550100.", field="to")
     try:
         with as_user(current_pool(), g.claims) as conn:
-            state = conn.execute("select public.schedule_message(%s, %s, %s, %s, %s) as r",
-                                 (workspace_id, number_id, to, text, when)).fetchone()["r"]
+            state = conn.execute(
+                "select public.schedule_message(%s, %s, %s, %s, %s) as r", (workspace_id, number_id, to, text, when)
+            ).fetchone()["r"]
     except psycopg.Error as exc:
         message = exc.diag.message_primary or "The message cannot be scheduled."
         if exc.sqlstate == "P0409":
-            raise ApiError(409, "recipient_opted_out", "The recipient has opted out of messages from this "
-                           "workspace.") from None
+            raise ApiError(
+                409, "recipient_opted_out", "The recipient has opted out of messages from this workspace."
+            ) from None
         if exc.sqlstate == "22023":
             raise ApiError(422, "invalid_field", message[0].upper() + message[1:] + ".") from None
         raise
