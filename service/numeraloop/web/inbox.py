@@ -35,8 +35,11 @@ E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 def _filters() -> dict:
     view = request.args.get("view", "all")
     status = request.args.get("status", "open")
-    return {"view": view if view in VIEWS else "all", "status": status if status in STATUSES else "open",
-            "q": (request.args.get("q") or "").strip()[:100]}
+    return {
+        "view": view if view in VIEWS else "all",
+        "status": status if status in STATUSES else "open",
+        "q": (request.args.get("q") or "").strip()[:100],
+    }
 
 
 def _conversations(conn, filters: dict) -> list[dict]:
@@ -46,9 +49,11 @@ def _conversations(conn, filters: dict) -> list[dict]:
     elif filters["view"] == "unassigned":
         where.append("c.assigned_to is null")
     if filters["q"]:
-        where.append("(concat_ws(' ', ct.first_name, ct.last_name) ilike %(like)s or ct.phone_e164 ilike %(like)s "
-                     "or exists (select 1 from public.messages m where m.conversation_id = c.id "
-                     "and m.body ilike %(like)s))")
+        where.append(
+            "(concat_ws(' ', ct.first_name, ct.last_name) ilike %(like)s or ct.phone_e164 ilike %(like)s "
+            "or exists (select 1 from public.messages m where m.conversation_id = c.id "
+            "and m.body ilike %(like)s))"
+        )
     like = "%" + filters["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return conn.execute(
         "select c.id, c.status, c.unread_count, c.last_message_at, c.last_message_preview, c.assigned_to, "
@@ -65,8 +70,9 @@ def _conversations(conn, filters: dict) -> list[dict]:
 
 
 def _unread_total(conn) -> int:
-    row = conn.execute("select coalesce(sum(unread_count), 0)::int as n from public.conversations "
-                       "where status = 'open'").fetchone()
+    row = conn.execute(
+        "select coalesce(sum(unread_count), 0)::int as n from public.conversations where status = 'open'"
+    ).fetchone()
     return row["n"]
 
 
@@ -75,7 +81,8 @@ def _version(conn) -> str:
     row = conn.execute(
         "select coalesce((select max(updated_at) from public.conversations), 'epoch')::text || '/' || "
         "coalesce((select max(status_updated_at) from public.messages "
-        "           where status_updated_at > now() - interval '1 day'), 'epoch')::text as v").fetchone()
+        "           where status_updated_at > now() - interval '1 day'), 'epoch')::text as v"
+    ).fetchone()
     return row["v"]
 
 
@@ -88,7 +95,9 @@ def _thread(conn, conversation_id: str) -> tuple[dict, list[dict]]:
         "select c.*, ct.phone_e164, nullif(concat_ws(' ', ct.first_name, ct.last_name), '') as contact_name, "
         "       p.e164 as number_e164, p.id as number_id "
         "  from public.conversations c join public.contacts ct on ct.id = c.contact_id "
-        "  join public.phone_numbers p on p.id = c.phone_number_id where c.id = %s", (conversation_id,)).fetchone()
+        "  join public.phone_numbers p on p.id = c.phone_number_id where c.id = %s",
+        (conversation_id,),
+    ).fetchone()
     if conversation is None:
         abort(404)
     messages = conn.execute(
@@ -97,15 +106,20 @@ def _thread(conn, conversation_id: str) -> tuple[dict, list[dict]]:
         "        coalesce((select array_agg(mm.url order by mm.position) from public.message_media mm "
         "                   where mm.message_id = m.id), '{}') as media "
         "   from public.messages m where m.conversation_id = %s order by m.created_at desc limit %s) recent "
-        " order by created_at", (conversation_id, THREAD)).fetchall()
+        " order by created_at",
+        (conversation_id, THREAD),
+    ).fetchall()
     for m in messages:
         m["error_meaning"] = meaning(m["error_code"])
-    return conversation, messages
     # For the thread's controls: whom it can be assigned to, and the workspace's canned messages.
-    conversation["members"] = conn.execute("select user_id, full_name, email from public.workspace_member_directory(%s)",
-                                           (conversation["workspace_id"],)).fetchall()
-    conversation["canned"] = conn.execute("select id, title from public.canned_messages where workspace_id = %s "
-                                          "order by title limit 100", (conversation["workspace_id"],)).fetchall()
+    conversation["members"] = conn.execute(
+        "select user_id, full_name, email from public.workspace_member_directory(%s)", (conversation["workspace_id"],)
+    ).fetchall()
+    conversation["canned"] = conn.execute(
+        "select id, title from public.canned_messages where workspace_id = %s order by title limit 100",
+        (conversation["workspace_id"],),
+    ).fetchall()
+    return conversation, messages
 
 
 @bp.get("/inbox")
@@ -115,9 +129,16 @@ def inbox_page():
     with as_user(current_pool(), g.claims) as conn:
         conversations = _conversations(conn, filters)
         bought = request.args.get("bought", "")
-        return render_template("inbox/inbox.html", conversations=conversations, filters=filters,
-                               unread=_unread_total(conn), version=_version(conn), current=None, messages=None,
-                               bought=bought if E164.match(bought) else None)
+        return render_template(
+            "inbox/inbox.html",
+            conversations=conversations,
+            filters=filters,
+            unread=_unread_total(conn),
+            version=_version(conn),
+            current=None,
+            messages=None,
+            bought=bought if E164.match(bought) else None,
+        )
 
 
 @bp.get("/inbox/<conversation_id>")
@@ -131,9 +152,16 @@ def thread_page(conversation_id: str):
             conn.execute("select public.mark_conversation_read(%s)", (current["id"],))
             current["unread_count"] = 0
         conversations = _conversations(conn, filters)
-        return render_template("inbox/inbox.html", conversations=conversations, filters=filters,
-                               unread=_unread_total(conn), version=_version(conn), current=current,
-                               messages=messages, idempotency_key=str(uuid.uuid4()))
+        return render_template(
+            "inbox/inbox.html",
+            conversations=conversations,
+            filters=filters,
+            unread=_unread_total(conn),
+            version=_version(conn),
+            current=current,
+            messages=messages,
+            idempotency_key=str(uuid.uuid4()),
+        )
 
 
 @bp.get("/inbox/updates")
@@ -153,14 +181,25 @@ def updates():
             if current["unread_count"]:
                 conn.execute("select public.mark_conversation_read(%s)", (current["id"],))
                 current["unread_count"] = 0
-        return render_template("inbox/_updates.html", conversations=conversations, filters=filters,
-                               unread=_unread_total(conn), version=version, current=current, messages=messages)
+        return render_template(
+            "inbox/_updates.html",
+            conversations=conversations,
+            filters=filters,
+            unread=_unread_total(conn),
+            version=version,
+            current=current,
+            messages=messages,
+        )
 
 
 def _segments_view(text: str) -> dict:
     info = segments.count(text)
-    return {"characters": len(text), "segments": info.segments, "encoding": info.encoding,
-            "ucs2_characters": segments.ucs2_characters(text) if info.encoding == "ucs2" else []}
+    return {
+        "characters": len(text),
+        "segments": info.segments,
+        "encoding": info.encoding,
+        "ucs2_characters": segments.ucs2_characters(text) if info.encoding == "ucs2" else [],
+    }
 
 
 @bp.post("/inbox/segments")
@@ -175,9 +214,16 @@ def _render_thread(conversation_id: str, status: int = 200, **extra):
     with as_user(current_pool(), g.claims) as conn:
         current, messages = _thread(conn, conversation_id)
         conversations = _conversations(conn, filters)
-        return render_template("inbox/inbox.html", conversations=conversations, filters=filters,
-                               unread=_unread_total(conn), version=_version(conn), current=current,
-                               messages=messages, **extra), status
+        return render_template(
+            "inbox/inbox.html",
+            conversations=conversations,
+            filters=filters,
+            unread=_unread_total(conn),
+            version=_version(conn),
+            current=current,
+            messages=messages,
+            **extra,
+        ), status
 
 
 @bp.post("/inbox/<conversation_id>/messages")
@@ -191,14 +237,24 @@ def send_reply(conversation_id: str):
     key = (request.form.get("idempotency_key") or "")[:200] or None
     with as_user(current_pool(), g.claims) as conn:
         current, _ = _thread(conn, conversation_id)
-    body = {"workspace_id": str(current["workspace_id"]), "from_number_id": str(current["number_id"]),
-            "to": current["phone_e164"], "body": text}
+    body = {
+        "workspace_id": str(current["workspace_id"]),
+        "from_number_id": str(current["number_id"]),
+        "to": current["phone_e164"],
+        "body": text,
+    }
     if media:
         body["media_urls"] = media
     try:
         call(messaging_send.send_message, body, {"Idempotency-Key": key} if key else {})
     except ApiError as exc:
-        return _render_thread(conversation_id, 400 if exc.status < 500 else 502, send_error=exc.message,
-                              draft=text, draft_media="\n".join(media), idempotency_key=key,
-                              segments=_segments_view(text))
+        return _render_thread(
+            conversation_id,
+            400 if exc.status < 500 else 502,
+            send_error=exc.message,
+            draft=text,
+            draft_media="\n".join(media),
+            idempotency_key=key,
+            segments=_segments_view(text),
+        )
     return redirect(url_for("web.inbox.thread_page", conversation_id=current["id"]), 303)
