@@ -1,14 +1,17 @@
 -- Contacts import: a CSV upload (parsed and normalised by the service) upserted into a
 -- workspace's contacts, optionally added to a list, with consent recorded.
 --
---   public.import_contacts()   one batch of rows (at most 5,000; the service sends about 1,000).
---                              A client may also call it through PostgREST with its own batches.
+--   public.import_contact_batch()  one batch of an upload, as the service sends it: the rows are
+--                              COPYed into a temporary staging table (begin_contact_import_batch())
+--                              and merged into contacts by one set-based statement
+--                              (private.merge_contact_import_stage), which also moves the import's
+--                              counts: all in the batch's own transaction.
+--   public.import_contacts()   one batch of rows as JSON (at most 5,000), staged and merged the same
+--                              way, for a client calling it through PostgREST with its own batches.
 --   public.contact_imports     one row per upload, so the member importing (and their teammates)
 --                              can watch a long import's progress through PostgREST
 --                              (`contact_imports?id=eq.<id>`) while the service is still reading
---                              the file. The service commits each batch on its own, together with
---                              the progress it made: import_contacts() for the batch, then
---                              record_contact_import_progress(), in one transaction. Rows are
+--                              the file: each batch commits with the progress it made. Rows are
 --                              written only through the functions below; clients read.
 --
 -- A process that dies mid-import leaves its row 'running'; a pg_cron job marks an import that
@@ -16,116 +19,120 @@
 -- 'failed' at most about 20 minutes after its last batch).
 
 -- ---------------------------------------------------------------------------------------
--- One batch
+-- One batch: rows staged in a temporary table, merged into contacts in one statement
 
-create function public.import_contacts(p_workspace_id uuid, p_rows jsonb, p_consent_source text,
-                                       p_list_id uuid default null)
+-- The service COPYs each batch of an upload (its rows parsed and normalised already) into this
+-- table, created in the batch's transaction and dropped at its commit, so it also works behind
+-- a transaction-mode pooler; import_contacts() stages its JSON rows the same way.
+create function public.begin_contact_import_batch() returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  create temporary table if not exists contact_import_stage (
+    ord bigint not null,   -- position in the upload: for fields given twice, the later row wins
+    row_ref jsonb,         -- what a rejection names: the CSV line, or a client's "row"
+    phone text,            -- E.164
+    first_name text,       -- fields trimmed, empty ones null
+    last_name text,
+    email text,
+    tags text[],           -- trimmed, distinct, in order
+    custom jsonb,          -- an object without empty values
+    problem text           -- set while staging when the row cannot be imported
+  ) on commit drop;
+  truncate pg_temp.contact_import_stage;
+end
+$$;
+comment on function public.begin_contact_import_batch() is
+  'Creates (or empties) the caller''s temporary contact_import_stage table for this transaction, for a batch of '
+  'rows to COPY into and pass to import_contact_batch(). Runs with the caller''s rights; dropped at commit.';
+
+create function private.merge_contact_import_stage(p_workspace_id uuid, p_consent_source text, p_list_id uuid,
+                                                   p_import_id uuid)
 returns jsonb
 language plpgsql security definer
 set search_path = ''
+-- A batch's sorts and materialised steps (tens of thousands of rows) stay in memory.
+set work_mem = '64MB'
 as $$
 declare
-  v_source text := btrim(p_consent_source);
   v_result jsonb;
 begin
-  perform private.require_membership(p_workspace_id);
-  if p_rows is null or jsonb_typeof(p_rows) <> 'array' then
-    raise exception 'p_rows must be a JSON array of rows' using errcode = '22023';
-  end if;
-  if jsonb_array_length(p_rows) > 5000 then
-    raise exception 'at most 5000 rows per call; send the rest in further calls' using errcode = '22023';
-  end if;
-  if v_source is null or v_source = '' or char_length(v_source) > 200 then
-    raise exception 'consent source is required (at most 200 characters)' using errcode = '22023';
-  end if;
-  if p_list_id is not null and not exists (
-       select 1 from public.contact_lists l where l.id = p_list_id and l.workspace_id = p_workspace_id) then
-    raise exception 'no such contact list in this workspace' using errcode = 'P0002';
-  end if;
+  -- Planner statistics for this batch (a temporary table has none of its own).
+  analyze pg_temp.contact_import_stage;
 
-  with input as materialized (
-    select t.r, t.ord from jsonb_array_elements(p_rows) with ordinality as t(r, ord)
-  ),
-  checked as materialized (
-    select s.*,
-           case
-             when not s.is_object then 'row must be a JSON object'
+  with checked as materialized (
+    select s.ord, coalesce(s.row_ref, to_jsonb(s.ord)) as row_ref, s.phone, s.first_name, s.last_name, s.email,
+           coalesce(s.tags, '{}') as tags, coalesce(s.custom, '{}') as custom,
+           coalesce(s.problem, case
              when s.phone is null or s.phone = '' then 'phone is missing'
              when s.phone !~ '^\+[1-9][0-9]{6,14}$' then 'phone must be an E.164 number'
              when char_length(s.first_name) > 100 then 'first_name is longer than 100 characters'
              when char_length(s.last_name) > 100 then 'last_name is longer than 100 characters'
              when s.email is not null and (char_length(s.email) > 320 or s.email !~ '^[^@[:space:]]+@[^@[:space:]]+$')
                then 'email is not a valid address'
-             when s.bad_tags then 'tags must be an array of strings'
-             when s.bad_custom then 'custom must be an object'
              when cardinality(s.tags) > 100 then 'more than 100 tags'
-           end as problem
-      from (
-        select i.ord,
-               case when jsonb_typeof(i.r) = 'object' then coalesce(i.r -> 'row', to_jsonb(i.ord)) else to_jsonb(i.ord) end as row_ref,
-               jsonb_typeof(i.r) = 'object' as is_object,
-               case when jsonb_typeof(i.r) = 'object' then btrim(i.r ->> 'phone') end as phone,
-               case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'first_name'), '') end as first_name,
-               case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'last_name'), '') end as last_name,
-               case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'email'), '') end as email,
-               case when jsonb_typeof(i.r -> 'tags') = 'array'
-                    then array(select btrim(x) from jsonb_array_elements_text(i.r -> 'tags') as x where btrim(x) <> '')
-                    else '{}'::text[] end as tags,
-               coalesce(jsonb_typeof(i.r -> 'tags') not in ('array', 'null'), false) as bad_tags,
-               case when jsonb_typeof(i.r -> 'custom') = 'object'
-                    then (select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
-                            from jsonb_each(i.r -> 'custom') as e
-                           where jsonb_typeof(e.value) <> 'null' and e.value <> '""'::jsonb)
-                    else '{}'::jsonb end as custom,
-               coalesce(jsonb_typeof(i.r -> 'custom') not in ('object', 'null'), false) as bad_custom
-          from input i
-      ) as s
+           end) as problem
+      from pg_temp.contact_import_stage s
   ),
-  -- Rows of the batch with the same number are merged: the last non-empty value of a field
-  -- wins, tags are united (in order of first appearance), custom fields merged (later rows win).
-  merged as materialized (
-    select v.phone,
-           (array_agg(v.first_name order by v.ord desc) filter (where v.first_name is not null))[1] as first_name,
-           (array_agg(v.last_name order by v.ord desc) filter (where v.last_name is not null))[1] as last_name,
-           (array_agg(v.email order by v.ord desc) filter (where v.email is not null))[1] as email,
-           count(*) as n_rows,
-           (array_agg(v.row_ref order by v.ord desc))[1] as last_row_ref,
-           jsonb_agg(to_jsonb(v.tags) order by v.ord) as tag_lists,
-           jsonb_agg(v.custom order by v.ord) as customs
-      from checked v
-     where v.problem is null
-     group by v.phone
+  counted as materialized (
+    select c.*, count(*) over (partition by c.phone) as n_rows from checked c where c.problem is null
+  ),
+  -- A number on one row is taken as it is. Rows of the batch with the same number are merged:
+  -- the last non-empty value of a field wins, tags are united (in order of first appearance),
+  -- custom fields merged (later rows win).
+  multi as materialized (
+    select c.* from counted c where c.n_rows > 1
+  ),
+  multi_tags as (
+    select t.phone, array_agg(t.x order by t.first) as tags
+      from (select m.phone, u.x, min(array[m.ord, u.k]) as first
+              from multi m, unnest(m.tags) with ordinality as u(x, k) group by m.phone, u.x) as t
+     group by t.phone
+  ),
+  multi_custom as (
+    select m.phone, jsonb_object_agg(e.key, e.value order by m.ord) as custom
+      from multi m, jsonb_each(m.custom) as e group by m.phone
   ),
   incoming as materialized (
-    select m.phone, m.first_name, m.last_name, m.email, m.n_rows, m.last_row_ref,
-           array(select b.x
-                   from jsonb_array_elements(m.tag_lists) with ordinality as a(arr, n),
-                        jsonb_array_elements_text(a.arr) with ordinality as b(x, k)
-                  group by b.x order by min(a.n * 1000 + b.k)) as tags,
-           (select coalesce(jsonb_object_agg(e.key, e.value order by a.n), '{}'::jsonb)
-              from jsonb_array_elements(m.customs) with ordinality as a(obj, n), jsonb_each(a.obj) as e) as custom,
-           e.id as existing_id,
-           e.tags as existing_tags,
-           -- Written earlier in this same transaction (updated_at is the transaction's now()):
-           -- an earlier batch of the same upload had this number, so it is a duplicate within
-           -- the file, not an update of a contact that existed before.
-           (e.id is not null and e.updated_at = now()) as seen_in_this_import
-      from merged m
+    select c.phone, c.first_name, c.last_name, c.email, c.tags, c.custom, c.n_rows, c.row_ref as last_row_ref
+      from counted c where c.n_rows = 1
+    union all
+    select f.phone, f.first_name, f.last_name, f.email, coalesce(t.tags, '{}'), coalesce(k.custom, '{}'), f.n_rows,
+           f.last_row_ref
+      from (select m.phone,
+                   (array_agg(m.first_name order by m.ord desc) filter (where m.first_name is not null))[1] as first_name,
+                   (array_agg(m.last_name order by m.ord desc) filter (where m.last_name is not null))[1] as last_name,
+                   (array_agg(m.email order by m.ord desc) filter (where m.email is not null))[1] as email,
+                   count(*) as n_rows, (array_agg(m.row_ref order by m.ord desc))[1] as last_row_ref
+              from multi m group by m.phone) as f
+      left join multi_tags t on t.phone = f.phone
+      left join multi_custom k on k.phone = f.phone
+  ),
+  looked as materialized (
+    select i.*, e.id as existing_id,
+           -- Written by an earlier batch of this upload: a duplicate within the file, not an
+           -- update of a contact that existed before (earlier in this transaction, as
+           -- import_contacts() batches of one transaction are, or in an earlier transaction of
+           -- the same import, as the service commits them).
+           (e.id is not null
+            and (e.updated_at = now()
+                 or (p_import_id is not null and exists (
+                       select 1 from private.contact_import_numbers n
+                        where n.import_id = p_import_id and n.phone_e164 = i.phone)))) as seen,
+           case when e.id is null then i.tags
+                else array(select x from unnest(e.tags || i.tags) with ordinality as u(x, n) group by x order by min(n))
+           end as all_tags
+      from incoming i
       -- lateral: one index lookup on (workspace_id, phone_e164) per number, whatever the estimates
       left join lateral (select c.id, c.tags, c.updated_at from public.contacts c
-                          where c.workspace_id = p_workspace_id and c.phone_e164 = m.phone) as e on true
-  ),
-  sized as materialized (
-    select i.*,
-           array(select x from unnest(coalesce(i.existing_tags, '{}'::text[]) || i.tags) with ordinality as u(x, n)
-                  group by x order by min(n)) as all_tags
-      from incoming i
+                          where c.workspace_id = p_workspace_id and c.phone_e164 = i.phone) as e on true
   ),
   upserted as (
     insert into public.contacts as c (workspace_id, phone_e164, first_name, last_name, email, tags, custom_fields,
                                       consent_source, consent_at)
-    select p_workspace_id, i.phone, i.first_name, i.last_name, i.email, i.all_tags, i.custom, v_source, now()
-      from sized i
+    select p_workspace_id, i.phone, i.first_name, i.last_name, i.email, i.all_tags, i.custom, p_consent_source, now()
+      from looked i
      where cardinality(i.all_tags) <= 100
     on conflict (workspace_id, phone_e164) do update set
       first_name = coalesce(excluded.first_name, c.first_name),
@@ -143,30 +150,89 @@ begin
     on conflict do nothing
     returning 1
   ),
+  -- The numbers this upload has written, for its later batches.
+  numbered as (
+    insert into private.contact_import_numbers (import_id, phone_e164)
+    select p_import_id, u.phone_e164 from upserted u where p_import_id is not null
+    on conflict do nothing
+  ),
   rejected as (
     select c.ord, c.row_ref, c.problem from checked c where c.problem is not null
     union all
     select null, i.last_row_ref, 'the contact would have more than 100 tags'
-      from sized i where cardinality(i.all_tags) > 100
+      from looked i where cardinality(i.all_tags) > 100
   )
   select jsonb_build_object(
-           'inserted', (select count(*) from sized i
-                         where cardinality(i.all_tags) <= 100 and i.existing_id is null),
-           'updated', (select count(*) from sized i
-                        where cardinality(i.all_tags) <= 100 and i.existing_id is not null and not i.seen_in_this_import),
-           'merged', (select coalesce(sum(i.n_rows), 0) from sized i where cardinality(i.all_tags) <= 100)
-                     - (select count(*) from sized i
-                         where cardinality(i.all_tags) <= 100 and not coalesce(i.seen_in_this_import, false)),
+           'inserted', (select count(*) from looked i where cardinality(i.all_tags) <= 100 and i.existing_id is null),
+           'updated', (select count(*) from looked i
+                        where cardinality(i.all_tags) <= 100 and i.existing_id is not null and not i.seen),
+           'merged', (select coalesce(sum(i.n_rows), 0) - count(*) filter (where not i.seen)
+                        from looked i where cardinality(i.all_tags) <= 100),
            'listed', (select count(*) from listed),
-           'opted_out', (select count(*) from sized i
-                          where cardinality(i.all_tags) <= 100 and not i.seen_in_this_import
-                            and exists (select 1 from public.opt_outs o
-                                         where o.workspace_id = p_workspace_id and o.phone_e164 = i.phone)),
+           'opted_out', (select count(*) from looked i join public.opt_outs o
+                                  on o.workspace_id = p_workspace_id and o.phone_e164 = i.phone
+                          where cardinality(i.all_tags) <= 100 and not i.seen),
            'rejected', coalesce((select jsonb_agg(jsonb_build_object('row', r.row_ref, 'reason', r.problem)
                                                   order by r.ord nulls last)
                                    from rejected r), '[]'::jsonb))
     into v_result;
+  truncate pg_temp.contact_import_stage;
   return v_result;
+end
+$$;
+comment on function private.merge_contact_import_stage(uuid, text, uuid, uuid) is
+  'Merges the staged rows (pg_temp.contact_import_stage) into the workspace''s contacts in one statement: '
+  'upserts on (workspace, phone), empty fields never overwrite, tags united, custom fields merged, rows of one '
+  'number merged; consent recorded, contacts added to p_list_id. With p_import_id, numbers an earlier batch of '
+  'that import wrote count as merged. Returns {"inserted", "updated", "merged", "listed", "opted_out", '
+  '"rejected": [{"row", "reason"}]}. The callers check the caller and the list.';
+
+create function public.import_contacts(p_workspace_id uuid, p_rows jsonb, p_consent_source text,
+                                       p_list_id uuid default null)
+returns jsonb
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_source text := btrim(p_consent_source);
+begin
+  perform private.require_membership(p_workspace_id);
+  if p_rows is null or jsonb_typeof(p_rows) <> 'array' then
+    raise exception 'p_rows must be a JSON array of rows' using errcode = '22023';
+  end if;
+  if jsonb_array_length(p_rows) > 5000 then
+    raise exception 'at most 5000 rows per call; send the rest in further calls' using errcode = '22023';
+  end if;
+  if v_source is null or v_source = '' or char_length(v_source) > 200 then
+    raise exception 'consent source is required (at most 200 characters)' using errcode = '22023';
+  end if;
+  if p_list_id is not null and not exists (
+       select 1 from public.contact_lists l where l.id = p_list_id and l.workspace_id = p_workspace_id) then
+    raise exception 'no such contact list in this workspace' using errcode = 'P0002';
+  end if;
+
+  perform public.begin_contact_import_batch();
+  insert into pg_temp.contact_import_stage (ord, row_ref, phone, first_name, last_name, email, tags, custom, problem)
+  select i.ord,
+         case when jsonb_typeof(i.r) = 'object' then coalesce(i.r -> 'row', to_jsonb(i.ord)) else to_jsonb(i.ord) end,
+         case when jsonb_typeof(i.r) = 'object' then btrim(i.r ->> 'phone') end,
+         case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'first_name'), '') end,
+         case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'last_name'), '') end,
+         case when jsonb_typeof(i.r) = 'object' then nullif(btrim(i.r ->> 'email'), '') end,
+         case when jsonb_typeof(i.r -> 'tags') = 'array'
+              then array(select t.x from (select btrim(x) as x, n from jsonb_array_elements_text(i.r -> 'tags')
+                                                                       with ordinality as e(x, n)) as t
+                          where t.x <> '' group by t.x order by min(t.n)) end,
+         case when jsonb_typeof(i.r -> 'custom') = 'object'
+              then (select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
+                      from jsonb_each(i.r -> 'custom') as e
+                     where jsonb_typeof(e.value) <> 'null' and e.value <> '""'::jsonb) end,
+         case when jsonb_typeof(i.r) <> 'object' then 'row must be a JSON object'
+              when coalesce(jsonb_typeof(i.r -> 'tags') not in ('array', 'null'), false) then 'tags must be an array of strings'
+              when coalesce(jsonb_typeof(i.r -> 'custom') not in ('object', 'null'), false) then 'custom must be an object'
+         end
+    from jsonb_array_elements(p_rows) with ordinality as i(r, ord);
+  return private.merge_contact_import_stage(p_workspace_id, v_source, p_list_id, null);
 end
 $$;
 
@@ -183,6 +249,8 @@ comment on function public.import_contacts(uuid, jsonb, text, uuid) is
 
 revoke all on function public.import_contacts(uuid, jsonb, text, uuid) from public, anon, service_role;
 grant execute on function public.import_contacts(uuid, jsonb, text, uuid) to authenticated;
+revoke all on function public.begin_contact_import_batch() from public, anon, service_role;
+grant execute on function public.begin_contact_import_batch() to authenticated;
 
 -- ---------------------------------------------------------------------------------------
 -- Progress of an upload
@@ -379,6 +447,51 @@ comment on function public.record_contact_import_progress(uuid, integer, jsonb, 
   'numbers as p_numbers: a number an earlier batch of this import wrote is then counted as merged, not updated '
   'or opted out again. Returns the counts as added.';
 
+create function public.import_contact_batch(p_import_id uuid, p_list_id uuid, p_rows_read bigint,
+                                            p_rejected bigint default 0)
+returns jsonb
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v public.contact_imports := private.own_running_contact_import(p_import_id);
+  v_result jsonb;
+  v_counts jsonb;
+begin
+  if p_rows_read is null or p_rows_read < 0 or p_rejected is null or p_rejected < 0 then
+    raise exception 'p_rows_read and p_rejected are counts of CSV rows' using errcode = '22023';
+  end if;
+  if p_list_id is not null and not exists (
+       select 1 from public.contact_lists l where l.id = p_list_id and l.workspace_id = v.workspace_id) then
+    raise exception 'no such contact list in this workspace' using errcode = 'P0002';
+  end if;
+  v_result := private.merge_contact_import_stage(v.workspace_id, v.consent_source, p_list_id, v.id);
+  v_counts := jsonb_build_object(
+    'imported', v_result -> 'inserted', 'updated', v_result -> 'updated', 'merged', v_result -> 'merged',
+    'rejected', p_rejected + jsonb_array_length(v_result -> 'rejected'), 'opted_out', v_result -> 'opted_out',
+    'listed', v_result -> 'listed');
+  update public.contact_imports i
+     set rows_read = greatest(i.rows_read, p_rows_read),
+         imported = i.imported + (v_counts ->> 'imported')::bigint,
+         updated = i.updated + (v_counts ->> 'updated')::bigint,
+         merged = i.merged + (v_counts ->> 'merged')::bigint,
+         rejected_total = i.rejected_total + (v_counts ->> 'rejected')::bigint,
+         opted_out = i.opted_out + (v_counts ->> 'opted_out')::bigint,
+         listed = i.listed + (v_counts ->> 'listed')::bigint,
+         updated_at = now()
+   where i.id = v.id;
+  return v_counts || jsonb_build_object('rejected_rows', v_result -> 'rejected');
+end
+$$;
+comment on function public.import_contact_batch(uuid, uuid, bigint, bigint) is
+  'One batch of a running import the caller started: merges the rows the caller staged in this transaction '
+  '(begin_contact_import_batch(), then COPY into pg_temp.contact_import_stage) into the import''s workspace, '
+  'into p_list_id if given (P0002 if it is no longer the workspace''s), and adds the batch''s counts to the import: '
+  'p_rows_read is the CSV rows read so far (it never goes down), p_rejected the rows of the batch the caller '
+  'rejected before staging. A number an earlier batch of the import wrote counts as merged. Returns the counts '
+  'added ({"imported", "updated", "merged", "rejected", "opted_out", "listed"}) and the staged rows refused '
+  '("rejected_rows": [{"row", "reason"}]).';
+
 create function public.finish_contact_import(p_import_id uuid, p_status text, p_error text default null)
 returns void
 language plpgsql security definer
@@ -440,6 +553,8 @@ select cron.schedule('numeraloop-fail-stale-contact-imports', '*/5 * * * *',
 revoke all on function
   public.start_contact_import(uuid, text, text, uuid),
   public.record_contact_import_progress(uuid, integer, jsonb, text[]),
+  public.import_contact_batch(uuid, uuid, bigint, bigint),
+  private.merge_contact_import_stage(uuid, text, uuid, uuid),
   public.finish_contact_import(uuid, text, text),
   private.own_running_contact_import(uuid),
   private.fail_stale_contact_imports(interval)
@@ -447,6 +562,7 @@ revoke all on function
 grant execute on function
   public.start_contact_import(uuid, text, text, uuid),
   public.record_contact_import_progress(uuid, integer, jsonb, text[]),
+  public.import_contact_batch(uuid, uuid, bigint, bigint),
   public.finish_contact_import(uuid, text, text)
   to authenticated;
 

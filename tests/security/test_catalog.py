@@ -53,7 +53,11 @@ EXECUTABLE = {
     "public.cancel_account_deletion()": (SIGNED_IN, DEFINER, "the caller's own deletion request"),
     "public.cancel_campaign(uuid)": (SIGNED_IN, DEFINER, "admins of the campaign's workspace"),
     "public.export_my_data(text)": (SIGNED_IN, INVOKER, "the caller's export, read under their RLS"),
+    "public.begin_contact_import_batch()": (
+        SIGNED_IN, INVOKER, "creates the caller's own temporary staging table for an import batch"),
     "public.finish_contact_import(uuid, text, text)": (SIGNED_IN, DEFINER, "the caller's own import"),
+    "public.import_contact_batch(uuid, uuid, bigint, bigint)": (
+        SIGNED_IN, DEFINER, "merges the caller's staged rows into the caller's own running import"),
     "public.import_contacts(uuid, jsonb, text, uuid)": (SIGNED_IN, DEFINER, "admins of the workspace"),
     "public.is_opted_out(uuid, text)": (SIGNED_IN, DEFINER, "members of the workspace"),
     "public.launch_campaign(uuid, timestamp with time zone)": (SIGNED_IN, DEFINER, "admins of the workspace"),
