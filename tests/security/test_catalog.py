@@ -48,7 +48,10 @@ EXECUTABLE = {
     # in the workspace itself.
     "public.campaign_report(uuid)": (SIGNED_IN, DEFINER, "a campaign's delivery report, members only"),
     "public.schedule_message(uuid, uuid, text, text, timestamp with time zone)": (
-        SIGNED_IN, DEFINER, "send later: members of the workspace, its own numbers"),
+        SIGNED_IN,
+        DEFINER,
+        "send later: members of the workspace, its own numbers",
+    ),
     "public.campaign_estimate_rows(uuid)": (SIGNED_IN, DEFINER, "a campaign's recipients and bodies, members only"),
     "public.cancel_account_deletion()": (SIGNED_IN, DEFINER, "the caller's own deletion request"),
     "public.cancel_campaign(uuid)": (SIGNED_IN, DEFINER, "admins of the campaign's workspace"),

@@ -508,7 +508,6 @@ SCHEMAS: dict[str, dict] = {
                 "items": obj({"error_code": INT, "count": COUNT, "meaning": nullable(STRING)}),
                 "description": "Error codes seen, most frequent first, each explained in a sentence.",
             },
-
         }
     ),
     "CampaignEstimate": obj(
