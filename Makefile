@@ -40,7 +40,7 @@ db-test:
 dev: install db-dev
 	$(BIN)/numeraloop dev
 
-test: install browser db-test
+test: install browser db-test lint
 	$(BIN)/pytest
 
 bench: install db-test

@@ -77,7 +77,7 @@ class Config:
     migrations_dir: Path = field(default_factory=lambda: default_project_root() / "supabase" / "migrations")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, dotenv_path: str | None = None) -> "Config":
+    def from_env(cls, env: dict[str, str] | None = None, dotenv_path: str | None = None) -> Config:
         if env is None:
             load_dotenv(dotenv_path or os.environ.get("NUMERALOOP_DOTENV") or None, override=False)
             env = dict(os.environ)
@@ -133,18 +133,24 @@ class Config:
             migrations_dir=Path(migrations) if migrations else default_project_root() / "supabase" / "migrations",
         )
 
-
     def require_servable(self) -> None:
         """ConfigError unless the service may start with this configuration (checked by create_app)."""
         if self.environment == "production" and not self.stripe_webhook_secret.strip():
-            raise ConfigError("STRIPE_WEBHOOK_SECRET is not set: without it no Stripe event can be verified, and in "
-                              "production (NUMERALOOP_ENV unset or 'production') the service does not start without it")
-        if self.environment == "production" and not self.public_base_url.lower().startswith("https://") \
-                and not self.allow_http:
-            raise ConfigError(f"PUBLIC_BASE_URL is {self.public_base_url!r}: in production the service is reached over "
-                              "https only (sessions, tokens and Twilio's and Stripe's requests would otherwise cross "
-                              "the network in the clear). Set it to the https URL clients use (behind a TLS-terminating "
-                              "proxy, the proxy's), or NUMERALOOP_ALLOW_HTTP=1 if plain http is intended")
+            raise ConfigError(
+                "STRIPE_WEBHOOK_SECRET is not set: without it no Stripe event can be verified, and in "
+                "production (NUMERALOOP_ENV unset or 'production') the service does not start without it"
+            )
+        if (
+            self.environment == "production"
+            and not self.public_base_url.lower().startswith("https://")
+            and not self.allow_http
+        ):
+            raise ConfigError(
+                f"PUBLIC_BASE_URL is {self.public_base_url!r}: in production the service is reached over "
+                "https only (sessions, tokens and Twilio's and Stripe's requests would otherwise cross "
+                "the network in the clear). Set it to the https URL clients use (behind a TLS-terminating "
+                "proxy, the proxy's), or NUMERALOOP_ALLOW_HTTP=1 if plain http is intended"
+            )
 
     @property
     def hsts(self) -> bool:
@@ -161,8 +167,10 @@ class Config:
         return ring
 
     def __repr__(self) -> str:  # never print keys or secrets
-        return (f"Config(environment={self.environment!r}, database_url=<set>, "
-                f"public_base_url={self.public_base_url!r}, twilio_api_base_url={self.twilio_api_base_url!r})")
+        return (
+            f"Config(environment={self.environment!r}, database_url=<set>, "
+            f"public_base_url={self.public_base_url!r}, twilio_api_base_url={self.twilio_api_base_url!r})"
+        )
 
 
 def default_project_root() -> Path:

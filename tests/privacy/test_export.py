@@ -14,18 +14,48 @@ from .conftest import OUTSIDER_CONTACT, OUTSIDER_SECRET
 
 CUSTOMER = "+16285557001"
 MEDIA_URL = "https://media.example.com/leak-photo.jpg"
-EXPECTED_FILES = {f"{t}.csv" for t in (
-    "profiles", "workspace_members", "workspaces", "phone_numbers", "call_routing_rules", "contacts", "contact_lists",
-    "contact_list_members", "contact_imports", "conversations", "messages", "message_media", "calls", "opt_outs",
-    "canned_messages", "keyword_triggers", "auto_reply_rules", "campaigns", "campaign_recipients", "webhook_endpoints",
-    "audit_log", "billing_customers", "subscriptions", "invoices", "payment_methods", "access_log", "data_requests")}
+EXPECTED_FILES = {
+    f"{t}.csv"
+    for t in (
+        "profiles",
+        "workspace_members",
+        "workspaces",
+        "phone_numbers",
+        "call_routing_rules",
+        "contacts",
+        "contact_lists",
+        "contact_list_members",
+        "contact_imports",
+        "conversations",
+        "messages",
+        "message_media",
+        "calls",
+        "opt_outs",
+        "canned_messages",
+        "keyword_triggers",
+        "auto_reply_rules",
+        "campaigns",
+        "campaign_recipients",
+        "webhook_endpoints",
+        "audit_log",
+        "billing_customers",
+        "subscriptions",
+        "invoices",
+        "payment_methods",
+        "access_log",
+        "data_requests",
+    )
+}
 
 
 def arrange_inbox_traffic(inbox, sandbox, service):
     r = sandbox.inject_sms(CUSTOMER, inbox.e164, "Is the plumber coming?", media=[MEDIA_URL])
     assert r["status"] == 200, r
-    r = service.post("/api/v1/messages", user=inbox.user,
-                     json={"workspace_id": inbox.workspace_id, "from": inbox.e164, "to": CUSTOMER, "body": "On the way!"})
+    r = service.post(
+        "/api/v1/messages",
+        user=inbox.user,
+        json={"workspace_id": inbox.workspace_id, "from": inbox.e164, "to": CUSTOMER, "body": "On the way!"},
+    )
     assert r.status_code == 201, r.text
     assert sandbox.wait_idle()
 
@@ -39,8 +69,8 @@ def test_json_export_holds_the_callers_data_and_nothing_of_another_workspace(inb
     r = service.get("/api/v1/me/export?format=json", user=inbox.user)
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"].startswith("application/json")
-    assert r.headers["Content-Disposition"].startswith("attachment; filename=\"numeraloop-export-")
-    assert r.headers["Content-Disposition"].endswith(".json\"")
+    assert r.headers["Content-Disposition"].startswith('attachment; filename="numeraloop-export-')
+    assert r.headers["Content-Disposition"].endswith('.json"')
     assert r.headers["Cache-Control"] == "no-store"
     doc = r.json()
 
@@ -53,18 +83,26 @@ def test_json_export_holds_the_callers_data_and_nothing_of_another_workspace(inb
     assert CUSTOMER in {c["phone_e164"] for c in doc["workspaces"][0]["contacts"]}
     assert [n["e164"] for n in doc["workspaces"][0]["phone_numbers"]] == [inbox.e164]
 
-    for leaked in (OUTSIDER_SECRET, OUTSIDER_CONTACT, outsider.contact_phone, outsider.user.workspace_id,
-                   outsider.user.id, outsider.user.email):
+    for leaked in (
+        OUTSIDER_SECRET,
+        OUTSIDER_CONTACT,
+        outsider.contact_phone,
+        outsider.user.workspace_id,
+        outsider.user.id,
+        outsider.user.email,
+    ):
         assert leaked not in r.text
 
     # Recorded as a completed export request, listed in the export itself, and audit-logged.
-    requests_ = db.execute("select id, status, details from public.data_requests where user_id = %s and kind = 'export'",
-                           (inbox.user.id,)).fetchall()
+    requests_ = db.execute(
+        "select id, status, details from public.data_requests where user_id = %s and kind = 'export'", (inbox.user.id,)
+    ).fetchall()
     assert len(requests_) == 1 and requests_[0]["status"] == "completed"
     assert requests_[0]["details"]["format"] == "json"
     assert [d["id"] for d in doc["data_requests"]] == [str(requests_[0]["id"])]
-    audit = db.execute("select details from public.audit_log where action = 'data.export' and actor_user_id = %s",
-                       (inbox.user.id,)).fetchall()
+    audit = db.execute(
+        "select details from public.audit_log where action = 'data.export' and actor_user_id = %s", (inbox.user.id,)
+    ).fetchall()
     assert len(audit) == 1 and audit[0]["details"]["counts"]["messages"] == len(messages_of(doc))
     assert "Is the plumber coming?" not in json.dumps(audit[0]["details"])
 
@@ -82,8 +120,9 @@ def test_a_member_exports_what_they_can_read_in_a_shared_workspace(inbox, sandbo
 
 def read_zip(response) -> dict[str, list[dict]]:
     archive = zipfile.ZipFile(io.BytesIO(response.content))
-    return {name: list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8-sig"))))
-            for name in archive.namelist()}
+    return {
+        name: list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8-sig")))) for name in archive.namelist()
+    }
 
 
 def test_csv_export_is_a_zip_with_one_csv_per_table(inbox, sandbox, service, outsider, db):
@@ -91,8 +130,8 @@ def test_csv_export_is_a_zip_with_one_csv_per_table(inbox, sandbox, service, out
     r = service.get("/api/v1/me/export?format=csv", user=inbox.user)
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"] == "application/zip"
-    assert r.headers["Content-Disposition"].startswith("attachment; filename=\"numeraloop-export-")
-    assert r.headers["Content-Disposition"].endswith(".zip\"")
+    assert r.headers["Content-Disposition"].startswith('attachment; filename="numeraloop-export-')
+    assert r.headers["Content-Disposition"].endswith('.zip"')
     files = read_zip(r)
     assert set(files) == EXPECTED_FILES
 
@@ -107,13 +146,19 @@ def test_csv_export_is_a_zip_with_one_csv_per_table(inbox, sandbox, service, out
 
     archive = zipfile.ZipFile(io.BytesIO(r.content))
     calls = archive.read("calls.csv").decode("utf-8-sig")
-    assert calls.splitlines()[0].split(",")[:3] == ["id", "workspace_id", "phone_number_id"], \
+    assert calls.splitlines()[0].split(",")[:3] == ["id", "workspace_id", "phone_number_id"], (
         "an empty table still has its header"
+    )
     everything = "".join(archive.read(n).decode("utf-8-sig") for n in archive.namelist())
     for leaked in (OUTSIDER_SECRET, OUTSIDER_CONTACT, outsider.contact_phone, outsider.user.workspace_id):
         assert leaked not in everything
-    assert db.execute("select details ->> 'format' as f from public.data_requests where user_id = %s and kind = 'export'",
-                      (inbox.user.id,)).fetchone()["f"] == "csv"
+    assert (
+        db.execute(
+            "select details ->> 'format' as f from public.data_requests where user_id = %s and kind = 'export'",
+            (inbox.user.id,),
+        ).fetchone()["f"]
+        == "csv"
+    )
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_defused(inbox, sandbox, service):

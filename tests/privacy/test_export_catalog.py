@@ -30,10 +30,14 @@ DOCUMENT_KEYS = {"profile": "profiles", "memberships": "workspace_members"}
 
 
 def readable_tables(db) -> set[str]:
-    return {r["relname"] for r in db.execute(
-        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-        "where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f') "
-        "and has_any_column_privilege('authenticated', c.oid, 'select')")}
+    return {
+        r["relname"]
+        for r in db.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f') "
+            "and has_any_column_privilege('authenticated', c.oid, 'select')"
+        )
+    }
 
 
 def exported_tables(doc: dict, tables: set[str]) -> set[str]:
@@ -61,7 +65,8 @@ def test_every_table_a_user_can_read_is_exported_or_excluded_with_a_reason(servi
     unaccounted = sorted(readable - exported - set(NOT_EXPORTED))
     assert unaccounted == [], (
         "readable by signed-in users but neither exported nor excluded: add them to the export "
-        f"(private.export_workspace_tables) or to NOT_EXPORTED with the reason: {unaccounted}")
+        f"(private.export_workspace_tables) or to NOT_EXPORTED with the reason: {unaccounted}"
+    )
     both = sorted(set(NOT_EXPORTED) & exported)
     assert both == [], f"exported now: take them off NOT_EXPORTED: {both}"
     stale = sorted(set(NOT_EXPORTED) - readable)

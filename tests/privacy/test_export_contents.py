@@ -15,8 +15,17 @@ from .conftest import OUTSIDER_MARKER, add_workspace_records
 OURS = "our-workspace"
 # Read by every member; invoices, payment methods, webhook endpoints and the audit log are
 # admins' only (owners count as admins).
-MEMBER_TABLES = ("contact_imports", "campaigns", "campaign_recipients", "canned_messages", "keyword_triggers",
-                 "auto_reply_rules", "call_routing_rules", "billing_customers", "subscriptions")
+MEMBER_TABLES = (
+    "contact_imports",
+    "campaigns",
+    "campaign_recipients",
+    "canned_messages",
+    "keyword_triggers",
+    "auto_reply_rules",
+    "call_routing_rules",
+    "billing_customers",
+    "subscriptions",
+)
 ADMIN_TABLES = ("invoices", "payment_methods", "webhook_endpoints", "audit_log")
 
 
@@ -40,8 +49,11 @@ def assert_nothing_of_the_outsider(text: str, outsider) -> None:
 
 
 def last_export_counts(db, user_id: str) -> dict:
-    return db.execute("select details -> 'counts' as c from public.audit_log where action = 'data.export' "
-                      "and actor_user_id = %s order by id desc limit 1", (user_id,)).fetchone()["c"]
+    return db.execute(
+        "select details -> 'counts' as c from public.audit_log where action = 'data.export' "
+        "and actor_user_id = %s order by id desc limit 1",
+        (user_id,),
+    ).fetchone()["c"]
 
 
 def test_the_export_holds_the_callers_access_log_and_nobody_elses(service, make_user, outsider, db):
@@ -133,16 +145,23 @@ def read_zip(content: bytes) -> tuple[dict[str, list[str]], dict[str, list[dict]
 
 
 def schema_columns(db, table: str) -> list[str]:
-    return [r["column_name"] for r in db.execute(
-        "select column_name::text from information_schema.columns where table_schema = 'public' "
-        "and table_name = %s order by ordinal_position", (table,))]
+    return [
+        r["column_name"]
+        for r in db.execute(
+            "select column_name::text from information_schema.columns where table_schema = 'public' "
+            "and table_name = %s order by ordinal_position",
+            (table,),
+        )
+    ]
 
 
 def test_the_csv_zip_has_a_file_per_new_table_with_its_header(inbox, service, make_user, outsider, db):
     ours = add_workspace_records(db, inbox.workspace_id, inbox.number["id"], OURS)
-    formula = "=HYPERLINK(\"http://evil.example/x\",\"click\")"
-    db.execute("insert into public.canned_messages (workspace_id, title, body) values (%s, 'Trap', %s)",
-               (inbox.workspace_id, formula))
+    formula = '=HYPERLINK("http://evil.example/x","click")'
+    db.execute(
+        "insert into public.canned_messages (workspace_id, title, body) values (%s, 'Trap', %s)",
+        (inbox.workspace_id, formula),
+    )
     service.get("/api/v1/me/deletion", user=inbox.user)  # something in the access log
 
     r = service.get("/api/v1/me/export?format=csv", user=inbox.user)

@@ -125,26 +125,33 @@ def test_assign_close_reopen_and_a_canned_message_with_its_variables(web, page, 
     sandbox.inject_sms(CUSTOMER, number, "Hello, this is Pat")
     page.locator("#conversation-list li", has_text="Hello, this is Pat").get_by_role("link").click()
     conversation_id = page.url.rsplit("/", 1)[-1].split("?")[0]
-    row = db.execute("select workspace_id, contact_id from public.conversations where id = %s",
-                     (conversation_id,)).fetchone()
+    row = db.execute(
+        "select workspace_id, contact_id from public.conversations where id = %s", (conversation_id,)
+    ).fetchone()
     db.execute("update public.contacts set first_name = 'Pat' where id = %s", (row["contact_id"],))
-    db.execute("insert into public.canned_messages (workspace_id, title, body) values (%s, 'Greeting', "
-               "'Hi {{first_name}}, thanks for getting in touch!')", (row["workspace_id"],))
+    db.execute(
+        "insert into public.canned_messages (workspace_id, title, body) values (%s, 'Greeting', "
+        "'Hi {{first_name}}, thanks for getting in touch!')",
+        (row["workspace_id"],),
+    )
     page.reload()
 
     mine = page.locator("#assignee option", has_text="(me)").get_attribute("value")
     page.get_by_label("Assigned to").select_option(value=mine)
     page.get_by_role("button", name="Assign").click()
     page.wait_for_load_state()
-    assert db.execute("select assigned_to is not null as a from public.conversations where id = %s",
-                      (conversation_id,)).fetchone()["a"]
+    assert db.execute(
+        "select assigned_to is not null as a from public.conversations where id = %s", (conversation_id,)
+    ).fetchone()["a"]
 
     page.get_by_role("button", name="Insert").click()
     page.wait_for_function("document.getElementById('body').value.startsWith('Hi Pat')")
 
     page.get_by_role("button", name="Close conversation").click()
     page.get_by_role("button", name="Reopen conversation").wait_for()
-    assert db.execute("select status from public.conversations where id = %s", (conversation_id,)).fetchone()[
-        "status"] == "closed"
+    assert (
+        db.execute("select status from public.conversations where id = %s", (conversation_id,)).fetchone()["status"]
+        == "closed"
+    )
     page.get_by_role("button", name="Reopen conversation").click()
     page.get_by_role("button", name="Close conversation").wait_for()

@@ -270,8 +270,11 @@ SCHEMAS: dict[str, dict] = {
             "import_id": {**UUID, "description": "Contacts import: the import that failed."},
             "import_status": {"type": "string", "enum": ["failed"]},
             "columns": {"type": "array", "items": STRING, "description": "no_phone_column: the file's columns."},
-            "numbers": {"type": "array", "items": E164,
-                        "description": "twilio_numbers_attached: the numbers to release or detach first."},
+            "numbers": {
+                "type": "array",
+                "items": E164,
+                "description": "twilio_numbers_attached: the numbers to release or detach first.",
+            },
         },
         ["code", "message"],
         closed=False,

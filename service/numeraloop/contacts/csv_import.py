@@ -11,7 +11,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -24,9 +24,28 @@ SINGLE_FIELDS = ("phone", "first_name", "last_name", "email")  # at most one col
 # Header spellings recognised without a mapping, compared after lower-casing and dropping
 # everything that is not a letter or digit ("Phone Number", "phone_number", "PHONE-NUMBER").
 ALIASES = {
-    "phone": {"phone", "phonenumber", "phoneno", "mobile", "mobilephone", "mobilenumber", "mobileno", "cell",
-              "cellphone", "cellnumber", "telephone", "tel", "telephonenumber", "number", "msisdn", "e164",
-              "sms", "smsnumber", "contactnumber", "whatsapp"},
+    "phone": {
+        "phone",
+        "phonenumber",
+        "phoneno",
+        "mobile",
+        "mobilephone",
+        "mobilenumber",
+        "mobileno",
+        "cell",
+        "cellphone",
+        "cellnumber",
+        "telephone",
+        "tel",
+        "telephonenumber",
+        "number",
+        "msisdn",
+        "e164",
+        "sms",
+        "smsnumber",
+        "contactnumber",
+        "whatsapp",
+    },
     "first_name": {"firstname", "first", "givenname", "forename", "fname"},
     "last_name": {"lastname", "last", "surname", "familyname", "lname"},
     "email": {"email", "emailaddress", "mail", "emailid"},
@@ -96,9 +115,12 @@ class Options:
 def parse_region(value: str | None) -> str:
     region = (value or "US").strip().upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise CsvImportError(422, "invalid_default_country",
-                           "default_country must be an ISO 3166-1 alpha-2 country code, e.g. US or GB.",
-                           field="default_country")
+        raise CsvImportError(
+            422,
+            "invalid_default_country",
+            "default_country must be an ISO 3166-1 alpha-2 country code, e.g. US or GB.",
+            field="default_country",
+        )
     return region
 
 
@@ -131,8 +153,12 @@ def parse_encoding(value: str | None) -> str | None:
     except LookupError:
         info = None
     if info is None or not getattr(info, "_is_text_encoding", True):
-        raise CsvImportError(422, "invalid_encoding", f"Unknown text encoding '{value[:40]}'; try utf-8, windows-1252 or latin-1.",
-                           field="encoding")
+        raise CsvImportError(
+            422,
+            "invalid_encoding",
+            f"Unknown text encoding '{value[:40]}'; try utf-8, windows-1252 or latin-1.",
+            field="encoding",
+        )
     return "utf-8-sig" if info.name in {"utf-8", "utf-8-sig"} else info.name
 
 
@@ -141,25 +167,29 @@ def parse_mapping(raw: object) -> dict[str, str | None] | None:
     if raw is None or raw == "" or raw == {}:
         return None
     if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
-        raise CsvImportError(422, "invalid_mapping", "mapping must be a JSON object: {\"CSV column\": \"field\"}.",
-                           field="mapping")
+        raise CsvImportError(
+            422, "invalid_mapping", 'mapping must be a JSON object: {"CSV column": "field"}.', field="mapping"
+        )
     mapping: dict[str, str | None] = {}
     for column, target in raw.items():
         if target is None or target == "" or target == "ignore":
             mapping[column] = None
             continue
         if not isinstance(target, str) or not (target in STANDARD_FIELDS or _custom_key(target) is not None):
-            raise CsvImportError(422, "invalid_mapping",
-                               f"mapping for '{column[:80]}' must be one of {', '.join(STANDARD_FIELDS)}, "
-                               "custom.<key> (letters, digits, _ or -) or null to ignore the column.",
-                               field="mapping")
+            raise CsvImportError(
+                422,
+                "invalid_mapping",
+                f"mapping for '{column[:80]}' must be one of {', '.join(STANDARD_FIELDS)}, "
+                "custom.<key> (letters, digits, _ or -) or null to ignore the column.",
+                field="mapping",
+            )
         mapping[column] = target
     return mapping
 
 
 def _custom_key(target: str) -> str | None:
-    if target.startswith("custom.") and CUSTOM_KEY.match(target[len("custom."):]):
-        return target[len("custom."):]
+    if target.startswith("custom.") and CUSTOM_KEY.match(target[len("custom.") :]):
+        return target[len("custom.") :]
     return None
 
 
@@ -173,8 +203,9 @@ def custom_key_for(header: str, index: int) -> str:
     return slug or f"column_{index + 1}"
 
 
-def map_columns(header: list[str], explicit: dict[str, str | None] | None, *,
-                require_phone: bool = True) -> list[Column]:
+def map_columns(
+    header: list[str], explicit: dict[str, str | None] | None, *, require_phone: bool = True
+) -> list[Column]:
     """What each column of the header becomes. Explicit mappings first; the other columns are
     recognised by name (first match wins) or kept as custom fields under a slug of their header.
     A preview passes require_phone=False, to show the columns even when none is the phone yet."""
@@ -190,13 +221,20 @@ def map_columns(header: list[str], explicit: dict[str, str | None] | None, *,
             if index is None:
                 index = by_normal.get(_normalise(column))
             if index is None:
-                raise CsvImportError(422, "unknown_column", f"mapping names a column the file does not have: '{column[:80]}'.",
-                                   field="mapping", columns=[h for h in headers if h])
+                raise CsvImportError(
+                    422,
+                    "unknown_column",
+                    f"mapping names a column the file does not have: '{column[:80]}'.",
+                    field="mapping",
+                    columns=[h for h in headers if h],
+                )
             chosen[index] = target
         taken = [t for t in chosen.values() if t in SINGLE_FIELDS]
         for name in SINGLE_FIELDS:
             if taken.count(name) > 1:
-                raise CsvImportError(422, "invalid_mapping", f"More than one column is mapped to '{name}'.", field="mapping")
+                raise CsvImportError(
+                    422, "invalid_mapping", f"More than one column is mapped to '{name}'.", field="mapping"
+                )
 
     taken_fields = {t for t in chosen.values() if t in SINGLE_FIELDS}
     columns: list[Column] = []
@@ -233,11 +271,14 @@ def map_columns(header: list[str], explicit: dict[str, str | None] | None, *,
 
     if require_phone and not any(c.target == "phone" for c in columns):
         found = [h for h in headers if h]
-        raise CsvImportError(422, "no_phone_column",
-                           "No phone column found. The file's columns are: "
-                           + (", ".join(f"'{h[:80]}'" for h in found[:50]) or "(none)")
-                           + ". Name one 'Phone' or say which it is with mapping, e.g. {\"Cell\": \"phone\"}.",
-                           columns=found)
+        raise CsvImportError(
+            422,
+            "no_phone_column",
+            "No phone column found. The file's columns are: "
+            + (", ".join(f"'{h[:80]}'" for h in found[:50]) or "(none)")
+            + '. Name one \'Phone\' or say which it is with mapping, e.g. {"Cell": "phone"}.',
+            columns=found,
+        )
     return columns
 
 
@@ -307,14 +348,21 @@ def open_text(source, encoding: str | None) -> io.TextIOWrapper:
             if prefix.startswith(magic):
                 raise CsvImportError(422, "not_csv", f"This is {what}, not a CSV file. Export or save it as CSV.")
         if b"\x00" in prefix:
-            raise CsvImportError(422, "not_csv", "This is a binary file, not a CSV file "
-                                 "(if it is UTF-16 text without a byte order mark, pass encoding=utf-16-le).")
+            raise CsvImportError(
+                422,
+                "not_csv",
+                "This is a binary file, not a CSV file "
+                "(if it is UTF-16 text without a byte order mark, pass encoding=utf-16-le).",
+            )
         sample = prefix.decode(encoding, errors="surrogateescape")
         odd = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\t\r\n\f") or "\udc80" <= ch <= "\udcff")
         if odd > max(8, len(sample) // 10):
-            raise CsvImportError(422, "not_csv",
-                               f"This does not read as {encoding.removesuffix('-sig')} text; if it is a CSV, pass its encoding "
-                               "(e.g. encoding=windows-1252).")
+            raise CsvImportError(
+                422,
+                "not_csv",
+                f"This does not read as {encoding.removesuffix('-sig')} text; if it is a CSV, pass its encoding "
+                "(e.g. encoding=windows-1252).",
+            )
     raw = io.BufferedReader(_Prefixed(prefix, source), buffer_size=64 * 1024)
     return io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
 
@@ -334,9 +382,13 @@ def records(text: io.TextIOWrapper) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise CsvImportError(422, "malformed_csv", f"The CSV is malformed at line {start}: {exc}. "
-                               "Fields containing commas, quotes or line breaks must be in double quotes.",
-                               line=start) from None
+            raise CsvImportError(
+                422,
+                "malformed_csv",
+                f"The CSV is malformed at line {start}: {exc}. "
+                "Fields containing commas, quotes or line breaks must be in double quotes.",
+                line=start,
+            ) from None
         line = start
         start = reader.line_num + 1
         if not record or all(not f.strip() for f in record):
@@ -350,22 +402,28 @@ def read_header(rows: Iterator[tuple[int, list[str]]]) -> list[str]:
     except StopIteration:
         raise CsvImportError(422, "empty_file", "The file is empty.") from None
     if any(UNSTORABLE.search(h) for h in header):
-        raise CsvImportError(422, "invalid_encoding",
-                           "The header row is not valid UTF-8. Save the file as UTF-8, or pass its encoding "
-                           "(e.g. encoding=windows-1252).")
+        raise CsvImportError(
+            422,
+            "invalid_encoding",
+            "The header row is not valid UTF-8. Save the file as UTF-8, or pass its encoding "
+            "(e.g. encoding=windows-1252).",
+        )
     return header
 
 
-def to_row(line: int, record: list[str], columns: list[Column], options: Options,
-           to_e164: Callable[[str], str | None] | None = None) -> dict | Rejection:
-    """One record as a row for import_contacts(), or why it cannot be imported. `to_e164` reads
-    the phone number (default: phones.to_e164 with the default country)."""
-    if len(record) > len(columns) and any(f.strip() for f in record[len(columns):]):
-        return Rejection(line, f"the row has {len(record)} fields but the header has {len(columns)}; "
-                               "quote values that contain commas")
+def to_row(line: int, record: list[str], columns: list[Column], options: Options) -> dict | Rejection:
+    """One record as a row for import_contacts(), or why it cannot be imported."""
+    if len(record) > len(columns) and any(f.strip() for f in record[len(columns) :]):
+        return Rejection(
+            line,
+            f"the row has {len(record)} fields but the header has {len(columns)}; quote values that contain commas",
+        )
     if UNSTORABLE.search("\x1f".join(record)):
-        return Rejection(line, "the row contains bytes that are not valid text in the file's encoding "
-                               "(save the file as UTF-8 or pass encoding)")
+        return Rejection(
+            line,
+            "the row contains bytes that are not valid text in the file's encoding "
+            "(save the file as UTF-8 or pass encoding)",
+        )
     raw_phone = None
     row: dict = {"row": line}
     tags = dict.fromkeys(options.tags)
@@ -398,7 +456,7 @@ def to_row(line: int, record: list[str], columns: list[Column], options: Options
             custom[column.key] = value
     if raw_phone is None:
         return Rejection(line, "phone number is missing")
-    phone = to_e164(raw_phone) if to_e164 is not None else phones.to_e164(raw_phone, options.default_region)
+    phone = phones.to_e164(raw_phone, options.default_region)
     if phone is None:
         return Rejection(line, f"not a valid phone number (read with default country {options.default_region})")
     row["phone"] = phone
@@ -409,5 +467,3 @@ def to_row(line: int, record: list[str], columns: list[Column], options: Options
     if custom:
         row["custom"] = custom
     return row
-
-

@@ -39,7 +39,8 @@ def retention_status(url: str) -> list[dict]:
     with service_connection(url) as conn, conn.transaction():
         conn.execute("select set_config('role', 'service_role', true)")
         return conn.execute(
-            "select rule, policy, oldest_age, overdue_rows from public.retention_status order by rule").fetchall()
+            "select rule, policy, oldest_age, overdue_rows from public.retention_status order by rule"
+        ).fetchall()
 
 
 def _age(value) -> str:
@@ -61,7 +62,9 @@ def _cmd_status(args, config: Config) -> int:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
     overdue = [r["rule"] for r in rows if r["overdue_rows"]]
     if overdue:
-        print(f"overdue: {', '.join(overdue)} (their pg_cron jobs are not keeping up; see cron.job_run_details)",
-              file=sys.stderr)
+        print(
+            f"overdue: {', '.join(overdue)} (their pg_cron jobs are not keeping up; see cron.job_run_details)",
+            file=sys.stderr,
+        )
         return EXIT_OVERDUE
     return 0

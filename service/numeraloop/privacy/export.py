@@ -14,7 +14,7 @@ import io
 import json
 import re
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 from flask import Blueprint, Response, g, request
@@ -28,10 +28,29 @@ bp = Blueprint("privacy_export", __name__)
 FORMATS = ("json", "csv")
 # Per workspace in the export document: the key and the table whose rows it holds (the list
 # the SQL function reads is private.export_workspace_tables(), plus messages).
-WORKSPACE_TABLES = ("phone_numbers", "call_routing_rules", "contacts", "contact_lists", "contact_list_members",
-                    "contact_imports", "opt_outs", "conversations", "messages", "calls", "canned_messages",
-                    "keyword_triggers", "auto_reply_rules", "campaigns", "campaign_recipients", "webhook_endpoints",
-                    "audit_log", "billing_customers", "subscriptions", "invoices", "payment_methods")
+WORKSPACE_TABLES = (
+    "phone_numbers",
+    "call_routing_rules",
+    "contacts",
+    "contact_lists",
+    "contact_list_members",
+    "contact_imports",
+    "opt_outs",
+    "conversations",
+    "messages",
+    "calls",
+    "canned_messages",
+    "keyword_triggers",
+    "auto_reply_rules",
+    "campaigns",
+    "campaign_recipients",
+    "webhook_endpoints",
+    "audit_log",
+    "billing_customers",
+    "subscriptions",
+    "invoices",
+    "payment_methods",
+)
 # Top level in the export document: the caller's own rows.
 USER_TABLES = ("access_log", "data_requests")
 CSV_TABLES = ("profiles", "workspace_members", "workspaces", *WORKSPACE_TABLES, "message_media", *USER_TABLES)
@@ -57,7 +76,7 @@ def export_my_data():
     except psycopg.errors.InsufficientPrivilege:
         raise account_gone() from None
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if fmt == "json":
         body = json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
         return _download(body, "application/json", f"numeraloop-export-{stamp}.json")
@@ -76,7 +95,8 @@ def _table_columns(conn) -> dict[str, list[str]]:
     rows = conn.execute(
         "select table_name::text as t, array_agg(column_name::text order by ordinal_position) as cols "
         "from information_schema.columns where table_schema = 'public' and table_name = any(%s) group by 1",
-        (list(CSV_TABLES),)).fetchall()
+        (list(CSV_TABLES),),
+    ).fetchall()
     return {r["t"]: [c for c in r["cols"] if c not in OMITTED_COLUMNS.get(r["t"], ())] for r in rows}
 
 

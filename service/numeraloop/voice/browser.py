@@ -66,8 +66,9 @@ def browser_call():
         return apology(REFUSALS.get(result["refused"], "Sorry, this call cannot be placed."))
 
     twiml = VoiceResponse()
-    dial = Dial(caller_id=result["caller_id"], timeout=DIAL_TIMEOUT, action=status_url(result["call_id"], "dial"),
-                method="POST")
+    dial = Dial(
+        caller_id=result["caller_id"], timeout=DIAL_TIMEOUT, action=status_url(result["call_id"], "dial"), method="POST"
+    )
     dial.number(result["to"])
     twiml.append(dial)
     log.info("browser call %s from workspace %s", sid, result["workspace_id"])

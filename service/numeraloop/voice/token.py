@@ -14,10 +14,10 @@ from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 
 from .. import workspaces
-from ..twilio import credentials
 from ..api.inputs import json_body
 from ..db import current_pool
 from ..errors import ApiError
+from ..twilio import credentials
 from . import client_identity
 
 bp = Blueprint("voice_token", __name__)
@@ -33,12 +33,19 @@ def voice_token():
     workspace_id, _ = workspaces.for_caller(body, "agent")
     creds = credentials.require_for_workspace(pool, config, workspace_id)
     if not (creds.api_key_sid and creds.api_key_secret and creds.twiml_app_sid):
-        raise ApiError(409, "voice_not_configured",
-                       "This workspace's Twilio connection has no API key or TwiML app; reconnect it.")
+        raise ApiError(
+            409, "voice_not_configured", "This workspace's Twilio connection has no API key or TwiML app; reconnect it."
+        )
 
     identity = client_identity(g.user_id)
-    token = AccessToken(creds.account_sid, creds.api_key_sid, creds.api_key_secret, identity=identity,
-                        ttl=TOKEN_TTL_SECONDS)
+    token = AccessToken(
+        creds.account_sid, creds.api_key_sid, creds.api_key_secret, identity=identity, ttl=TOKEN_TTL_SECONDS
+    )
     token.add_grant(VoiceGrant(outgoing_application_sid=creds.twiml_app_sid, incoming_allow=True))
-    return jsonify(token=token.to_jwt(), identity=identity, expires_in=TOKEN_TTL_SECONDS,
-                   workspace_id=workspace_id, twiml_app_sid=creds.twiml_app_sid)
+    return jsonify(
+        token=token.to_jwt(),
+        identity=identity,
+        expires_in=TOKEN_TTL_SECONDS,
+        workspace_id=workspace_id,
+        twiml_app_sid=creds.twiml_app_sid,
+    )

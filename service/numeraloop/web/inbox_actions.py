@@ -37,8 +37,10 @@ def assign(conversation_id: str):
     assignee = g.user_id if choice == "me" else _uuid(choice)
     try:
         with as_user(current_pool(), g.claims) as conn:
-            done = conn.execute("update public.conversations set assigned_to = %s where id = %s returning id",
-                                (assignee, conversation_id)).fetchone()
+            done = conn.execute(
+                "update public.conversations set assigned_to = %s where id = %s returning id",
+                (assignee, conversation_id),
+            ).fetchone()
     except psycopg.Error as exc:
         error = sql_error(exc)
         if error is None:
@@ -57,8 +59,9 @@ def set_status(conversation_id: str):
     if status not in ("open", "closed"):
         abort(400)
     with as_user(current_pool(), g.claims) as conn:
-        done = conn.execute("update public.conversations set status = %s where id = %s returning id",
-                            (status, conversation_id)).fetchone()
+        done = conn.execute(
+            "update public.conversations set status = %s where id = %s returning id", (status, conversation_id)
+        ).fetchone()
     if done is None:
         abort(404)
     return _back(conversation_id, status=status)
@@ -73,7 +76,8 @@ def canned(conversation_id: str):
         row = conn.execute(
             "select public.render_template(cm.body, c.contact_id) as body from public.canned_messages cm "
             "join public.conversations c on c.workspace_id = cm.workspace_id where cm.id = %s and c.id = %s",
-            (canned_id, conversation_id)).fetchone()
+            (canned_id, conversation_id),
+        ).fetchone()
     if row is None:
         abort(404)
     return render_template("inbox/_draft.html", draft=row["body"])
