@@ -11,8 +11,19 @@ from numeraloop.contacts import api as contacts_api
 
 from .test_import import contacts, upload
 
-AWKWARD = ["tab\there", "back\\slash", "line\nbreak", "cr\rreturn", "quote \" mark", "\\N", "{braces,comma}",
-           "NULL", "ünïcødé ✓ 𝄞", "  inner  spaces  ", "semi;colon"]
+AWKWARD = [
+    "tab\there",
+    "back\\slash",
+    "line\nbreak",
+    "cr\rreturn",
+    'quote " mark',
+    "\\N",
+    "{braces,comma}",
+    "NULL",
+    "ünïcødé ✓ 𝄞",
+    "  inner  spaces  ",
+    "semi;colon",
+]
 
 
 def test_awkward_text_arrives_exactly_as_written(service, make_user, db):
@@ -21,18 +32,27 @@ def test_awkward_text_arrives_exactly_as_written(service, make_user, db):
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["Phone", "First Name", "Last Name", "Email", "Tags", "Note"])
     for i, text in enumerate(AWKWARD):
-        writer.writerow([f"+1415555{i:04d}", text.strip(), text.strip() + "!", f"a\\b{i}@x.test", text.replace(";", ""),
-                         text])
-    r = upload(service, user, out.getvalue(), tags="imported,\\x \"y\"")
+        writer.writerow(
+            [f"+1415555{i:04d}", text.strip(), text.strip() + "!", f"a\\b{i}@x.test", text.replace(";", ""), text]
+        )
+    r = upload(service, user, out.getvalue(), tags='imported,\\x "y"')
     assert r.status_code == 200, r.text
     assert (r.json()["imported"], r.json()["rejected_total"]) == (len(AWKWARD), 0)
 
     stored = contacts(db, user.workspace_id)
     for i, text in enumerate(AWKWARD):
         row = stored[f"+1415555{i:04d}"]
-        assert (row["first_name"], row["last_name"], row["email"]) == (text.strip(), text.strip() + "!", f"a\\b{i}@x.test")
+        assert (row["first_name"], row["last_name"], row["email"]) == (
+            text.strip(),
+            text.strip() + "!",
+            f"a\\b{i}@x.test",
+        )
         tag = text.replace(";", "").strip()
-        assert row["tags"] == ["imported", "\\x \"y\"", *([tag] if "," not in tag else [t.strip() for t in tag.split(",")])]
+        assert row["tags"] == [
+            "imported",
+            '\\x "y"',
+            *([tag] if "," not in tag else [t.strip() for t in tag.split(",")]),
+        ]
         assert row["custom_fields"] == {"note": text.strip()}
 
 

@@ -16,9 +16,18 @@ from numeraloop import phones
 from numeraloop.contacts import numbers
 from numeraloop.contacts.numbers import NumberReader
 
-TYPES = (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE, PhoneNumberType.PREMIUM_RATE,
-         PhoneNumberType.SHARED_COST, PhoneNumberType.VOIP, PhoneNumberType.PERSONAL_NUMBER, PhoneNumberType.PAGER,
-         PhoneNumberType.UAN, PhoneNumberType.VOICEMAIL)
+TYPES = (
+    PhoneNumberType.FIXED_LINE,
+    PhoneNumberType.MOBILE,
+    PhoneNumberType.TOLL_FREE,
+    PhoneNumberType.PREMIUM_RATE,
+    PhoneNumberType.SHARED_COST,
+    PhoneNumberType.VOIP,
+    PhoneNumberType.PERSONAL_NUMBER,
+    PhoneNumberType.PAGER,
+    PhoneNumberType.UAN,
+    PhoneNumberType.VOICEMAIL,
+)
 # Default countries with different international prefixes (011, 00, 8~10), national prefixes
 # (1, 0, 8), transform rules (AR, MX), shared calling codes (US/CA, RU/KZ, GB/JE) and Italian
 # leading zeros (IT).
@@ -40,14 +49,40 @@ def sample() -> list[str]:
                 changed[rng.choice(digits)] = str(rng.randrange(10))
                 out += [text, rng.choice(["".join(changed), text + str(rng.randrange(10)), text[:-1]])]
             nsn, code = phonenumbers.national_significant_number(example), str(example.country_code)
-            out += rng.sample([nsn, "0" + nsn, "1" + nsn, "8" + nsn, code + nsn, "00" + code + nsn, "011" + code + nsn,
-                               "810" + code + nsn, f"+{code}0{nsn}", f"+{code} ({nsn[:3]}) {nsn[3:]}", f"{code}.{nsn}"],
-                              4)
+            out += rng.sample(
+                [
+                    nsn,
+                    "0" + nsn,
+                    "1" + nsn,
+                    "8" + nsn,
+                    code + nsn,
+                    "00" + code + nsn,
+                    "011" + code + nsn,
+                    "810" + code + nsn,
+                    f"+{code}0{nsn}",
+                    f"+{code} ({nsn[:3]}) {nsn[3:]}",
+                    f"{code}.{nsn}",
+                ],
+                4,
+            )
     for code in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
         out.append(f"+{code}" + "".join(str(rng.randrange(10)) for _ in range(rng.randrange(4, 13))))
     # Not plain digits: the reader hands these to phonenumbers, and must still agree.
-    out += ["1-800-FLOWERS", "+1 415 555 2671 ext. 12", "+44 (0)20 7946 0958", "(+1) 415 555 2671", "+", "+1", "12",
-            "",  " ", "+1 415 555 2671 #5", "٠١٢٣٤٥٦٧٨٩", "＋１ ４１５ ５５５ ２６７１", "tel:+1-415-555-2671"]
+    out += [
+        "1-800-FLOWERS",
+        "+1 415 555 2671 ext. 12",
+        "+44 (0)20 7946 0958",
+        "(+1) 415 555 2671",
+        "+",
+        "+1",
+        "12",
+        "",
+        " ",
+        "+1 415 555 2671 #5",
+        "٠١٢٣٤٥٦٧٨٩",
+        "＋１ ４１５ ５５５ ２６７１",
+        "tel:+1-415-555-2671",
+    ]
     return out
 
 

@@ -23,14 +23,23 @@ from .. import phones
 PLAIN = re.compile(r"\+?[0-9 ().\-]*[0-9][0-9 ().\-]*")
 NOT_DIGIT = re.compile(r"[^0-9]")
 NON_GEO = pu.REGION_CODE_FOR_NON_GEO_ENTITY
-_NOT_VIABLE_AFTER_STRIP = (pu.ValidationResult.TOO_SHORT, pu.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
-                           pu.ValidationResult.INVALID_LENGTH)
+_NOT_VIABLE_AFTER_STRIP = (
+    pu.ValidationResult.TOO_SHORT,
+    pu.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    pu.ValidationResult.INVALID_LENGTH,
+)
 _MISSING = object()
 
 # phonenumbers' internal steps this reader calls; without them (another phonenumbers) every
 # number goes to phones.to_e164.
-_STEPS = ("_extract_country_code", "_maybe_strip_national_prefix_carrier_code", "_test_number_length",
-          "_match_national_number", "region_code_for_country_code", "country_code_for_valid_region")
+_STEPS = (
+    "_extract_country_code",
+    "_maybe_strip_national_prefix_carrier_code",
+    "_test_number_length",
+    "_match_national_number",
+    "region_code_for_country_code",
+    "country_code_for_valid_region",
+)
 AVAILABLE = all(hasattr(pu, name) for name in _STEPS)
 
 
@@ -40,8 +49,17 @@ class _Patterns:
     def __init__(self, metadata):
         self.metadata = metadata
         self.general = metadata.general_desc
-        types = [metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
-                 metadata.personal_number, metadata.pager, metadata.uan, metadata.voicemail, metadata.fixed_line]
+        types = [
+            metadata.premium_rate,
+            metadata.toll_free,
+            metadata.shared_cost,
+            metadata.voip,
+            metadata.personal_number,
+            metadata.pager,
+            metadata.uan,
+            metadata.voicemail,
+            metadata.fixed_line,
+        ]
         if not metadata.same_mobile_and_fixed_line_pattern:
             types.append(metadata.mobile)
         self.types = [t for t in types if t is not None and t.national_number_pattern]
@@ -82,11 +100,14 @@ class _Patterns:
             if general is not None and general.national_number_pattern and self._fits(general, n):
                 types = [t.national_number_pattern for t in self.types if self._fits(t, n)]
                 if types:
-                    patterns = (re.compile(general.national_number_pattern),
-                                re.compile("|".join(f"(?:{p})" for p in types)))
+                    patterns = (
+                        re.compile(general.national_number_pattern),
+                        re.compile("|".join(f"(?:{p})" for p in types)),
+                    )
             self._by_length[n] = patterns
-        return patterns is not None and patterns[0].fullmatch(nsn) is not None and \
-            patterns[1].fullmatch(nsn) is not None
+        return (
+            patterns is not None and patterns[0].fullmatch(nsn) is not None and patterns[1].fullmatch(nsn) is not None
+        )
 
 
 _regions: dict[tuple[int, str], _Patterns | None] = {}
@@ -168,8 +189,8 @@ class NumberReader:
         default = self.default
         if not plus:
             match = default.idd.match(digits) if default.idd is not None else None
-            if match is not None and not digits[match.end():match.end() + 1] == "0":
-                plus, digits = True, digits[match.end():]  # an international prefix: as if it were a +
+            if match is not None and not digits[match.end() : match.end() + 1] == "0":
+                plus, digits = True, digits[match.end() :]  # an international prefix: as if it were a +
         if plus:
             if len(digits) <= pu._MIN_LENGTH_FOR_NSN:
                 return None
@@ -182,10 +203,11 @@ class NumberReader:
             code = str(metadata.country_code)
             country_code = 0
             if digits.startswith(code):
-                potential = default.strip_national_prefix(digits[len(code):])
-                if ((not pu._match_national_number(digits, metadata.general_desc, False)
-                     and pu._match_national_number(potential, metadata.general_desc, False))
-                        or default.length_result(digits) == pu.ValidationResult.TOO_LONG):
+                potential = default.strip_national_prefix(digits[len(code) :])
+                if (
+                    not pu._match_national_number(digits, metadata.general_desc, False)
+                    and pu._match_national_number(potential, metadata.general_desc, False)
+                ) or default.length_result(digits) == pu.ValidationResult.TOO_LONG:
                     country_code, national = metadata.country_code, potential
             if country_code == 0:
                 return metadata.country_code, digits, default
