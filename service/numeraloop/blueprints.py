@@ -25,8 +25,11 @@ from .messaging import send as messaging_send
 from .messaging import status as messaging_status
 from .numbers import api as numbers_api
 from .privacy import age as privacy_age
+from .privacy import consent as privacy_consent
 from .privacy import deletion as privacy_deletion
 from .privacy import export as privacy_export
+from .privacy import requests as privacy_requests
+from .privacy import restriction as privacy_restriction
 from .stripe import webhooks as stripe_webhooks
 from .twilio import webhooks as twilio_webhooks
 from .twilio_connection import api as twilio_connection_api
@@ -59,6 +62,9 @@ API_ROUTES = (
     privacy_export.bp,
     privacy_deletion.bp,
     privacy_age.bp,
+    privacy_requests.bp,
+    privacy_restriction.bp,
+    privacy_consent.bp,
 )
 
 TWILIO_ROUTES = (

@@ -25,6 +25,8 @@ SQLSTATE_ERRORS: dict[str, tuple[int, str]] = {
     "P0402": (402, "plan_limit_reached"),  # a plan limit (seats, monthly messages, phone numbers)
     "P0409": (409, "conflict"),  # conflicts with what is recorded; DETAIL names it (e.g. recipient_opted_out)
     "P0410": (410, "gone"),  # it existed but is no longer usable (an expired or revoked invitation)
+    "P0423": (423, "processing_restricted"),  # the account's processing is restricted: nothing sent, called or launched
+    "P0429": (429, "too_many_requests"),  # a limit per person or per window; DETAIL names it (request_limit_reached)
     "P0002": (404, "not_found"),  # no_data_found: no such row, or not one the caller may see
     "42501": (403, "forbidden"),  # insufficient_privilege: grants, RLS, a role too low
     "23505": (409, "conflict"),  # unique_violation

@@ -20,6 +20,7 @@ from .config import Config
 from .db import make_pool
 from .notifications.new_messages import NewMessageNotifier
 from .outbound_webhooks.worker import WebhookWorker
+from .privacy.notices import PolicyNoticeMailer
 from .privacy.provider_cleanup import ProviderCleanup
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def run_worker(config: Config, health_port: int = 0) -> int:
         "webhooks": WebhookWorker(pool, allow_private_targets=config.webhooks_allow_private_targets),
         "campaigns": CampaignSender(pool, config),
         "emails": NewMessageNotifier(pool, config),
+        "notices": PolicyNoticeMailer(pool, config),
         "deletions": ProviderCleanup(pool, config),
     }
     threads = [threading.Thread(target=loop.run_forever, args=(stop,), name=name) for name, loop in loops.items()]

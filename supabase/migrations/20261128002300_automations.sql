@@ -175,7 +175,9 @@ as $$
 declare
   v_body text := left(btrim(coalesce(p_body, '')), 1600);
 begin
-  if v_body = '' then
+  -- Nothing is sent on behalf of an account whose processing is restricted; the inbound message
+  -- is stored all the same (supabase/migrations/20261128009600_restriction_and_consent.sql).
+  if v_body = '' or private.processing_restricted(p_inbound.workspace_id, null) then
     return;
   end if;
   -- Stamped with the inbound message's time, so replies sort right after what they answer.
@@ -188,7 +190,8 @@ end
 $$;
 
 comment on function private.record_reply(public.messages, text, text) is
-  'Records an automated reply (help, keyword, auto_reply) to an inbound message as a queued outbound message.';
+  'Records an automated reply (help, keyword, auto_reply) to an inbound message as a queued outbound message; '
+  'none while the workspace''s processing is restricted.';
 
 create function private.receive_inbound_message(
   p_workspace_id uuid, p_phone_number_id uuid, p_message_sid text, p_from text, p_to text, p_body text,

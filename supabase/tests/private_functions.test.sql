@@ -30,12 +30,17 @@ select set_eq($$ select fn from private_function_acl
     -- Check constraints on tables members write (they run with the writer's rights).
     'private.is_e164_list(text[])',
     'private.business_hours_valid(jsonb)',
-    -- Called by public.export_my_data(), which runs as the caller so RLS bounds the export,
-    -- and by the service as the caller for the deletion grace period.
+    -- Called by public.export_my_data() and the service's streamed export, which run as the
+    -- caller so RLS bounds the export (begin/finish record it, as definers, for the caller only),
+    -- and by the service as the caller for the deletion grace period and the policy notices.
     'private.account_deletion_grace_period()',
-    'private.record_data_export(text,jsonb)',
-    'private.export_workspace_tables()',
-    'private.export_rows(text,text,uuid,text,text[])'
+    'private.begin_data_export(text)',
+    'private.finish_data_export(uuid,jsonb,boolean)',
+    'private.export_tables()',
+    'private.export_columns(text,text[])',
+    'private.export_rows(text,text,uuid,text,text[])',
+    'private.data_inventory()',
+    'private.policy_notices(timestamp with time zone)'
   ],
   'authenticated executes only the private helpers that run with its own rights');
 

@@ -32,17 +32,33 @@ EXECUTABLE = {
     # with the caller's privileges, so the caller must be able to execute them.
     "private.account_deletion_grace_period()": (SIGNED_IN, INVOKER, "a constant (7 days) a client may show"),
     "private.business_hours_valid(jsonb)": (SIGNED_IN, INVOKER, "check constraint on rules the client writes"),
+    "private.begin_data_export(text)": (
+        SIGNED_IN,
+        DEFINER,
+        "records the caller's own export as it starts, within their rate limit",
+    ),
+    "private.data_inventory()": (SIGNED_IN, INVOKER, 'the export\'s "what we hold and why" section, a constant'),
+    "private.export_columns(text, text[])": (
+        SIGNED_IN,
+        INVOKER,
+        "the columns of a table the caller may read, for their export",
+    ),
     "private.export_rows(text, text, uuid, text, text[])": (
         SIGNED_IN,
         INVOKER,
         "export_my_data's per-table read, as the caller (RLS applies)",
     ),
-    "private.export_workspace_tables()": (SIGNED_IN, INVOKER, "the list of tables export_my_data reads"),
-    "private.is_e164_list(text[])": (SIGNED_IN, INVOKER, "check constraint on phone number lists the client writes"),
-    "private.record_data_export(text, jsonb)": (
+    "private.export_tables()": (SIGNED_IN, INVOKER, "the list of tables an export reads"),
+    "private.finish_data_export(uuid, jsonb, boolean)": (
         SIGNED_IN,
         DEFINER,
-        "records the caller's own export (data_requests, audit_log); export_my_data calls it",
+        "completes the caller's own export (data_requests, audit_log)",
+    ),
+    "private.is_e164_list(text[])": (SIGNED_IN, INVOKER, "check constraint on phone number lists the client writes"),
+    "private.policy_notices(timestamp with time zone)": (
+        SIGNED_IN,
+        INVOKER,
+        "the material policy changes to show now, read as the caller",
     ),
     "private.role_in_workspace(uuid)": (SIGNED_IN, DEFINER, "the caller's role in a workspace, for policies"),
     "private.workspace_ids_for_current_user(workspace_role)": (
@@ -63,10 +79,22 @@ EXECUTABLE = {
     "public.cancel_account_deletion()": (SIGNED_IN, DEFINER, "the caller's own deletion request"),
     "public.cancel_campaign(uuid)": (SIGNED_IN, DEFINER, "admins of the campaign's workspace"),
     "public.export_my_data(text)": (SIGNED_IN, INVOKER, "the caller's export, read under their RLS"),
+    "public.file_data_request(text, text, text)": (SIGNED_IN, DEFINER, "a request about the caller's own data"),
+    "public.begin_contact_import_batch()": (
+        SIGNED_IN,
+        INVOKER,
+        "creates the caller's own temporary staging table for an import batch",
+    ),
     "public.finish_contact_import(uuid, text, text)": (SIGNED_IN, DEFINER, "the caller's own import"),
+    "public.import_contact_batch(uuid, uuid, bigint, bigint)": (
+        SIGNED_IN,
+        DEFINER,
+        "merges the caller's staged rows into the caller's own running import",
+    ),
     "public.import_contacts(uuid, jsonb, text, uuid)": (SIGNED_IN, DEFINER, "admins of the workspace"),
     "public.is_opted_out(uuid, text)": (SIGNED_IN, DEFINER, "members of the workspace"),
     "public.launch_campaign(uuid, timestamp with time zone)": (SIGNED_IN, DEFINER, "admins of the workspace"),
+    "public.lift_my_restriction()": (SIGNED_IN, DEFINER, "the caller's own account (audited)"),
     "public.mark_conversation_read(uuid)": (SIGNED_IN, DEFINER, "members of the conversation's workspace"),
     "public.note_conversation_viewed(uuid)": (
         SIGNED_IN,
@@ -92,8 +120,14 @@ EXECUTABLE = {
         "previews a message for a contact, reading the contact under the caller's RLS",
     ),
     "public.request_account_deletion()": (SIGNED_IN, DEFINER, "the caller's own account"),
+    "public.restrict_my_processing()": (SIGNED_IN, DEFINER, "the caller's own account"),
     "public.resume_campaign(uuid)": (SIGNED_IN, DEFINER, "admins of the workspace"),
     "public.rotate_webhook_secret(uuid)": (SIGNED_IN, DEFINER, "admins of the endpoint's workspace"),
+    "public.set_product_email_consent(boolean, text)": (
+        SIGNED_IN,
+        DEFINER,
+        "the caller's own consent to product e-mails",
+    ),
     "public.start_contact_import(uuid, text, text, uuid)": (SIGNED_IN, DEFINER, "admins of the workspace"),
     "public.workspace_entitlements(uuid)": (SIGNED_IN, DEFINER, "members of the workspace"),
     "public.workspace_usage(uuid)": (SIGNED_IN, DEFINER, "members of the workspace"),

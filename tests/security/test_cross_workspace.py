@@ -37,12 +37,17 @@ USER_TABLES = {
     "profiles": "id",
     "access_log": "user_id",
     "data_requests": "user_id",
+    "processing_restrictions": "user_id",
+    "consent_events": "user_id",
+    "notice_emails": "user_id",
 }
 
 # Owned by nobody, so there is no other owner to hide rows from.
 NO_OWNER = {
     # The price list: the same for everyone, read by any signed-in user, written only by migrations.
     "plans": "the same price list for every workspace",
+    # The published privacy policy and terms: the same text for everyone, written only by the operator.
+    "policy_versions": "the published policy versions, the same for every user",
     # Stripe's event ids, kept so a redelivered event is applied once: no grant to anon or
     # authenticated at all (test_rls_everywhere and the export catalog test check the grants).
     "stripe_events": "service-only idempotency log of Stripe events",
@@ -132,6 +137,13 @@ def populated(inbox, sandbox, service, db):
         f"/api/v1/workspaces/{ws}/invitations", user=inbox.user, json={"email": "invitee@example.test", "role": "agent"}
     )
     assert r.status_code == 201, r.text
+    # The owner's own privacy records: consent, a breach notice e-mailed to the workspace's members, and
+    # last (nothing is sent for the workspace after it) a restriction of processing.
+    assert (
+        service.request("PUT", "/api/v1/me/consent", user=inbox.user, json={"product_emails": True}).status_code == 200
+    )
+    db.execute("select private.record_breach_notification(array[%s]::uuid[], 'Security notice', now())", (ws,))
+    assert service.post("/api/v1/me/restriction", user=inbox.user).status_code == 201
     r = service.get("/api/v1/me/export", user=inbox.user)  # a data_request; every API call is in access_log
     assert r.status_code == 200, r.text
     return Populated(workspace_id=ws, user_id=inbox.user.id)

@@ -1,10 +1,12 @@
-"""GET /api/v1/me: who the token belongs to and their workspaces, read under RLS as the caller."""
+"""GET /api/v1/me: who the token belongs to, their workspaces, and the policy changes to tell them
+about (privacy/notices.py), read under RLS as the caller."""
 
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
 from ..db import as_user, current_pool
+from ..privacy import notices
 
 bp = Blueprint("account", __name__)
 
@@ -18,4 +20,5 @@ def me():
             "join public.workspace_members m on m.workspace_id = w.id and m.user_id = auth.uid() "
             "order by w.created_at"
         ).fetchall()
-    return jsonify(profile=profile, workspaces=workspaces)
+        policy_notices = notices.for_caller(conn)
+    return jsonify(profile=profile, workspaces=workspaces, notices=policy_notices)

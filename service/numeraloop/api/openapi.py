@@ -22,6 +22,7 @@ from flask import Blueprint, jsonify
 
 from .. import __version__
 from ..privacy import age
+from ..privacy import requests as requests_api
 from . import PREFIX
 
 bp = Blueprint("api_description", __name__, url_prefix=PREFIX)
@@ -106,6 +107,7 @@ STRIPE_ERRORS = {
     503: ["stripe_busy", "billing_not_configured"],
 }
 PLAN_LIMIT_ERRORS = {402: ["plan_limit_reached"]}
+RESTRICTION_ERRORS = {423: ["processing_restricted"]}
 
 STATUS_TEXT = {
     400: "Bad request",
@@ -118,7 +120,8 @@ STATUS_TEXT = {
     413: "The request body is too large",
     415: "Unsupported body type",
     422: "The input cannot be used",
-    429: "Twilio is rate limiting the workspace's account",
+    423: "Processing is restricted for this account: nothing is sent, called or launched on its behalf",
+    429: "Too many requests: Twilio's rate limit on the workspace's account, or one of NumeraLoop's limits",
     500: "Failed on the service's side",
     502: "Twilio or Stripe failed or could not be reached",
     503: "Not configured or unavailable on this server",
@@ -204,6 +207,15 @@ def operation(
     return op
 
 
+def retry_after(op: dict, status: int = 429) -> dict:
+    """The operation's `status` answer also carries Retry-After (seconds)."""
+    op["responses"][str(status)]["headers"]["Retry-After"] = {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+    return op
+
+
 def json_body(schema: dict, required: bool = True) -> dict:
     return {"required": required, "content": {JSON: {"schema": schema}}}
 
@@ -275,6 +287,11 @@ SCHEMAS: dict[str, dict] = {
                 "items": E164,
                 "description": "twilio_numbers_attached: the numbers to release or detach first.",
             },
+            "retry_after": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "export_rate_limited: seconds until another export may start.",
+            },
         },
         ["code", "message"],
         closed=False,
@@ -290,7 +307,30 @@ SCHEMAS: dict[str, dict] = {
             "role": {"type": "string", "enum": ["owner", "admin", "agent"]},
         }
     ),
-    "Me": obj({"profile": nullable(ref("Profile")), "workspaces": {"type": "array", "items": ref("Membership")}}),
+    "Me": obj(
+        {
+            "profile": nullable(ref("Profile")),
+            "workspaces": {"type": "array", "items": ref("Membership")},
+            "notices": {
+                "type": "array",
+                "items": ref("PolicyNotice"),
+                "description": "Material changes to the privacy policy or terms to show the user: from 14 days "
+                "before each takes effect until 30 days after.",
+            },
+        },
+        ["profile", "workspaces"],
+    ),
+    "PolicyNotice": obj(
+        {
+            "id": UUID,
+            "document": {"type": "string", "enum": ["privacy_policy", "terms_of_service"]},
+            "version": STRING,
+            "summary": STRING,
+            "url": nullable({"type": "string", "format": "uri"}),
+            "effective_at": TIME,
+            "published_at": TIME,
+        }
+    ),
     "Invitation": obj(
         {
             "id": UUID,
@@ -715,18 +755,100 @@ SCHEMAS: dict[str, dict] = {
     ),
     "Export": obj(
         {
-            "format_version": {"const": 1},
+            "format_version": {"const": 2},
             "exported_at": TIME,
             "user_id": UUID,
-            "profile": {"type": "object"},
+            "what_we_hold": obj(
+                {
+                    "summary": STRING,
+                    "categories": {
+                        "type": "array",
+                        "items": obj(
+                            {
+                                "category": STRING,
+                                "data": STRING,
+                                "tables": {"type": "array", "items": STRING},
+                                "source": STRING,
+                                "purposes": {"type": "array", "items": STRING},
+                                "retention": STRING,
+                            }
+                        ),
+                    },
+                    "processors": {"type": "array", "items": obj({"name": STRING, "what": STRING, "data": STRING})},
+                    "your_rights": STRING,
+                },
+                description="What we hold and why: categories of data with their tables, sources, purposes and "
+                "retention, and the processors (Twilio, Stripe, Supabase).",
+            ),
+            "profile": nullable({"type": "object"}),
             "memberships": {"type": "array", "items": {"type": "object"}},
             "workspaces": {
                 "type": "array",
                 "items": {"type": "object"},
-                "description": "Each workspace's row with its tables (phone_numbers, contacts, messages, ...).",
+                "description": "Each workspace's row with its tables (twilio_accounts, phone_numbers, contacts, "
+                "messages with their media, opt_out_events, webhook_deliveries, workspace_invitations, ...).",
             },
-            "access_log": {"type": "array", "items": {"type": "object"}},
-            "data_requests": {"type": "array", "items": {"type": "object"}},
+            **{
+                table: {"type": "array", "items": {"type": "object"}}
+                for table in (
+                    "access_log",
+                    "data_requests",
+                    "processing_restrictions",
+                    "consent_events",
+                    "notice_emails",
+                )
+            },
+        },
+        [
+            "format_version",
+            "exported_at",
+            "user_id",
+            "what_we_hold",
+            "profile",
+            "memberships",
+            "workspaces",
+            "access_log",
+            "data_requests",
+        ],
+    ),
+    "DataRequest": obj(
+        {
+            "id": UUID,
+            "law": nullable({"type": "string", "enum": ["gdpr", "ccpa", "pipeda"]}),
+            "kind": {"type": "string", "enum": list(requests_api.ALL_KINDS)},
+            "status": {"type": "string", "enum": list(requests_api.STATUSES)},
+            "channel": {"type": "string", "enum": ["product", "email"]},
+            "requested_at": TIME,
+            "due_at": nullable(TIME),
+            "identity_verification": nullable({"type": "string", "enum": ["pending", "verified", "failed"]}),
+            "description": nullable(STRING),
+            "outcome": nullable(STRING),
+            "scheduled_for": nullable(TIME),
+            "completed_at": nullable(TIME),
+            "canceled_at": nullable(TIME),
+        },
+        description="A request about the caller's data: a data-subject request under a law (due_at: when the "
+        "answer is due), or the product's own export or deletion (law null).",
+    ),
+    "Restriction": obj(
+        {
+            "restricted": BOOL,
+            "restricted_at": nullable(TIME),
+            "source": nullable({"type": "string", "enum": ["product", "email", "operator"]}),
+        }
+    ),
+    "Consent": obj(
+        {
+            "product_emails": obj(
+                {
+                    "granted": BOOL,
+                    "recorded_at": nullable(TIME),
+                    "source": nullable(
+                        {"type": "string", "enum": ["settings", "api", "data_request", "email_request", "operator"]}
+                    ),
+                },
+                description="Consent to product e-mails (newsletters); with no record, none.",
+            )
         }
     ),
 }
@@ -744,7 +866,7 @@ def _paths() -> dict:
     campaign_path = [param("campaign_id")]
     campaign_admin = merge(auth, {403: ["forbidden"], 404: ["campaign_not_found"], 409: ["campaign_state"]})
 
-    def campaign_action(verb: str, summary: str, description: str) -> dict:
+    def campaign_action(verb: str, summary: str, description: str, errors: dict | None = None) -> dict:
         return {
             "post": operation(
                 f"{verb}Campaign",
@@ -752,7 +874,7 @@ def _paths() -> dict:
                 description,
                 "campaigns",
                 {200: json_response("The campaign's state.", ref("CampaignState"))},
-                campaign_admin,
+                merge(campaign_admin, errors or {}),
                 parameters=campaign_path,
             )
         }
@@ -1051,6 +1173,7 @@ def _paths() -> dict:
                 merge(
                     body_workspace,
                     PLAN_LIMIT_ERRORS,
+                    RESTRICTION_ERRORS,
                     CREDENTIAL_ERRORS,
                     without(TWILIO_ERRORS, 422, "twilio_21610"),
                     {
@@ -1206,7 +1329,7 @@ def _paths() -> dict:
                 "Members. Valid for an hour, for the caller's own identity, through the workspace's TwiML app.",
                 "voice",
                 {200: json_response("The token.", ref("VoiceToken"))},
-                merge(body_workspace, CREDENTIAL_ERRORS, {409: ["voice_not_configured"]}),
+                merge(body_workspace, CREDENTIAL_ERRORS, RESTRICTION_ERRORS, {409: ["voice_not_configured"]}),
                 parameters=WORKSPACE_PARAMS,
                 request_body=json_body(obj({"workspace_id": WORKSPACE_ID_FIELD}, [], closed=False), required=False),
             )
@@ -1226,6 +1349,7 @@ def _paths() -> dict:
                     campaign_admin,
                     JSON_BODY_ERRORS,
                     PLAN_LIMIT_ERRORS,
+                    RESTRICTION_ERRORS,
                     {409: ["twilio_not_connected"], 422: ["invalid_field", "campaign_not_sendable"]},
                 ),
                 parameters=campaign_path,
@@ -1243,7 +1367,10 @@ def _paths() -> dict:
             "pause", "Pause a campaign", "Admins. Stops claiming recipients; pausing a paused one changes nothing."
         ),
         "/campaigns/{campaign_id}/resume": campaign_action(
-            "resume", "Resume a campaign", "Admins. A paused campaign sends again (or waits for its time)."
+            "resume",
+            "Resume a campaign",
+            "Admins. A paused campaign sends again (or waits for its time).",
+            RESTRICTION_ERRORS,
         ),
         "/campaigns/{campaign_id}/cancel": campaign_action(
             "cancel", "Cancel a campaign", "Admins. Stops it for good; recipients not yet sent become canceled."
@@ -1394,33 +1521,38 @@ def _paths() -> dict:
             )
         },
         "/me/export": {
-            "get": operation(
-                "exportMyData",
-                "Export my data",
-                "Everything the caller can read about themself and in their "
-                "workspaces, as a download: one JSON document, or a zip of one CSV per table.",
-                "privacy",
-                {
-                    200: {
-                        "description": "The export, as an attachment.",
-                        "headers": {
-                            "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"},
-                            "Content-Disposition": {"schema": STRING},
-                        },
-                        "content": {
-                            JSON: {"schema": ref("Export")},
-                            "application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}},
-                        },
-                    }
-                },
-                merge(auth, {404: ["account_not_found"], 422: ["invalid_format"]}),
-                parameters=[
-                    query(
-                        "format",
-                        {"type": "string", "enum": ["json", "csv"], "default": "json"},
-                        "json: one document; csv: a zip of CSV files.",
-                    )
-                ],
+            "get": retry_after(
+                operation(
+                    "exportMyData",
+                    "Export my data",
+                    "Everything the caller can read about themself and in their workspaces, with what we hold and "
+                    "why, as a download streamed from the database: one JSON document, or a zip of one CSV per table "
+                    "and what_we_hold.txt. At most 5 exports per user an hour (429 export_rate_limited, Retry-After).",
+                    "privacy",
+                    {
+                        200: {
+                            "description": "The export, as an attachment.",
+                            "headers": {
+                                "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"},
+                                "Content-Disposition": {"schema": STRING},
+                            },
+                            "content": {
+                                JSON: {"schema": ref("Export")},
+                                "application/zip": {
+                                    "schema": {"type": "string", "contentMediaType": "application/zip"}
+                                },
+                            },
+                        }
+                    },
+                    merge(auth, {404: ["account_not_found"], 422: ["invalid_format"], 429: ["export_rate_limited"]}),
+                    parameters=[
+                        query(
+                            "format",
+                            {"type": "string", "enum": ["json", "csv"], "default": "json"},
+                            "json: one document; csv: a zip of CSV files.",
+                        )
+                    ],
+                )
             )
         },
         "/me/deletion": {
@@ -1447,6 +1579,101 @@ def _paths() -> dict:
                 "privacy",
                 {200: json_response("Cancelled.", ref("Deletion"))},
                 merge(auth, {404: ["no_deletion_request"]}),
+            ),
+        },
+        "/me/requests": {
+            "post": operation(
+                "fileDataRequest",
+                "Make a request about my data",
+                "A data-subject request about the caller's own account under the GDPR (access, rectification, "
+                "erasure, restriction, portability, objection, withdraw_consent), the CCPA (know, delete, correct, "
+                "limit; two per 12 months) or PIPEDA (access, correction). Due in 30 days (45 under the CCPA). A "
+                "restriction or a withdrawal of consent takes effect at once; the others are answered by NumeraLoop.",
+                "privacy",
+                {201: json_response("Recorded.", obj({"request": ref("DataRequest")}))},
+                merge(
+                    auth,
+                    JSON_BODY_ERRORS,
+                    {
+                        404: ["account_not_found"],
+                        422: ["missing_field", "invalid_field", "invalid_law", "invalid_kind"],
+                        429: ["request_limit_reached"],
+                    },
+                ),
+                request_body=json_body(
+                    obj(
+                        {
+                            "law": {"type": "string", "enum": ["gdpr", "ccpa", "pipeda"]},
+                            "kind": {"type": "string", "enum": list(requests_api.ALL_KINDS)},
+                            "description": {"type": "string", "maxLength": requests_api.MAX_DESCRIPTION},
+                        },
+                        ["law", "kind"],
+                        closed=False,
+                    )
+                ),
+            ),
+            "get": operation(
+                "listDataRequests",
+                "My requests",
+                "Every request about the caller's data, newest first: data-subject requests, exports, deletions.",
+                "privacy",
+                {
+                    200: json_response(
+                        "The requests.", obj({"requests": {"type": "array", "items": ref("DataRequest")}})
+                    )
+                },
+                auth,
+            ),
+        },
+        "/me/restriction": {
+            "get": operation(
+                "getRestriction",
+                "Whether processing of my account is restricted",
+                "While it is, nothing is sent, called or launched on the account's behalf.",
+                "privacy",
+                {200: json_response("The state.", ref("Restriction"))},
+                auth,
+            ),
+            "post": operation(
+                "restrictProcessing",
+                "Restrict processing of my account",
+                "At once: the account's sends and calls, and in the workspaces it owns every send, call, campaign "
+                "launch and automated reply, are refused (423 processing_restricted); campaigns sending there are "
+                "paused; inbound texts and calls are still stored. Recorded as a GDPR restriction request. 200 when "
+                "it was already restricted.",
+                "privacy",
+                {
+                    201: json_response("Restricted.", ref("Restriction")),
+                    200: json_response("It was already restricted.", ref("Restriction")),
+                },
+                merge(auth, {404: ["account_not_found"]}),
+            ),
+            "delete": operation(
+                "liftRestriction",
+                "Lift the restriction",
+                "Audited. Paused campaigns stay paused until an admin resumes them.",
+                "privacy",
+                {200: json_response("Lifted.", ref("Restriction"))},
+                merge(auth, {404: ["not_restricted"]}),
+            ),
+        },
+        "/me/consent": {
+            "get": operation(
+                "getConsent",
+                "My consent to product e-mails",
+                "The latest recorded decision; with none, no consent.",
+                "privacy",
+                {200: json_response("The state.", ref("Consent"))},
+                auth,
+            ),
+            "put": operation(
+                "setConsent",
+                "Give or withdraw consent to product e-mails",
+                "Recorded with the time and source `api`; false withdraws it, in this one call.",
+                "privacy",
+                {200: json_response("Recorded.", ref("Consent"))},
+                merge(auth, JSON_BODY_ERRORS, {404: ["account_not_found"], 422: ["invalid_field"]}),
+                request_body=json_body(obj({"product_emails": BOOL}, ["product_emails"], closed=False)),
             ),
         },
         "/me/age-confirmation": {

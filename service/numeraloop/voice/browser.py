@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 
+import psycopg
 from flask import Blueprint, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
@@ -34,6 +35,7 @@ REFUSALS = {
     "not_a_member": "Sorry, you are not allowed to call from this workspace.",
     "invalid_caller_id": "Sorry, that caller ID is not one of this workspace's numbers.",
     "invalid_to": "Sorry, that number cannot be called.",
+    "processing_restricted": "Sorry, calls cannot be placed while this account's processing is restricted.",
 }
 
 
@@ -56,11 +58,18 @@ def browser_call():
     if to is None:
         return apology(REFUSALS["invalid_to"])
 
-    with as_service(current_pool()) as conn:
-        result = conn.execute(
-            "select private.start_browser_call(%s, %s, %s, %s, %s, %s) as r",
-            (account_sid, form.get("ApplicationSid") or None, sid, identity.group(1), caller_id, to),
-        ).fetchone()["r"]
+    try:
+        with as_service(current_pool()) as conn:
+            result = conn.execute(
+                "select private.start_browser_call(%s, %s, %s, %s, %s, %s) as r",
+                (account_sid, form.get("ApplicationSid") or None, sid, identity.group(1), caller_id, to),
+            ).fetchone()["r"]
+    except psycopg.Error as exc:
+        if exc.sqlstate != "P0423":
+            raise
+        # The account's processing is restricted (privacy/restriction.py): no call is placed.
+        log.info("browser call %s refused: processing is restricted", sid)
+        return apology(REFUSALS["processing_restricted"])
     if result.get("refused"):
         log.info("browser call %s refused: %s", sid, result["refused"])
         return apology(REFUSALS.get(result["refused"], "Sorry, this call cannot be placed."))

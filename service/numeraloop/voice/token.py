@@ -17,6 +17,7 @@ from .. import workspaces
 from ..api.inputs import json_body
 from ..db import current_pool
 from ..errors import ApiError
+from ..privacy.restriction import refuse_if_restricted
 from ..twilio import credentials
 from . import client_identity
 
@@ -31,6 +32,7 @@ def voice_token():
     pool = current_pool()
     config = current_app.config["NUMERALOOP"]
     workspace_id, _ = workspaces.for_caller(body, "agent")
+    refuse_if_restricted(workspace_id, "calling from the browser")  # 423 while the account is restricted
     creds = credentials.require_for_workspace(pool, config, workspace_id)
     if not (creds.api_key_sid and creds.api_key_secret and creds.twiml_app_sid):
         raise ApiError(
