@@ -1,6 +1,7 @@
 """`numeraloop worker`: the background loops, each in its own thread: outbound webhooks,
-campaign sending, new-message e-mails (idle without SMTP_URL) and the deletions Twilio and
-Stripe still owe (recordings, numbers' webhooks, subscriptions, customers).
+campaign sending, new-message e-mails and policy-change notices (both idle without SMTP_URL),
+and the deletions Twilio and Stripe still owe (recordings, numbers' webhooks, subscriptions,
+customers).
 
 Stateless: run as many as needed beside the service; they coordinate through the database.
 SIGTERM/SIGINT finish the current batches and exit. With a health port it answers

@@ -227,9 +227,11 @@ begin
   values (array(select distinct unnest(p_workspace_ids)), btrim(p_subject), p_detected_at)
   returning * into v_breach;
 
+  -- Every member with an address (an account signed up by phone alone has none to write to).
   insert into public.notice_emails (user_id, kind, breach_notification_id, subject, attempts, claimed_until)
   select distinct m.user_id, 'breach', v_breach.id, v_breach.subject, 1, now() + interval '1 hour'
-    from public.workspace_members m where m.workspace_id = any(v_breach.workspace_ids);
+    from public.workspace_members m join public.profiles p on p.id = m.user_id
+   where m.workspace_id = any(v_breach.workspace_ids) and p.email is not null;
   update private.breach_notifications b
      set recipients = (select count(*) from public.notice_emails n where n.breach_notification_id = b.id)
    where b.id = v_breach.id;

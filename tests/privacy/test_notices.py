@@ -194,6 +194,9 @@ def test_a_breach_notification_e_mails_every_member_of_the_chosen_workspaces(
 ):
     owner, agent, bystander = make_user("breached"), make_user("breached-agent"), make_user("bystander")
     add_member(db, owner.workspace_id, agent, "agent")
+    # An account signed up by phone alone has no address to write to: it is left out, not an error.
+    phone_only = make_user("phone-only")
+    db.execute("update auth.users set email = null where id = %s", (phone_only.id,))
     detected = (datetime.now(UTC) - timedelta(hours=80)).isoformat()
     r = run_cli(
         database_url,
@@ -201,6 +204,8 @@ def test_a_breach_notification_e_mails_every_member_of_the_chosen_workspaces(
         "notify",
         "--workspace",
         owner.workspace_id,
+        "--workspace",
+        phone_only.workspace_id,
         "--subject",
         "A security incident affecting your workspace",
         "--body-file",
@@ -217,7 +222,7 @@ def test_a_breach_notification_e_mails_every_member_of_the_chosen_workspaces(
     assert mail.messages(to=bystander.email) == []
     notices = db.execute(
         "select user_id, kind, status from public.notice_emails where kind = 'breach' and user_id = any(%s::uuid[])",
-        ([owner.id, agent.id, bystander.id],),
+        ([owner.id, agent.id, bystander.id, phone_only.id],),
     ).fetchall()
     assert sorted((str(n["user_id"]), n["status"]) for n in notices) == sorted([(owner.id, "sent"), (agent.id, "sent")])
     audit = db.execute(
