@@ -38,6 +38,7 @@ begin
     email text,
     tags text[],           -- trimmed, distinct, in order
     custom jsonb,          -- an object without empty values
+    earlier boolean,       -- the number was staged by an earlier batch of the same upload
     problem text           -- set while staging when the row cannot be imported
   ) on commit drop;
   truncate pg_temp.contact_import_stage;
@@ -47,8 +48,7 @@ comment on function public.begin_contact_import_batch() is
   'Creates (or empties) the caller''s temporary contact_import_stage table for this transaction, for a batch of '
   'rows to COPY into and pass to import_contact_batch(). Runs with the caller''s rights; dropped at commit.';
 
-create function private.merge_contact_import_stage(p_workspace_id uuid, p_consent_source text, p_list_id uuid,
-                                                   p_import_id uuid)
+create function private.merge_contact_import_stage(p_workspace_id uuid, p_consent_source text, p_list_id uuid)
 returns jsonb
 language plpgsql security definer
 set search_path = ''
@@ -58,12 +58,9 @@ as $$
 declare
   v_result jsonb;
 begin
-  -- Planner statistics for this batch (a temporary table has none of its own).
-  analyze pg_temp.contact_import_stage;
-
-  with checked as materialized (
+  with staged as materialized (
     select s.ord, coalesce(s.row_ref, to_jsonb(s.ord)) as row_ref, s.phone, s.first_name, s.last_name, s.email,
-           coalesce(s.tags, '{}') as tags, coalesce(s.custom, '{}') as custom,
+           coalesce(s.tags, '{}') as tags, coalesce(s.custom, '{}') as custom, coalesce(s.earlier, false) as earlier,
            coalesce(s.problem, case
              when s.phone is null or s.phone = '' then 'phone is missing'
              when s.phone !~ '^\+[1-9][0-9]{6,14}$' then 'phone must be an E.164 number'
@@ -75,14 +72,14 @@ begin
            end) as problem
       from pg_temp.contact_import_stage s
   ),
-  counted as materialized (
-    select c.*, count(*) over (partition by c.phone) as n_rows from checked c where c.problem is null
+  -- A number on one row of the batch is taken as it is (the usual case, found by hashing, not
+  -- sorting). Rows with the same number are merged: the last non-empty value of a field wins,
+  -- tags are united (in order of first appearance), custom fields merged (later rows win).
+  repeated as (
+    select r.phone from staged r where r.problem is null group by r.phone having count(*) > 1
   ),
-  -- A number on one row is taken as it is. Rows of the batch with the same number are merged:
-  -- the last non-empty value of a field wins, tags are united (in order of first appearance),
-  -- custom fields merged (later rows win).
   multi as materialized (
-    select c.* from counted c where c.n_rows > 1
+    select r.* from staged r where r.problem is null and r.phone in (select d.phone from repeated d)
   ),
   multi_tags as (
     select t.phone, array_agg(t.x order by t.first) as tags
@@ -95,16 +92,18 @@ begin
       from multi m, jsonb_each(m.custom) as e group by m.phone
   ),
   incoming as materialized (
-    select c.phone, c.first_name, c.last_name, c.email, c.tags, c.custom, c.n_rows, c.row_ref as last_row_ref
-      from counted c where c.n_rows = 1
+    select r.phone, r.first_name, r.last_name, r.email, r.tags, r.custom, 1::bigint as n_rows, r.row_ref as last_row_ref,
+           r.earlier
+      from staged r where r.problem is null and r.phone not in (select d.phone from repeated d)
     union all
     select f.phone, f.first_name, f.last_name, f.email, coalesce(t.tags, '{}'), coalesce(k.custom, '{}'), f.n_rows,
-           f.last_row_ref
+           f.last_row_ref, f.earlier
       from (select m.phone,
                    (array_agg(m.first_name order by m.ord desc) filter (where m.first_name is not null))[1] as first_name,
                    (array_agg(m.last_name order by m.ord desc) filter (where m.last_name is not null))[1] as last_name,
                    (array_agg(m.email order by m.ord desc) filter (where m.email is not null))[1] as email,
-                   count(*) as n_rows, (array_agg(m.row_ref order by m.ord desc))[1] as last_row_ref
+                   count(*) as n_rows, (array_agg(m.row_ref order by m.ord desc))[1] as last_row_ref,
+                   bool_or(m.earlier) as earlier
               from multi m group by m.phone) as f
       left join multi_tags t on t.phone = f.phone
       left join multi_custom k on k.phone = f.phone
@@ -113,20 +112,17 @@ begin
     select i.*, e.id as existing_id,
            -- Written by an earlier batch of this upload: a duplicate within the file, not an
            -- update of a contact that existed before (earlier in this transaction, as
-           -- import_contacts() batches of one transaction are, or in an earlier transaction of
-           -- the same import, as the service commits them).
-           (e.id is not null
-            and (e.updated_at = now()
-                 or (p_import_id is not null and exists (
-                       select 1 from private.contact_import_numbers n
-                        where n.import_id = p_import_id and n.phone_e164 = i.phone)))) as seen,
+           -- import_contacts() batches of one transaction are, or in an earlier transaction, as
+           -- the service commits them and flags them `earlier`).
+           (e.id is not null and (e.updated_at = now() or i.earlier)) as seen,
            case when e.id is null then i.tags
                 else array(select x from unnest(e.tags || i.tags) with ordinality as u(x, n) group by x order by min(n))
            end as all_tags
       from incoming i
-      -- lateral: one index lookup on (workspace_id, phone_e164) per number, whatever the estimates
+      -- One index lookup on (workspace_id, phone_e164) per number (offset 0 keeps the planner from
+      -- turning it into a scan of all the workspace's contacts, which grow batch by batch).
       left join lateral (select c.id, c.tags, c.updated_at from public.contacts c
-                          where c.workspace_id = p_workspace_id and c.phone_e164 = i.phone) as e on true
+                          where c.workspace_id = p_workspace_id and c.phone_e164 = i.phone offset 0) as e on true
   ),
   upserted as (
     insert into public.contacts as c (workspace_id, phone_e164, first_name, last_name, email, tags, custom_fields,
@@ -142,7 +138,7 @@ begin
       custom_fields = c.custom_fields || excluded.custom_fields,
       consent_source = excluded.consent_source,
       consent_at = excluded.consent_at
-    returning c.id, c.phone_e164
+    returning c.id
   ),
   listed as (
     insert into public.contact_list_members (workspace_id, list_id, contact_id)
@@ -150,14 +146,8 @@ begin
     on conflict do nothing
     returning 1
   ),
-  -- The numbers this upload has written, for its later batches.
-  numbered as (
-    insert into private.contact_import_numbers (import_id, phone_e164)
-    select p_import_id, u.phone_e164 from upserted u where p_import_id is not null
-    on conflict do nothing
-  ),
   rejected as (
-    select c.ord, c.row_ref, c.problem from checked c where c.problem is not null
+    select r.ord, r.row_ref, r.problem from staged r where r.problem is not null
     union all
     select null, i.last_row_ref, 'the contact would have more than 100 tags'
       from looked i where cardinality(i.all_tags) > 100
@@ -180,12 +170,12 @@ begin
   return v_result;
 end
 $$;
-comment on function private.merge_contact_import_stage(uuid, text, uuid, uuid) is
+comment on function private.merge_contact_import_stage(uuid, text, uuid) is
   'Merges the staged rows (pg_temp.contact_import_stage) into the workspace''s contacts in one statement: '
   'upserts on (workspace, phone), empty fields never overwrite, tags united, custom fields merged, rows of one '
-  'number merged; consent recorded, contacts added to p_list_id. With p_import_id, numbers an earlier batch of '
-  'that import wrote count as merged. Returns {"inserted", "updated", "merged", "listed", "opted_out", '
-  '"rejected": [{"row", "reason"}]}. The callers check the caller and the list.';
+  'number merged; consent recorded, contacts added to p_list_id. A number written earlier in the transaction, or '
+  'staged as `earlier` (an earlier batch of the upload wrote it), counts as merged. Returns {"inserted", "updated", '
+  '"merged", "listed", "opted_out", "rejected": [{"row", "reason"}]}. The callers check the caller and the list.';
 
 create function public.import_contacts(p_workspace_id uuid, p_rows jsonb, p_consent_source text,
                                        p_list_id uuid default null)
@@ -232,7 +222,7 @@ begin
               when coalesce(jsonb_typeof(i.r -> 'custom') not in ('object', 'null'), false) then 'custom must be an object'
          end
     from jsonb_array_elements(p_rows) with ordinality as i(r, ord);
-  return private.merge_contact_import_stage(p_workspace_id, v_source, p_list_id, null);
+  return private.merge_contact_import_stage(p_workspace_id, v_source, p_list_id);
 end
 $$;
 
@@ -465,7 +455,7 @@ begin
        select 1 from public.contact_lists l where l.id = p_list_id and l.workspace_id = v.workspace_id) then
     raise exception 'no such contact list in this workspace' using errcode = 'P0002';
   end if;
-  v_result := private.merge_contact_import_stage(v.workspace_id, v.consent_source, p_list_id, v.id);
+  v_result := private.merge_contact_import_stage(v.workspace_id, v.consent_source, p_list_id);
   v_counts := jsonb_build_object(
     'imported', v_result -> 'inserted', 'updated', v_result -> 'updated', 'merged', v_result -> 'merged',
     'rejected', p_rejected + jsonb_array_length(v_result -> 'rejected'), 'opted_out', v_result -> 'opted_out',
@@ -488,7 +478,8 @@ comment on function public.import_contact_batch(uuid, uuid, bigint, bigint) is
   '(begin_contact_import_batch(), then COPY into pg_temp.contact_import_stage) into the import''s workspace, '
   'into p_list_id if given (P0002 if it is no longer the workspace''s), and adds the batch''s counts to the import: '
   'p_rows_read is the CSV rows read so far (it never goes down), p_rejected the rows of the batch the caller '
-  'rejected before staging. A number an earlier batch of the import wrote counts as merged. Returns the counts '
+  'rejected before staging. A number staged as `earlier` (an earlier batch of the import wrote it, as the caller '
+  'knows) counts as merged, not updated or opted out again. Returns the counts '
   'added ({"imported", "updated", "merged", "rejected", "opted_out", "listed"}) and the staged rows refused '
   '("rejected_rows": [{"row", "reason"}]).';
 
@@ -554,7 +545,7 @@ revoke all on function
   public.start_contact_import(uuid, text, text, uuid),
   public.record_contact_import_progress(uuid, integer, jsonb, text[]),
   public.import_contact_batch(uuid, uuid, bigint, bigint),
-  private.merge_contact_import_stage(uuid, text, uuid, uuid),
+  private.merge_contact_import_stage(uuid, text, uuid),
   public.finish_contact_import(uuid, text, text),
   private.own_running_contact_import(uuid),
   private.fail_stale_contact_imports(interval)
