@@ -85,12 +85,34 @@ def psql_copy(url: str, path: Path) -> float:
     psql = shutil.which("psql")
     if psql is None:
         raise SystemExit("psql is not on PATH: it is the baseline this benchmark measures against")
-    subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c",
-                    "drop table if exists public.bench_bare_copy; create table public.bench_bare_copy "
-                    "(phone text, first_name text, last_name text, email text, tags text, plan text)"], check=True)
+    subprocess.run(
+        [
+            psql,
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            url,
+            "-c",
+            "drop table if exists public.bench_bare_copy; create table public.bench_bare_copy "
+            "(phone text, first_name text, last_name text, email text, tags text, plan text)",
+        ],
+        check=True,
+    )
     started = time.perf_counter()
-    subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c",
-                    f"\\copy public.bench_bare_copy from '{path}' with (format csv, header true)"], check=True)
+    subprocess.run(
+        [
+            psql,
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            url,
+            "-c",
+            f"\\copy public.bench_bare_copy from '{path}' with (format csv, header true)",
+        ],
+        check=True,
+    )
     seconds = time.perf_counter() - started
     subprocess.run([psql, "-X", "-q", url, "-c", "drop table public.bench_bare_copy"], check=True)
     return seconds
@@ -128,17 +150,25 @@ def main(argv: list[str] | None = None) -> int:
             copy_seconds = psql_copy(url, csv_path)
             with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
                 user = database.create_user(conn, "bench")
-            config = dataclasses.replace(Config.from_env(env={"NUMERALOOP_ENV": "test"}), database_url=url,
-                                         supabase_jwt_secret=TEST_JWT_SECRET, log_level="WARNING", db_pool_max=4)
+            config = dataclasses.replace(
+                Config.from_env(env={"NUMERALOOP_ENV": "test"}),
+                database_url=url,
+                supabase_jwt_secret=TEST_JWT_SECRET,
+                log_level="WARNING",
+                db_pool_max=4,
+            )
             print("POST /api/v1/contacts/import ...", flush=True)
             # The service's own account of the import: how long the database took, and how long
             # reading the file stood waiting for it.
             summary: list[str] = []
             handler = logging.Handler()
-            handler.emit = lambda record: summary.append(record.getMessage()) if "completed" in record.getMessage() \
-                else None
-            with serve_factory(lambda base: create_app(dataclasses.replace(config, public_base_url=base))) as \
-                    (base_url, app):
+            handler.emit = lambda record: (
+                summary.append(record.getMessage()) if "completed" in record.getMessage() else None
+            )
+            with serve_factory(lambda base: create_app(dataclasses.replace(config, public_base_url=base))) as (
+                base_url,
+                app,
+            ):
                 service_log = logging.getLogger("numeraloop.contacts.api")
                 service_log.addHandler(handler)
                 service_log.setLevel(logging.INFO)
@@ -151,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
                     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as poll:
                         while not done.wait(0.25):
                             peak[0] = max(peak[0], rss_mb())
-                            row = poll.execute("select rows_read from public.contact_imports where workspace_id = %s",
-                                               (user.workspace_id,)).fetchone()
+                            row = poll.execute(
+                                "select rows_read from public.contact_imports where workspace_id = %s",
+                                (user.workspace_id,),
+                            ).fetchone()
                             if row:
                                 progress.append((time.perf_counter(), row["rows_read"]))
 
@@ -163,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"{base_url}/api/v1/contacts/import",
                     params={"workspace_id": user.workspace_id, "consent_source": "bench", "tags": "bench-run"},
                     data=file_chunks(csv_path),
-                    headers={"Content-Type": "text/csv",
-                             "Authorization": f"Bearer {access_token(user.id, expires_in=86400)}"},
+                    headers={
+                        "Content-Type": "text/csv",
+                        "Authorization": f"Bearer {access_token(user.id, expires_in=86400)}",
+                    },
                     timeout=3600,
                 )
                 elapsed = time.perf_counter() - started
@@ -172,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                 watcher.join()
                 app.extensions["numeraloop.pool"].close()
             with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-                stored = conn.execute("select count(*) as n from public.contacts where workspace_id = %s",
-                                      (user.workspace_id,)).fetchone()["n"]
+                stored = conn.execute(
+                    "select count(*) as n from public.contacts where workspace_id = %s", (user.workspace_id,)
+                ).fetchone()["n"]
             load = os.getloadavg()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -182,12 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"import failed: HTTP {response.status_code} {response.text[:500]}")
     body = response.json()
     expected_bad = args.rows // BAD_EVERY
-    expected_duplicates = sum(1 for i in range(args.rows)
-                              if i % DUPLICATE_EVERY == DUPLICATE_EVERY - 1 and i % BAD_EVERY != BAD_EVERY - 1)
+    expected_duplicates = sum(
+        1 for i in range(args.rows) if i % DUPLICATE_EVERY == DUPLICATE_EVERY - 1 and i % BAD_EVERY != BAD_EVERY - 1
+    )
     problems = []
     if (body["rows"], body["rejected_total"]) != (args.rows, expected_bad):
-        problems.append(f"rows {body['rows']} rejected {body['rejected_total']}, "
-                        f"expected {args.rows} and {expected_bad}")
+        problems.append(
+            f"rows {body['rows']} rejected {body['rejected_total']}, expected {args.rows} and {expected_bad}"
+        )
     if body["imported"] != stored or body["imported"] != args.rows - expected_bad - expected_duplicates:
         problems.append(f"imported {body['imported']}, stored {stored}")
     moving = [n for t, n in progress if 0 < n < args.rows]
@@ -198,12 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     ru_max = peak_rss_mb()
     print()
     print(f"machine: {cores()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
-    print(f"file: {args.rows:,} rows, {size / 2**20:.1f} MB; imported {body['imported']:,}, merged {body['merged']:,}, "
-          f"rejected {body['rejected_total']:,}; {stored:,} contacts stored")
+    print(
+        f"file: {args.rows:,} rows, {size / 2**20:.1f} MB; imported {body['imported']:,}, merged {body['merged']:,}, "
+        f"rejected {body['rejected_total']:,}; {stored:,} contacts stored"
+    )
     for line in summary:
         print(f"service: {line}")
-    print(f"progress: {len(moving)} polls saw the import partway (rows_read {moving[0] if moving else 0:,} "
-          f"... {moving[-1] if moving else 0:,})")
+    print(
+        f"progress: {len(moving)} polls saw the import partway (rows_read {moving[0] if moving else 0:,} "
+        f"... {moving[-1] if moving else 0:,})"
+    )
     print()
     copy_label, ratio_label = "psql \\copy, bare table", "import / \\copy"
     print(f"{'':<34}{'measured':>14}{'goal':>14}")
@@ -217,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     ok = not problems and elapsed <= goal and max(peak[0], ru_max) < GOAL_RSS_MB
     for p in problems:
         print(f"PROBLEM: {p}")
-    print(f"\n{'ok' if ok else 'GOAL MISSED'}: {elapsed:.1f} s for {args.rows:,} rows (goal {goal:.0f} s), "
-          f"{elapsed / copy_seconds:.1f}x psql \\copy, peak RSS {max(peak[0], ru_max):.0f} MB")
+    print(
+        f"\n{'ok' if ok else 'GOAL MISSED'}: {elapsed:.1f} s for {args.rows:,} rows (goal {goal:.0f} s), "
+        f"{elapsed / copy_seconds:.1f}x psql \\copy, peak RSS {max(peak[0], ru_max):.0f} MB"
+    )
     return 0 if ok else 1
 
 

@@ -32,8 +32,8 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg
-from psycopg_pool import PoolTimeout
 from flask import Blueprint, g, jsonify, request
+from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from .. import audit, workspaces
@@ -51,8 +51,10 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 25_000  # rows read per committed batch (tests make it smaller)
 FLUSH_SECONDS = 5.0  # a slow upload still commits (and shows) what it has at least this often
 LOG_EVERY_BATCHES = 4  # one INFO progress line per this many batches (100,000 rows)
-STAGE_COPY = ("copy pg_temp.contact_import_stage (ord, row_ref, phone, first_name, last_name, email, tags, custom, "
-              "earlier) from stdin")
+STAGE_COPY = (
+    "copy pg_temp.contact_import_stage (ord, row_ref, phone, first_name, last_name, email, tags, custom, "
+    "earlier) from stdin"
+)
 # COPY's text format: these four are written as escapes, a missing value as \N.
 COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 NULL = "\\N"
@@ -85,8 +87,9 @@ def _upload():
         raise ApiError(422, "missing_file", "Upload the CSV as the multipart field 'file'.", field="file")
     if request.mimetype in RAW_CSV_TYPES:
         return request.stream, request.mimetype_params.get("charset"), request.args.get("filename")
-    raise ApiError(415, "unsupported_media_type",
-                   "Send the CSV as multipart/form-data (field 'file') or as a text/csv body.")
+    raise ApiError(
+        415, "unsupported_media_type", "Send the CSV as multipart/form-data (field 'file') or as a text/csv body."
+    )
 
 
 def _mapping(params: dict[str, str]):
@@ -96,8 +99,9 @@ def _mapping(params: dict[str, str]):
     try:
         value = json.loads(raw)
     except ValueError:
-        raise ApiError(422, "invalid_mapping", "mapping must be a JSON object: {\"CSV column\": \"field\"}.",
-                       field="mapping") from None
+        raise ApiError(
+            422, "invalid_mapping", 'mapping must be a JSON object: {"CSV column": "field"}.', field="mapping"
+        ) from None
     return csv_import.parse_mapping(value)
 
 
@@ -114,11 +118,19 @@ def _list_id(params: dict[str, str]) -> str | None:
 def _consent_source(params: dict[str, str]) -> str:
     value = (params.get("consent_source") or "").strip()
     if not value:
-        raise ApiError(422, "missing_field", "'consent_source' is required: how these people agreed to be texted, "
-                                             "e.g. \"website form 2026-10\".", field="consent_source")
+        raise ApiError(
+            422,
+            "missing_field",
+            "'consent_source' is required: how these people agreed to be texted, e.g. \"website form 2026-10\".",
+            field="consent_source",
+        )
     if len(value) > MAX_CONSENT_SOURCE:
-        raise ApiError(422, "invalid_field", f"'consent_source' is longer than {MAX_CONSENT_SOURCE} characters.",
-                       field="consent_source")
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"'consent_source' is longer than {MAX_CONSENT_SOURCE} characters.",
+            field="consent_source",
+        )
     return value
 
 
@@ -142,8 +154,14 @@ class _Tally:
         self.opted_out += counts["opted_out"]
 
     def counts(self, list_id: str | None) -> dict:
-        counts = {"rows": self.rows, "imported": self.imported, "updated": self.updated, "merged": self.merged,
-                  "rejected": self.rejected_total, "opted_out": self.opted_out}
+        counts = {
+            "rows": self.rows,
+            "imported": self.imported,
+            "updated": self.updated,
+            "merged": self.merged,
+            "rejected": self.rejected_total,
+            "opted_out": self.opted_out,
+        }
         if list_id is not None:
             counts["listed"] = self.listed
         return counts
@@ -214,8 +232,9 @@ class _Import:
             key = tuple(tags)
             literal = self._tags.get(key)
             if literal is None:
-                literal = _copy_text("{" + ",".join('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"'
-                                                    for t in tags) + "}")
+                literal = _copy_text(
+                    "{" + ",".join('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in tags) + "}"
+                )
                 if len(self._tags) < 10_000:
                     self._tags[key] = literal
         else:
@@ -225,9 +244,11 @@ class _Import:
         phone = row["phone"]
         number = int(phone[1:])
         self._batch_numbers.append(number)
-        return (f"{self.tally.rows}\t{line}\t{phone}\t{_copy_text(row.get('first_name'))}\t"
-                f"{_copy_text(row.get('last_name'))}\t{_copy_text(row.get('email'))}\t{literal}\t{custom}\t"
-                f"{'t' if number in self._staged else 'f'}\n")
+        return (
+            f"{self.tally.rows}\t{line}\t{phone}\t{_copy_text(row.get('first_name'))}\t"
+            f"{_copy_text(row.get('last_name'))}\t{_copy_text(row.get('email'))}\t{literal}\t{custom}\t"
+            f"{'t' if number in self._staged else 'f'}\n"
+        )
 
     def commit(self, *, finish: bool = False) -> None:
         """Hands the pending batch (and the finish, if asked) to the writer; see the class."""
@@ -261,8 +282,13 @@ class _Import:
         self.batches += 1 if recorded else 0
         if recorded and self.batches % LOG_EVERY_BATCHES == 0:
             elapsed = max(time.monotonic() - self.started, 1e-6)
-            log.info("contacts import %s into %s: %d rows so far, %.0f rows/s", self.id, self.workspace_id,
-                     result["rows_read"], result["rows_read"] / elapsed)
+            log.info(
+                "contacts import %s into %s: %d rows so far, %.0f rows/s",
+                self.id,
+                self.workspace_id,
+                result["rows_read"],
+                result["rows_read"] / elapsed,
+            )
 
     def _write(self, data: bytes, rows_read: int, recorded: int, rejected_here: int, finish: bool):
         """One batch in one transaction, run as the importing member: stage, merge, count (and finish)."""
@@ -273,16 +299,26 @@ class _Import:
                 if data:
                     with conn.cursor().copy(STAGE_COPY) as copy:
                         copy.write(data)
-                result = conn.execute("select public.import_contact_batch(%s, %s, %s, %s) as r",
-                                      (self.id, self.list_id, rows_read, rejected_here)).fetchone()["r"]
+                result = conn.execute(
+                    "select public.import_contact_batch(%s, %s, %s, %s) as r",
+                    (self.id, self.list_id, rows_read, rejected_here),
+                ).fetchone()["r"]
                 if finish:
                     conn.execute("select public.finish_contact_import(%s, 'completed')", (self.id,))
         except psycopg.errors.NoDataFound:
-            raise ApiError(404, "list_not_found", "No such contact list in this workspace "
-                                                  "(it was deleted during the import).", field="list_id") from None
+            raise ApiError(
+                404,
+                "list_not_found",
+                "No such contact list in this workspace (it was deleted during the import).",
+                field="list_id",
+            ) from None
         except psycopg.errors.ObjectNotInPrerequisiteState:
-            raise ApiError(409, "import_not_running", "This import was marked failed after reporting no progress "
-                                                      "for too long; the rows counted so far were imported.") from None
+            raise ApiError(
+                409,
+                "import_not_running",
+                "This import was marked failed after reporting no progress "
+                "for too long; the rows counted so far were imported.",
+            ) from None
         return recorded, {**result, "rows_read": rows_read, "seconds": time.monotonic() - started}
 
     def close(self) -> None:
@@ -318,8 +354,10 @@ def import_contacts():
     source, charset, filename = _upload()
     try:
         consent_source = _consent_source(params)
-        options = Options(default_region=csv_import.parse_region(params.get("default_country")),
-                          tags=csv_import.parse_tags_param(params.get("tags")))
+        options = Options(
+            default_region=csv_import.parse_region(params.get("default_country")),
+            tags=csv_import.parse_tags_param(params.get("tags")),
+        )
         mapping = _mapping(params)
         encoding = csv_import.parse_encoding(params.get("encoding") or charset)
         list_id = _list_id(params)
@@ -329,9 +367,12 @@ def import_contacts():
     with as_user(pool, g.claims) as conn:
         workspace_id, _ = workspaces.resolve(conn, workspace_param(params))
         try:
-            import_id = str(conn.execute("select public.start_contact_import(%s, %s, %s, %s) as id",
-                                         (workspace_id, (filename or "")[:MAX_FILENAME] or None, consent_source,
-                                          list_id)).fetchone()["id"])
+            import_id = str(
+                conn.execute(
+                    "select public.start_contact_import(%s, %s, %s, %s) as id",
+                    (workspace_id, (filename or "")[:MAX_FILENAME] or None, consent_source, list_id),
+                ).fetchone()["id"]
+            )
         except psycopg.errors.NoDataFound:
             raise ApiError(404, "list_not_found", "No such contact list in this workspace.", field="list_id") from None
 
@@ -367,28 +408,46 @@ def import_contacts():
         raise
 
     _record(pool, run, "completed")
-    log.info("contacts import %s into %s completed: %d rows, %d new, %d updated, %d merged, %d rejected in %.1f s "
-             "(the database %.1f s of it, reading waited %.1f s for it)", import_id, workspace_id, run.tally.rows,
-             run.tally.imported, run.tally.updated, run.tally.merged, run.tally.rejected_total,
-             time.monotonic() - run.started, run.written, run.waited)
+    log.info(
+        "contacts import %s into %s completed: %d rows, %d new, %d updated, %d merged, %d rejected in %.1f s "
+        "(the database %.1f s of it, reading waited %.1f s for it)",
+        import_id,
+        workspace_id,
+        run.tally.rows,
+        run.tally.imported,
+        run.tally.updated,
+        run.tally.merged,
+        run.tally.rejected_total,
+        time.monotonic() - run.started,
+        run.written,
+        run.waited,
+    )
     tally = run.tally
     tally.rejected.sort(key=lambda r: r["row"] if isinstance(r["row"], int) else 0)
-    return jsonify({
-        "import_id": import_id,
-        "status": "completed",
-        "workspace_id": workspace_id,
-        **_response_counts(run),
-        "rejected": tally.rejected,
-        "list_id": list_id,
-        "columns": csv_import.describe(columns),
-    })
+    return jsonify(
+        {
+            "import_id": import_id,
+            "status": "completed",
+            "workspace_id": workspace_id,
+            **_response_counts(run),
+            "rejected": tally.rejected,
+            "list_id": list_id,
+            "columns": csv_import.describe(columns),
+        }
+    )
 
 
 def _response_counts(run: _Import) -> dict:
     tally = run.tally
-    return {"rows": tally.rows, "imported": tally.imported, "updated": tally.updated, "merged": tally.merged,
-            "opted_out": tally.opted_out, "rejected_total": tally.rejected_total,
-            "listed": tally.listed if run.list_id is not None else None}
+    return {
+        "rows": tally.rows,
+        "imported": tally.imported,
+        "updated": tally.updated,
+        "merged": tally.merged,
+        "opted_out": tally.opted_out,
+        "rejected_total": tally.rejected_total,
+        "listed": tally.listed if run.list_id is not None else None,
+    }
 
 
 def _record(pool, run: _Import, status: str, error: str | None = None) -> None:
@@ -397,8 +456,15 @@ def _record(pool, run: _Import, status: str, error: str | None = None) -> None:
         details["error"] = error
     try:
         with as_service(pool) as conn:
-            audit.record(conn, workspace_id=run.workspace_id, actor=g.user_id, action="contacts.import",
-                         target_type="contact_list" if run.list_id else None, target_id=run.list_id, details=details)
+            audit.record(
+                conn,
+                workspace_id=run.workspace_id,
+                actor=g.user_id,
+                action="contacts.import",
+                target_type="contact_list" if run.list_id else None,
+                target_id=run.list_id,
+                details=details,
+            )
     except psycopg.Error:
         if status == "completed":
             raise
