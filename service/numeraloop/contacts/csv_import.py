@@ -11,7 +11,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -411,8 +411,15 @@ def read_header(rows: Iterator[tuple[int, list[str]]]) -> list[str]:
     return header
 
 
-def to_row(line: int, record: list[str], columns: list[Column], options: Options) -> dict | Rejection:
-    """One record as a row for import_contacts(), or why it cannot be imported."""
+def to_row(
+    line: int,
+    record: list[str],
+    columns: list[Column],
+    options: Options,
+    to_e164: Callable[[str], str | None] | None = None,
+) -> dict | Rejection:
+    """One record as a row for import_contacts(), or why it cannot be imported. `to_e164` reads
+    the phone number (default: phones.to_e164 with the default country)."""
     if len(record) > len(columns) and any(f.strip() for f in record[len(columns) :]):
         return Rejection(
             line,
@@ -456,7 +463,7 @@ def to_row(line: int, record: list[str], columns: list[Column], options: Options
             custom[column.key] = value
     if raw_phone is None:
         return Rejection(line, "phone number is missing")
-    phone = phones.to_e164(raw_phone, options.default_region)
+    phone = to_e164(raw_phone) if to_e164 is not None else phones.to_e164(raw_phone, options.default_region)
     if phone is None:
         return Rejection(line, f"not a valid phone number (read with default country {options.default_region})")
     row["phone"] = phone
